@@ -1,0 +1,76 @@
+"""A dashlet task (DESIGN.md 4.6): the row the store keeps and the API and `vpa replay` return."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.base import Stage
+
+
+class Tab(str, Enum):
+    cases = "cases"
+    reminders = "reminders"
+    journey = "journey"
+
+
+class Kind(str, Enum):
+    schedule_change = "schedule_change"
+    absence = "absence"
+    class_change = "class_change"
+    inactive = "inactive"
+    reminder = "reminder"
+    journey = "journey"
+
+
+class Status(str, Enum):
+    waiting = "waiting"
+    open = "open"
+    done = "done"
+    cancelled = "cancelled"
+
+
+class Priority(str, Enum):
+    high = "high"
+    normal = "normal"
+    low = "low"
+
+
+PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2}
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime
+    change: str  # German text
+    by: str  # initials or the service name
+
+
+class Task(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str
+    tab: Tab
+    kind: Kind
+    stage: Optional[Stage] = None
+    vpa_id: str
+    vpa_name: Optional[str] = None
+    status: Status
+    priority: Priority
+    reasons: list[str]
+    title: str
+    action: str
+    owner: Optional[str] = None
+    assignee: Optional[str] = None
+    due_at: Optional[datetime] = None
+    message_draft: Optional[str] = None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    history: list[HistoryEntry]
+
+
+TASK_FIELDS: tuple[str, ...] = tuple(Task.model_fields)

@@ -1,0 +1,1 @@
+"""Services of the VPA dashlet pipeline: detector, reminders, journey, notifier, dashlet."""

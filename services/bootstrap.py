@@ -1,0 +1,19 @@
+"""Wires the processors once, for both runners (cosmicpython's bootstrap)."""
+from __future__ import annotations
+
+from services.common.processor import Processor
+from services.detector.service import Detector
+
+SERVICES = ("detector", "reminders", "journey", "notifier", "dashlet")
+
+
+def processors() -> list[Processor]:
+    """Every stateful service's logic, in the order the embedded runner calls them."""
+    return [Detector()]
+
+
+def processor(name: str) -> Processor:
+    for p in processors():
+        if p.name == name:
+            return p
+    raise KeyError(name)

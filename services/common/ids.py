@@ -1,0 +1,32 @@
+"""Deterministic ids (DESIGN 5.6): derived from the events that caused them, never random."""
+from __future__ import annotations
+
+import hashlib
+
+
+def case_id(kind: str, vpa_id: str, subject: str) -> str:
+    return f"case:{kind}:{vpa_id}:{subject}"
+
+
+def reminder_task_id(reminder_id: str) -> str:
+    return f"reminder:{reminder_id}"
+
+
+def journey_task_id(vpa_id: str, stage: str) -> str:
+    return f"journey:{vpa_id}:{stage}"
+
+
+def command_id(service: str, *parts: str) -> str:
+    """event_id of a command a service emits, stable across redelivery and replay."""
+    return f"{service}:" + ":".join(parts)
+
+
+def rendezvous_score(key: str, initials: str) -> int:
+    """DESIGN 5.7: first 8 bytes, big-endian, of SHA-256 over key NUL initials."""
+    return int.from_bytes(hashlib.sha256(f"{key}\0{initials}".encode()).digest()[:8], "big")
+
+
+def rendezvous_pick(key: str, candidates: list[str]) -> str | None:
+    if not candidates:
+        return None
+    return max(candidates, key=lambda i: (rendezvous_score(key, i), i))

@@ -1,0 +1,24 @@
+"""Prometheus metrics shared by every service and both runners (scraped by deploy/prometheus)."""
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter("vpa_events_processed_total", "Envelopes handled by a service", ["service", "type"])
+DLQ = Counter("vpa_dlq_messages_total", "Messages sent to vpa.dlq", ["service", "kind"])
+UNKNOWN = Counter("vpa_unknown_types_total", "Well-formed envelopes of an unknown type, skipped", ["service"])
+DUPLICATES = Counter("vpa_duplicate_events_total", "Repeated event_ids ignored", ["service"])
+REJECTED = Counter("vpa_commands_rejected_total", "Commands rejected by a rule", ["service", "type"])
+TASKS = Counter("vpa_tasks_emitted_total", "Task versions emitted on dashlet.tasks", ["service"])
+TIMERS = Counter("vpa_timers_fired_total", "Timers fired", ["service", "name"])
+PROCESSING = Histogram("vpa_processing_seconds", "Time to handle one envelope", ["service"],
+                       buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+STORE_WRITES = Counter("vpa_store_writes_total", "Task versions written to the dashlet store (changed rows)")
+STORE_WRITE_ERRORS = Counter("vpa_store_write_errors_total", "Failed batch writes to the dashlet store")
+STORE_BATCH = Histogram("vpa_store_batch_size", "Task versions per store batch",
+                        buckets=(1, 5, 10, 50, 100, 250, 500, 1000))
+STREAM_TIME = Gauge("vpa_stream_time_seconds", "Stream clock (unix seconds) per partition", ["service", "partition"])
+CONSUMER_LAG = Gauge("vpa_consumer_lag", "Messages behind the high watermark", ["service", "topic", "partition"])
+
+
+def dlq_kind(reason: str) -> str:
+    return reason.split(":", 1)[0] if ":" in reason else "other"

@@ -1,0 +1,80 @@
+"""The processor definition both runners execute (DESIGN.md 3, "two runners, one logic").
+
+A processor is a service's logic: plain functions over per-VPA state, an envelope and a
+``Context`` (``now``, settings, the roster). It knows nothing of Kafka, faust or PostgreSQL.
+
+State is a JSON-serialisable dict per VPA (the Kafka runner keeps it in a faust table, the
+embedded runner in a dict). Timers live *inside* that state (``state["timers"]``), so they are
+persisted and restored with it; runners only index them to know when one falls due.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping, Optional, Protocol
+
+from schemas.envelope import Envelope
+from services.common.settings import Settings
+from services.common.timeutil import parse
+
+
+@dataclass(frozen=True)
+class Context:
+    now: datetime
+    settings: Settings
+    roster: Mapping[str, dict] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    tasks: list[dict] = field(default_factory=list)  # task versions for dashlet.tasks
+    commands: list[Envelope] = field(default_factory=list)  # for vpa.commands
+    rejections: list[str] = field(default_factory=list)  # reasons the input was rejected
+
+    def extend(self, other: "Result") -> "Result":
+        self.tasks += other.tasks
+        self.commands += other.commands
+        self.rejections += other.rejections
+        return self
+
+
+@dataclass(frozen=True)
+class Timer:
+    timer_id: str
+    due_at: datetime
+    name: str
+    payload: dict
+
+
+class Processor(Protocol):
+    name: str
+    topics: frozenset[str]  # the input topics it consumes
+
+    def handle(self, state: dict, env: Envelope, ctx: Context) -> Result: ...
+
+    def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result: ...
+
+
+# ---- timers inside the state -------------------------------------------------------------
+
+def set_timer(state: dict, timer_id: str, due_at: datetime, name: str, payload: Optional[dict] = None) -> None:
+    """Set (or move) a timer. Setting an existing id replaces it (one timer per id)."""
+    timers = state.setdefault("timers", {})
+    timers[timer_id] = {"due_at": due_at.isoformat(), "name": name, "payload": payload or {}}
+
+
+def cancel_timer(state: dict, timer_id: str) -> None:
+    state.get("timers", {}).pop(timer_id, None)
+
+
+def timers_of(state: Mapping[str, Any]) -> list[Timer]:
+    return [
+        Timer(tid, parse(t["due_at"]), t["name"], t["payload"]) for tid, t in state.get("timers", {}).items()
+    ]
+
+
+def pop_timer(state: dict, timer_id: str) -> Optional[Timer]:
+    t = state.get("timers", {}).pop(timer_id, None)
+    if t is None:
+        return None
+    return Timer(timer_id, parse(t["due_at"]), t["name"], t["payload"])
