@@ -1,11 +1,11 @@
 """A dashlet task (DESIGN.md 4.6): the row the store keeps and the API and `vpa replay` return."""
 from __future__ import annotations
 
-from datetime import datetime
+
 from enum import Enum
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas.base import Stage
 
@@ -44,7 +44,7 @@ PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2}
 class HistoryEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    at: datetime
+    at: AwareDatetime
     change: str  # German text
     by: str  # initials or the service name
 
@@ -65,10 +65,10 @@ class Task(BaseModel):
     action: str
     owner: Optional[str] = None
     assignee: Optional[str] = None
-    due_at: Optional[datetime] = None
+    due_at: Optional[AwareDatetime] = None
     message_draft: Optional[str] = None
-    created_at: datetime
-    updated_at: datetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
     version: int
     history: list[HistoryEntry]
 

@@ -60,6 +60,8 @@ class Processor(Protocol):
 def set_timer(state: dict, timer_id: str, due_at: datetime, name: str, payload: Optional[dict] = None) -> None:
     """Set (or move) a timer. Setting an existing id replaces it (one timer per id)."""
     timers = state.setdefault("timers", {})
+    # Re-insert so the dict keeps the order timers were (re)set: same-instant timers fire in it.
+    timers.pop(timer_id, None)
     timers[timer_id] = {"due_at": due_at.isoformat(), "name": name, "payload": payload or {}}
 
 

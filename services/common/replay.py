@@ -65,7 +65,8 @@ def final_tasks(task_versions: Iterable[dict]) -> list[dict]:
     return [latest[k] for k in sorted(latest)]
 
 
-def report(runner: EmbeddedRunner, err: TextIO = sys.stderr) -> None:
+def report(runner: EmbeddedRunner, err: Optional[TextIO] = None) -> None:
+    err = err or sys.stderr
     for rec in runner.dlq:
         print(f"vpa replay: {rec.origin}: {rec.reason}", file=err)
     s = runner.stats

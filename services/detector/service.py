@@ -9,6 +9,7 @@ from datetime import date
 from typing import Optional
 
 from schemas.envelope import Envelope
+from services.common.handover import FLAGS, assign, with_flag
 from services.common.ids import case_id
 from services.common.processor import Context, Result, Timer
 from services.common.tasks import get_task, is_active, max_priority, put_task
@@ -32,6 +33,13 @@ def _name(state: dict) -> Optional[str]:
     return (state.get("profile") or {}).get("name")
 
 
+def _assignment(state: dict, task_id: str, reasons: list[str], ctx: Context) -> dict:
+    """owner, assignee and reasons of a case under the handover policy (DESIGN 2.2)."""
+    owner = _owner(state)
+    a = assign(owner, task_id, ctx.roster, local_date(ctx.now, ctx.settings.tz))
+    return {"owner": owner, "assignee": a.assignee, "reasons": with_flag(reasons, a.flag)}
+
+
 class Detector:
     name = SERVICE
     topics = frozenset({"vpa.events", "vpa.commands"})
@@ -39,7 +47,7 @@ class Detector:
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
         if env.type == "vpa.registered":
             return self._registered(state, env, ctx)
-        if state.get("offboarded"):
+        if state.get("offboarded") and env.type.startswith("vpa."):
             # DESIGN 5.24: after offboarding only a new registration counts.
             return Result()
         handler = {
@@ -78,8 +86,8 @@ class Detector:
         for task_id, task in list(state.get("tasks", {}).items()):
             if not is_active(task):
                 continue
-            t = put_task(state, task_id, {"owner": _owner(state), "assignee": _owner(state), "vpa_name": _name(state)},
-                         ctx, SERVICE, texts.HISTORY["profile"])
+            fields = {"vpa_name": _name(state), **_assignment(state, task_id, task["reasons"], ctx)}
+            t = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY["profile"])
             if t:
                 out.tasks.append(t)
         return out
@@ -99,7 +107,7 @@ class Detector:
         task_id = case_id("absence", env.vpa_id, d.absence_id)
         existing = get_task(state, task_id)
         if is_active(existing):
-            merged = [r for r in REASON_ORDER if r in set(existing["reasons"]) | set(reasons)]
+            merged = [r for r in REASON_ORDER if r in set(existing["reasons"]) - set(FLAGS) | set(reasons)]
             change = "updated"
         elif reasons:
             merged = reasons
@@ -111,10 +119,10 @@ class Detector:
             priority = max_priority(priority, existing["priority"])  # never falls (5.15)
         fields = {
             "tab": "cases", "kind": "absence", "vpa_id": env.vpa_id, "vpa_name": _name(state),
-            "status": "open", "priority": priority, "reasons": merged,
+            "status": "open", "priority": priority,
             "title": texts.absence_title(d.starts_on.isoformat(), d.ends_on.isoformat(), facts.days),
-            "action": texts.action_for(merged), "owner": _owner(state), "assignee": _owner(state),
-            "due_at": None, "message_draft": None,
+            "action": texts.action_for(merged), "due_at": None, "message_draft": None,
+            **_assignment(state, task_id, merged, ctx),
         }
         task = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
         return Result(tasks=[task] if task else [])
