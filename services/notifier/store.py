@@ -1,0 +1,394 @@
+"""The dashlet task store (DESIGN.md 3 "Store", 4.6); the notifier is its only writer.
+
+A task is a plain dict in the shape of 4.6. Writes are versioned upserts: a version is applied
+only when it is newer than the stored one, so Kafka redeliveries and out-of-order versions are
+harmless. ``MemoryTaskStore`` (embedded runner, ``vpa replay``) and ``PostgresTaskStore`` have the
+same semantics; both offer a live feed of changed tasks for the dashlet's server-sent events.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Protocol
+
+import asyncpg
+
+from schemas.task import TASK_FIELDS, HistoryEntry
+
+log = logging.getLogger("vpa.store")
+
+CHANNEL = "dashlet_tasks"
+MIGRATIONS = Path(__file__).with_name("migrations")
+HISTORY_FIELDS: tuple[str, ...] = tuple(HistoryEntry.model_fields)
+QUEUE_SIZE = 1000  # per live-feed subscriber
+_LOCK_KEY = 0x64617368_6C6574  # any constant; every migrator of the database takes the same one
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def newer(existing_version: Optional[int], incoming_version: int) -> bool:
+    """Apply a version only when nothing is stored or it is strictly greater (equal = redelivery)."""
+    return existing_version is None or incoming_version > existing_version
+
+
+def latest_versions(tasks: Iterable[dict]) -> list[dict]:
+    """The highest version of each task in a batch (first seen among equals), sorted by task_id.
+
+    Postgres cannot update a row twice in one INSERT ... ON CONFLICT, and the lower versions would
+    lose anyway. The sort makes concurrent writers lock rows in the same order (no deadlocks).
+    """
+    best: dict[str, dict] = {}
+    for task in tasks:
+        held = best.get(task["task_id"])
+        if newer(None if held is None else held["version"], task["version"]):
+            best[task["task_id"]] = task
+    return [best[k] for k in sorted(best)]
+
+
+def _keys_in_order(d: dict, order: tuple[str, ...]) -> dict:
+    out = {k: d[k] for k in order if k in d}
+    out.update((k, v) for k, v in d.items() if k not in out)
+    return out
+
+
+def ordered(task: dict) -> dict:
+    """The task with its keys (and its history entries' keys) in the order of DESIGN 4.6.
+
+    jsonb sorts keys its own way; readers should see the shape the producer wrote.
+    """
+    out = _keys_in_order(task, TASK_FIELDS)
+    if isinstance(out.get("history"), list):
+        out["history"] = [_keys_in_order(h, HISTORY_FIELDS) if isinstance(h, dict) else h
+                          for h in out["history"]]
+    return out
+
+
+def _check_page(due_before: Optional[datetime], limit: int, offset: int) -> None:
+    if due_before is not None and due_before.utcoffset() is None:
+        raise ValueError("due_before needs a UTC offset")  # a naive time has no single instant
+    if limit < 0 or offset < 0:
+        raise ValueError("limit and offset must not be negative")
+
+
+class TaskStore(Protocol):
+    async def apply(self, tasks: list[dict]) -> list[str]: ...
+    async def get(self, task_id: str) -> Optional[dict]: ...
+    async def list(self, *, tab: Optional[str] = None, status: Optional[str] = None,
+                   assignee: Optional[str] = None, vpa_id: Optional[str] = None,
+                   due_before: Optional[datetime] = None, limit: int = 100, offset: int = 0) -> list[dict]: ...
+    async def all(self) -> list[dict]: ...
+    async def subscribe(self) -> asyncio.Queue: ...
+    async def unsubscribe(self, queue: asyncio.Queue) -> None: ...
+    async def close(self) -> None: ...
+
+
+class _Fanout:
+    """Subscriber queues of the live feed; each gets its own copy of every changed task."""
+
+    def __init__(self) -> None:
+        self.queues: set[asyncio.Queue] = set()
+
+    def add(self) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
+        self.queues.add(queue)
+        return queue
+
+    def publish(self, task: dict) -> None:
+        for queue in self.queues:
+            if queue.full():  # a stalled client loses its oldest change instead of growing memory
+                queue.get_nowait()
+            queue.put_nowait(copy.deepcopy(task))
+
+
+_EPOCH = "1970-01-01T00:00:00+00:00"
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+class MemoryTaskStore:
+    """In-process store with the semantics of ``PostgresTaskStore`` (embedded runner, replay)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, dict] = {}
+        self._fanout = _Fanout()
+
+    async def apply(self, tasks: list[dict]) -> list[str]:
+        changed: list[str] = []
+        for task in latest_versions(tasks):
+            held = self._tasks.get(task["task_id"])
+            if newer(None if held is None else held["version"], task["version"]):
+                doc = ordered(copy.deepcopy(task))  # the caller may keep mutating its dict
+                self._tasks[doc["task_id"]] = doc
+                changed.append(doc["task_id"])
+                self._fanout.publish(doc)
+        return changed
+
+    async def get(self, task_id: str) -> Optional[dict]:
+        task = self._tasks.get(task_id)
+        return copy.deepcopy(task) if task is not None else None
+
+    async def list(self, *, tab: Optional[str] = None, status: Optional[str] = None,
+                   assignee: Optional[str] = None, vpa_id: Optional[str] = None,
+                   due_before: Optional[datetime] = None, limit: int = 100, offset: int = 0) -> list[dict]:
+        _check_page(due_before, limit, offset)
+        wanted = {k: v for k, v in (("tab", tab), ("status", status), ("assignee", assignee),
+                                    ("vpa_id", vpa_id)) if v is not None}
+        rows = [t for t in self._tasks.values() if all(t.get(k) == v for k, v in wanted.items())
+                and (due_before is None or (t.get("due_at") is not None and _instant(t["due_at"]) < due_before))]
+        # Same order as Postgres: due_at as an instant, nulls last, then task_id.
+        rows.sort(key=lambda t: (t.get("due_at") is None, _instant(t.get("due_at") or _EPOCH), t["task_id"]))
+        return [copy.deepcopy(t) for t in rows[offset:offset + limit]]
+
+    async def all(self) -> list[dict]:
+        return [copy.deepcopy(self._tasks[k]) for k in sorted(self._tasks)]
+
+    async def subscribe(self) -> asyncio.Queue:
+        return self._fanout.add()
+
+    async def unsubscribe(self, queue: asyncio.Queue) -> None:
+        self._fanout.queues.discard(queue)
+
+    async def close(self) -> None:
+        self._fanout.queues.clear()
+
+
+# One statement, so one round trip and one implicit transaction for a whole batch: upsert the
+# rows that are newer, keep each applied version, and NOTIFY (delivered on commit only).
+_UPSERT = f"""
+WITH batch AS (
+    SELECT d AS doc FROM jsonb_array_elements($1::jsonb) AS d
+), written AS (
+    INSERT INTO tasks AS t (task_id, tab, kind, stage, vpa_id, status, priority, owner, assignee,
+                            due_at, version, updated_at, doc)
+    SELECT doc->>'task_id', doc->>'tab', doc->>'kind', doc->>'stage', doc->>'vpa_id', doc->>'status',
+           doc->>'priority', doc->>'owner', doc->>'assignee', (doc->>'due_at')::timestamptz,
+           (doc->>'version')::int, (doc->>'updated_at')::timestamptz, doc
+    FROM batch
+    ON CONFLICT (task_id) DO UPDATE SET
+        tab = EXCLUDED.tab, kind = EXCLUDED.kind, stage = EXCLUDED.stage, vpa_id = EXCLUDED.vpa_id,
+        status = EXCLUDED.status, priority = EXCLUDED.priority, owner = EXCLUDED.owner,
+        assignee = EXCLUDED.assignee, due_at = EXCLUDED.due_at, version = EXCLUDED.version,
+        updated_at = EXCLUDED.updated_at, doc = EXCLUDED.doc
+    WHERE t.version < EXCLUDED.version
+    RETURNING t.task_id, t.version, t.doc
+), kept AS (
+    INSERT INTO task_versions (task_id, version, doc)
+    SELECT task_id, version, doc FROM written
+    ON CONFLICT DO NOTHING
+)
+SELECT task_id,
+       pg_notify('{CHANNEL}', json_build_object('task_id', task_id, 'version', version)::text)
+FROM written
+"""
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb in and out as Python objects, so callers never handle JSON text.
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def migrate(conn: asyncpg.Connection, schema: Optional[str] = None) -> list[str]:
+    """Apply the pending ``migrations/*.sql`` in name order; returns the names applied.
+
+    One transaction under a transaction-scoped advisory lock: processes starting at once apply
+    each file exactly once, and a failing file leaves nothing half applied.
+    """
+    applied: list[str] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+        if schema:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                           " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+        for path in sorted(MIGRATIONS.glob("*.sql")):
+            if path.name not in done:
+                await conn.execute(path.read_text(encoding="utf-8"))
+                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", path.name)
+                applied.append(path.name)
+    return applied
+
+
+class PostgresTaskStore:
+    """The dashlet store in PostgreSQL; create it with ``await PostgresTaskStore.connect(url)``."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str, connect_kwargs: dict, applied: list[str]) -> None:
+        self._pool, self._url, self._connect_kwargs = pool, url, connect_kwargs
+        self.migrations_applied = applied
+        self._callbacks: list[Callable[[dict], Any]] = []
+        self._listener: Optional[asyncpg.Connection] = None
+        self._listener_lock = asyncio.Lock()
+        self._background: set[asyncio.Task] = set()
+        self._fanout = _Fanout()
+        self._changes: Optional[asyncio.Queue] = None
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, url: str, *, schema: Optional[str] = None,
+                      min_size: int = 1, max_size: int = 4) -> "PostgresTaskStore":
+        """Open a pool and apply migrations; ``schema`` (created if missing) isolates tests."""
+        if schema is not None and not _SCHEMA.match(schema):
+            raise ValueError(f"bad schema name {schema!r}")
+        kwargs: dict = {"server_settings": {"search_path": schema}} if schema else {}
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
+                                         init=_init_connection, **kwargs)
+        try:
+            async with pool.acquire() as conn:
+                applied = await migrate(conn, schema)
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool, url, kwargs, applied)
+
+    async def apply(self, tasks: list[dict]) -> list[str]:
+        batch = latest_versions(tasks)
+        if not batch:
+            return []
+        rows = await self._pool.fetch(_UPSERT, batch)
+        return sorted(r["task_id"] for r in rows)
+
+    async def get(self, task_id: str) -> Optional[dict]:
+        doc = await self._pool.fetchval("SELECT doc FROM tasks WHERE task_id = $1", task_id)
+        return ordered(doc) if doc is not None else None
+
+    async def list(self, *, tab: Optional[str] = None, status: Optional[str] = None,
+                   assignee: Optional[str] = None, vpa_id: Optional[str] = None,
+                   due_before: Optional[datetime] = None, limit: int = 100, offset: int = 0) -> list[dict]:
+        _check_page(due_before, limit, offset)
+        # Only the filters given go into the SQL, so each combination gets a plan using its index.
+        where, args = [], []
+        for column, value in (("tab", tab), ("status", status), ("assignee", assignee),
+                              ("vpa_id", vpa_id), ("due_before", due_before)):
+            if value is not None:
+                args.append(value)
+                where.append(f"due_at < ${len(args)}" if column == "due_before" else f"{column} = ${len(args)}")
+        args += [limit, offset]
+        sql = (f"SELECT doc FROM tasks {'WHERE ' + ' AND '.join(where) if where else ''}"
+               f" ORDER BY due_at NULLS LAST, task_id LIMIT ${len(args) - 1} OFFSET ${len(args)}")
+        return [ordered(r["doc"]) for r in await self._pool.fetch(sql, *args)]
+
+    async def all(self) -> list[dict]:
+        return [ordered(r["doc"]) for r in await self._pool.fetch("SELECT doc FROM tasks ORDER BY task_id")]
+
+    async def versions(self, task_id: str) -> list[dict]:
+        """Every applied version of a task, oldest first (its history of changes)."""
+        rows = await self._pool.fetch("SELECT doc FROM task_versions WHERE task_id = $1 ORDER BY version", task_id)
+        return [ordered(r["doc"]) for r in rows]
+
+    # -- live feed ---------------------------------------------------------------------------
+
+    async def listen(self, callback: Callable[[dict], Any]) -> Callable[[], None]:
+        """Call ``callback({"task_id", "version"})`` for each committed change by any writer.
+
+        Returns a function that stops the calls. Changes committed while the listening
+        connection is down are not replayed; readers catch up with ``list``.
+        """
+        await self._ensure_listener()
+        self._callbacks.append(callback)
+
+        def stop() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+        return stop
+
+    async def subscribe(self) -> asyncio.Queue:
+        """A queue receiving each changed task (the full document of that version)."""
+        if self._changes is None:
+            changes: asyncio.Queue = asyncio.Queue()
+            await self.listen(changes.put_nowait)
+            self._changes = changes
+            self._spawn(self._pump())
+        return self._fanout.add()
+
+    async def unsubscribe(self, queue: asyncio.Queue) -> None:
+        self._fanout.queues.discard(queue)
+
+    async def _ensure_listener(self) -> None:
+        async with self._listener_lock:
+            if self._listener is None or self._listener.is_closed():
+                # A connection of its own: pooled connections drop their listeners on release.
+                conn = await asyncpg.connect(self._url, **self._connect_kwargs)
+                await conn.add_listener(CHANNEL, self._on_notify)
+                conn.add_termination_listener(self._on_listener_lost)
+                self._listener = conn
+
+    def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        try:
+            change = json.loads(payload)
+            change = {"task_id": str(change["task_id"]), "version": int(change["version"])}
+        except (ValueError, TypeError, KeyError):  # someone else's NOTIFY on our channel
+            log.warning("ignoring notification %r on %s", payload[:200], channel)
+            return
+        for callback in list(self._callbacks):
+            try:
+                callback(change)
+            except Exception:  # noqa: BLE001 - one bad subscriber must not starve the others
+                log.exception("task change callback failed")
+
+    def _on_listener_lost(self, conn: Any) -> None:
+        if not self._closed:
+            log.warning("lost the LISTEN connection; reconnecting")
+            self._spawn(self._relisten())
+
+    async def _relisten(self) -> None:
+        delay = 0.5
+        while not self._closed:
+            try:
+                await self._ensure_listener()
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning("LISTEN reconnect failed, retrying in %.1fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _pump(self) -> None:
+        """Turn notifications into full task documents, a drained burst per query."""
+        assert self._changes is not None
+        while True:
+            changes = [await self._changes.get()]
+            while not self._changes.empty() and len(changes) < 500:
+                changes.append(self._changes.get_nowait())
+            if not self._fanout.queues:
+                continue
+            try:
+                rows = await self._pool.fetch(
+                    "SELECT v.doc FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS c(task_id, version, n)"
+                    " JOIN task_versions v USING (task_id, version) ORDER BY c.n",
+                    [c["task_id"] for c in changes], [c["version"] for c in changes])
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.exception("could not read %d changed tasks for the live feed", len(changes))
+                continue
+            for row in rows:
+                self._fanout.publish(ordered(row["doc"]))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()
+        self._fanout.queues.clear()
+        await self._pool.close()
+
+
+async def open_store(database_url: Optional[str], data_dir: str) -> PostgresTaskStore:
+    """The store at ``database_url``; without one, an embedded PostgreSQL in ``data_dir``."""
+    if not database_url:
+        from services.common import embedded_pg
+
+        database_url = await asyncio.to_thread(embedded_pg.start, data_dir)  # initdb/pg_ctl block
+    return await PostgresTaskStore.connect(database_url)

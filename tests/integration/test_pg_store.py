@@ -1,0 +1,227 @@
+"""PostgresTaskStore on a real PostgreSQL: migrations, versioned upserts, history, NOTIFY, filters.
+
+Each test gets its own schema (fixture ``pg_store``/``pg_schema``), so tables start empty and
+migrations run from scratch.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import pytest
+
+from schemas.task import TASK_FIELDS
+from services.common import embedded_pg
+from services.notifier.store import MIGRATIONS, MemoryTaskStore, PostgresTaskStore, open_store
+from tests.unit.test_store_rules import make_task
+
+pytestmark = pytest.mark.integration
+FILES = sorted(p.name for p in MIGRATIONS.glob("*.sql"))
+
+
+async def until(predicate, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def fetch(database_url: str, schema: str, sql: str, *args) -> list:
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def test_migrations_are_applied_once_and_connect_is_idempotent(database_url, pg_schema):
+    first = await PostgresTaskStore.connect(database_url, schema=pg_schema)
+    second = await PostgresTaskStore.connect(database_url, schema=pg_schema)
+    try:
+        assert first.migrations_applied == FILES
+        assert second.migrations_applied == []
+        rows = await fetch(database_url, pg_schema, "SELECT name FROM schema_migrations ORDER BY name")
+        assert [r["name"] for r in rows] == FILES
+        await second.apply([make_task("t")])
+        assert (await first.get("t"))["task_id"] == "t"
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_concurrent_connects_do_not_race(database_url, pg_schema):
+    stores = await asyncio.gather(*(PostgresTaskStore.connect(database_url, schema=pg_schema) for _ in range(4)))
+    try:
+        # the advisory lock serialises them: exactly one applied each file, none failed
+        assert sorted(n for s in stores for n in s.migrations_applied) == FILES
+        rows = await fetch(database_url, pg_schema, "SELECT count(*) AS n FROM schema_migrations")
+        assert rows[0]["n"] == len(FILES)
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_round_trip_keeps_the_task_shape(pg_store):
+    written = make_task("case:absence:V-1:A1", due_at="2026-11-27T09:00:00+01:00",
+                        message_draft="Hallo Jörg, schön!", reasons=["long", "frequent"])
+    await pg_store.apply([dict(reversed(list(written.items())))])  # jsonb reorders keys anyway
+    got = await pg_store.get(written["task_id"])
+    assert got == written
+    assert tuple(got) == TASK_FIELDS
+    assert tuple(got["history"][0]) == ("at", "change", "by")
+    assert got["due_at"] == "2026-11-27T09:00:00+01:00"  # the string as written, offset kept
+    assert await pg_store.get("nope") is None
+
+
+async def test_versioned_upsert_ignores_older_and_redelivered_versions(pg_store):
+    assert await pg_store.apply([make_task("t", 2, title="v2")]) == ["t"]
+    assert await pg_store.apply([make_task("t", 1, title="v1")]) == []      # older
+    assert await pg_store.apply([make_task("t", 2, title="anders")]) == []  # redelivery
+    assert (await pg_store.get("t"))["title"] == "v2"
+    assert await pg_store.apply([make_task("t", 3, title="v3", status="done")]) == ["t"]
+    got = await pg_store.get("t")
+    assert (got["version"], got["title"], got["status"]) == (3, "v3", "done")
+    # the filter columns follow the document
+    assert [t["task_id"] for t in await pg_store.list(status="done")] == ["t"]
+    assert await pg_store.list(status="open") == []
+
+
+async def test_batch_with_several_versions_of_one_task(pg_store):
+    changed = await pg_store.apply([make_task("a", 1), make_task("a", 3, title="v3"), make_task("b", 1),
+                                    make_task("a", 2), make_task("a", 3, title="später")])
+    assert changed == ["a", "b"]
+    assert (await pg_store.get("a"))["title"] == "v3"
+    assert [v["version"] for v in await pg_store.versions("a")] == [3]  # only the kept version
+    assert await pg_store.apply([]) == []
+
+
+async def test_every_applied_version_is_kept_as_history(pg_store, database_url, pg_schema):
+    for version in (1, 2, 2, 1, 4, 3):
+        await pg_store.apply([make_task("t", version, title=f"v{version}")])
+    assert [(v["version"], v["title"]) for v in await pg_store.versions("t")] == [(1, "v1"), (2, "v2"), (4, "v4")]
+    rows = await fetch(database_url, pg_schema, "SELECT version, written_at FROM task_versions ORDER BY version")
+    assert [r["version"] for r in rows] == [1, 2, 4] and all(r["written_at"] for r in rows)
+
+
+async def test_changes_are_announced_to_listeners(pg_store, database_url, pg_schema):
+    seen: list[dict] = []
+    stop = await pg_store.listen(seen.append)
+    queue = await pg_store.subscribe()
+    writer = await PostgresTaskStore.connect(database_url, schema=pg_schema)  # another writer's commits
+    try:
+        await writer.apply([make_task("t1", 1), make_task("t2", 1)])
+        await writer.apply([make_task("t1", 1)])  # redelivery: no notification
+        await writer.apply([make_task("t1", 2, status="done")])
+        await until(lambda: len(seen) == 3)
+        assert sorted(map(str, seen[:2])) == sorted(map(str, [{"task_id": "t1", "version": 1},
+                                                             {"task_id": "t2", "version": 1}]))
+        assert seen[2] == {"task_id": "t1", "version": 2}
+        docs = [await asyncio.wait_for(queue.get(), 5) for _ in range(3)]
+        assert sorted((d["task_id"], d["version"]) for d in docs) == [("t1", 1), ("t1", 2), ("t2", 1)]
+        assert docs[-1] == make_task("t1", 2, status="done")  # the full document of that version
+        await asyncio.sleep(0.2)
+        assert len(seen) == 3 and queue.empty()
+
+        stop()
+        await pg_store.unsubscribe(queue)
+        await writer.apply([make_task("t1", 3)])
+        await asyncio.sleep(0.2)
+        assert len(seen) == 3 and queue.empty()
+    finally:
+        await writer.close()
+
+
+async def test_filters_ordering_and_pagination(pg_store):
+    await pg_store.apply([
+        make_task("c1", tab="cases", status="open", assignee="AB", vpa_id="V-1"),
+        make_task("c2", tab="cases", status="done", assignee="CD", vpa_id="V-2"),
+        make_task("r1", tab="reminders", kind="reminder", status="waiting", assignee="AB", vpa_id="V-2",
+                  due_at="2026-11-27T09:00:00+01:00"),
+        make_task("r2", tab="reminders", kind="reminder", status="open", assignee="CD", vpa_id="V-1",
+                  due_at="2026-11-26T14:00:00+01:00"),
+        make_task("r3", tab="reminders", kind="reminder", status="open", assignee="CD", vpa_id="V-1",
+                  due_at="2026-11-26T13:00:00Z"),  # the same instant as r2, other offset
+    ])
+
+    async def ids(**f):
+        return [t["task_id"] for t in await pg_store.list(**f)]
+
+    assert await ids() == ["r2", "r3", "r1", "c1", "c2"]
+    assert await ids(tab="cases") == ["c1", "c2"]
+    assert await ids(status="open", assignee="CD") == ["r2", "r3"]
+    assert await ids(vpa_id="V-2") == ["r1", "c2"]
+    berlin = timezone(timedelta(hours=1))
+    assert await ids(due_before=datetime(2026, 11, 26, 14, 0, tzinfo=berlin)) == []  # strictly before
+    assert await ids(due_before=datetime(2026, 11, 26, 14, 0, 1, tzinfo=berlin)) == ["r2", "r3"]
+    assert await ids(due_before=datetime(2026, 11, 28, tzinfo=timezone.utc), tab="reminders",
+                     status="waiting") == ["r1"]
+    assert [await ids(limit=2, offset=o) for o in (0, 2, 4, 6)] == [["r2", "r3"], ["r1", "c1"], ["c2"], []]
+    assert [t["task_id"] for t in await pg_store.all()] == ["c1", "c2", "r1", "r2", "r3"]
+    with pytest.raises(ValueError):
+        await pg_store.list(due_before=datetime(2026, 11, 26))
+
+
+async def test_same_answers_as_the_memory_store(pg_store):
+    """Both stores are interchangeable: the same writes give the same reads (incl. order)."""
+    rnd = random.Random(7)
+    memory = MemoryTaskStore()
+    ids = [f"{p}:{n}" for p in ("case", "reminder", "Journey", "z", "ä") for n in range(12)]
+    batches = [[make_task(rnd.choice(ids), rnd.randint(1, 6),
+                          tab=rnd.choice(["cases", "reminders", "journey"]),
+                          status=rnd.choice(["waiting", "open", "done", "cancelled"]),
+                          assignee=rnd.choice(["AB", "CD", None]), vpa_id=rnd.choice(["V-1", "V-2"]),
+                          due_at=rnd.choice([None, "2026-11-26T09:00:00+01:00", "2026-11-26T08:00:00Z",
+                                             f"2026-11-{rnd.randint(20, 30)}T12:00:00+01:00"]))
+                for _ in range(rnd.randint(1, 30))] for _ in range(20)]
+    for batch in batches:
+        assert await pg_store.apply(batch) == await memory.apply(batch)
+    assert await pg_store.all() == await memory.all()
+    due = datetime(2026, 11, 26, 8, 30, tzinfo=timezone.utc)
+    for f in ({}, {"tab": "cases"}, {"status": "open", "assignee": "AB"}, {"vpa_id": "V-2", "limit": 7, "offset": 3},
+              {"due_before": due}, {"due_before": due + timedelta(days=3), "tab": "journey"}):
+        assert await pg_store.list(**f) == await memory.list(**f), f
+
+
+async def test_concurrent_writers_converge_without_deadlock(pg_store, database_url, pg_schema):
+    other = await PostgresTaskStore.connect(database_url, schema=pg_schema)
+    try:
+        ids = [f"t{n:03}" for n in range(200)]
+        batches = [[make_task(i, v) for i in (ids if v % 2 else ids[::-1])] for v in range(1, 9)]
+        await asyncio.gather(*(store.apply(b) for b in batches for store in (pg_store, other)))
+        assert {t["version"] for t in await pg_store.all()} == {8}
+    finally:
+        await other.close()
+
+
+async def test_open_store_without_url_starts_an_embedded_server(tmp_path):
+    data_dir = tmp_path / "pg"
+    store = await open_store(None, str(data_dir))
+    try:
+        assert store.migrations_applied == FILES
+        await store.apply([make_task("t")])
+        assert (await store.get("t"))["version"] == 1
+    finally:
+        await store.close()
+        embedded_pg.stop(data_dir)
+
+
+async def test_live_feed_survives_a_lost_listen_connection(pg_store, database_url):
+    seen: list[dict] = []
+    await pg_store.listen(seen.append)
+    await pg_store.apply([make_task("t", 1)])
+    await until(lambda: len(seen) == 1)
+    lost_pid = pg_store._listener.get_server_pid()
+    conn = await asyncpg.connect(database_url)
+    try:  # as if the server restarted or a proxy dropped the connection
+        assert await conn.fetchval("SELECT pg_terminate_backend($1)", lost_pid)
+    finally:
+        await conn.close()
+    for version in range(2, 40):  # the store reconnects in the background; keep writing until heard
+        await pg_store.apply([make_task("t", version)])
+        await asyncio.sleep(0.25)
+        if len(seen) > 1:
+            break
+    assert seen[-1] == {"task_id": "t", "version": version}
+    assert pg_store._listener.get_server_pid() != lost_pid
