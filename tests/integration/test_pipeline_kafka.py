@@ -110,9 +110,9 @@ async def test_redelivered_event_changes_nothing(pipeline):
     task = await wait_for(lambda: store.get(f"case:absence:{vpa}:D"), lambda t: t is not None)
     # The same event again (redelivery), then a marker event behind it on the same partition.
     marker = _env(f"dup-{run}-m", "vpa.absence_registered", "2026-11-26T10:00:00+01:00", vpa,
-                  {"absence_id": "M", "starts_on": "2027-01-10", "ends_on": "2027-01-11"})
+                  {"absence_id": "M", "starts_on": "2027-01-10", "ends_on": "2027-02-28"})
     await produce_envelopes([first, marker])
-    await wait_for(lambda: store.get(f"case:absence:{vpa}:M"), lambda t: t is not None)
+    assert await wait_for(lambda: store.get(f"case:absence:{vpa}:M"), lambda t: t is not None)
     again = await store.get(f"case:absence:{vpa}:D")
     assert again == task and again["version"] == 1
     # A task version redelivered on dashlet.tasks is ignored by the store as well.
@@ -120,7 +120,8 @@ async def test_redelivered_event_changes_nothing(pipeline):
     await produce("dashlet.tasks", [(task["task_id"], json.dumps(stale).encode())])
     await produce_envelopes([_env(f"dup-{run}-m2", "vpa.absence_cancelled", "2026-11-26T11:00:00+01:00", vpa,
                                   {"absence_id": "M"})])
-    await wait_for(lambda: store.get(f"case:absence:{vpa}:M"), lambda t: t and t["status"] == "cancelled")
+    cancelled = await wait_for(lambda: store.get(f"case:absence:{vpa}:M"), lambda t: t and t["status"] == "cancelled")
+    assert cancelled["status"] == "cancelled"
     assert (await store.get(f"case:absence:{vpa}:D"))["title"] == task["title"]
 
 
