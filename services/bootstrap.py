@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from services.common.processor import Processor
 from services.detector.service import Detector
+from services.journey.service import Journey
+from services.reminders.service import Reminders
 
 SERVICES = ("detector", "reminders", "journey", "notifier", "dashlet")
 
 
 def processors() -> list[Processor]:
     """Every stateful service's logic, in the order the embedded runner calls them."""
-    return [Detector()]
+    return [Detector(), Reminders(), Journey()]
 
 
 def processor(name: str) -> Processor:

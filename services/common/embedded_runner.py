@@ -28,6 +28,7 @@ from services.common.decode import Decoded, Invalid, Unknown, decode
 from services.common.processor import Context, Processor, Result, pop_timer, timers_of
 from services.common.roster import apply_roster_event, roster_key
 from services.common.settings import Settings
+from services.common.timeutil import next_midnight
 
 
 @dataclass
@@ -107,6 +108,7 @@ class EmbeddedRunner:
         if topic == "at.roster":
             key = roster_key(env)
             self.roster[key] = apply_roster_event(self.roster.get(key), env)
+            self._reassign_all()
             return
         if env.type == "clock.tick":
             return
@@ -146,8 +148,29 @@ class EmbeddedRunner:
                 self._known_timers.add(ident)
                 heapq.heappush(self._heap, (t.due_at, next(self._order), service, key, t.timer_id, ident[3]))
 
+    def _reassign_all(self) -> None:
+        ctx = Context(now=self._now(), settings=self.settings, roster=self.roster)
+        for (service, key), state in list(self.states.items()):
+            result = self._by_name[service].reassign(state, ctx)
+            self._publish(service, None, result)
+            self._index_timers(service, key, state)
+
     def _fire_due(self, upto: datetime) -> None:
-        while self._heap and self._heap[0][0] <= upto:
+        """Fire timers and local midnights up to ``upto`` in time order (midnight first on a tie)."""
+        while True:
+            now = self.clock.now()
+            midnight = next_midnight(now, self.settings.tz) if now is not None else None
+            if midnight is not None and midnight > upto:
+                midnight = None
+            timer_due = self._heap[0][0] if self._heap and self._heap[0][0] <= upto else None
+            if midnight is None and timer_due is None:
+                return
+            if midnight is not None and (timer_due is None or midnight <= timer_due):
+                if isinstance(self.clock, StreamClock):
+                    self.clock.advance(midnight)
+                self._reassign_all()
+                self._drain_queue()
+                continue
             due, _, service, key, timer_id, due_iso = heapq.heappop(self._heap)
             self._known_timers.discard((service, key, timer_id, due_iso))
             state = self.states.get((service, key), {})

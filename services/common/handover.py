@@ -45,3 +45,12 @@ def with_flag(reasons: list[str], flag: Optional[str]) -> list[str]:
     """The reasons with the handover flag replaced by ``flag`` (kept last)."""
     base = [r for r in reasons if r not in FLAGS]
     return base + [flag] if flag else base
+
+
+def describe(a: Assignment, owner: Optional[str]) -> str:
+    """German history text for a change of assignee."""
+    if a.flag == HANDOVER:
+        return f"Übergabe an {a.assignee}: {owner} ist abwesend"
+    if a.flag == UNAVAILABLE:
+        return f"{owner} ist abwesend, niemand verfügbar: bleibt bei {owner}"
+    return f"Zurück bei {owner}"

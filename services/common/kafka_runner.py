@@ -33,9 +33,10 @@ from services.common.kafka_config import KafkaConfig, ensure_topics
 from services.common.processor import Context, Processor, Result, pop_timer, timers_of
 from services.common.roster import apply_roster_event
 from services.common.settings import Settings
-from services.common.timeutil import parse
+from services.common.timeutil import next_midnight, parse
 
 log = logging.getLogger("vpa.kafka_runner")
+ROSTER_SYNC_SECONDS = 10.0
 SEEN_LIMIT = 256  # recent event_ids kept per VPA for duplicate detection
 CLOCK_KEY = "__clock__:{}"
 
@@ -62,6 +63,9 @@ class ProcessorShell:
         self.tasks_topic = app.topic("dashlet.tasks", partitions=cfg.partitions)
         self.commands_topic = app.topic("vpa.commands", partitions=cfg.partitions)
         self.dlq_topic = app.topic("vpa.dlq", partitions=cfg.partitions)
+        # Internal, co-partitioned with vpa.events: carries "roster changed" to every partition
+        # so the re-evaluation runs inside an event of that partition (state writes land right).
+        self.reassign_topic = app.topic(f"{app.conf.id}-reassign", partitions=cfg.partitions, internal=True)
         self._heaps: dict[int, list] = {}
         self._order = itertools.count()
 
@@ -109,8 +113,12 @@ class ProcessorShell:
             return
         env = outcome.envelope
         initials = env.data.initials
-        self.roster[initials] = apply_roster_event(self.roster.get(initials), env)
+        member = apply_roster_event(self.roster.get(initials), env)
+        self.roster[initials] = member
         metrics.EVENTS.labels(self.service, env.type).inc()
+        notice = json.dumps({"initials": initials, "member": member}).encode()
+        for p in range(self.cfg.partitions):
+            await self.reassign_topic.send(key=None, value=notice, partition=p)
 
     # ---- clock and timers -------------------------------------------------------------------
 
@@ -122,13 +130,16 @@ class ProcessorShell:
         rec = self.state.get(CLOCK_KEY.format(p))
         return parse(rec["now"]) if rec else None
 
+    def _set_clock(self, p: int, t: datetime) -> None:
+        self.state[CLOCK_KEY.format(p)] = {"now": t.isoformat(), "_p": p}
+        metrics.STREAM_TIME.labels(self.service, str(p)).set(t.timestamp())
+
     async def _advance(self, p: int, t: datetime) -> datetime:
         current = self._clock(p)
         if current is not None and t <= current:
             return current
         await self._fire_due(p, t)
-        self.state[CLOCK_KEY.format(p)] = {"now": t.isoformat(), "_p": p}
-        metrics.STREAM_TIME.labels(self.service, str(p)).set(t.timestamp())
+        self._set_clock(p, t)
         return t
 
     def _ensure_index(self, p: int) -> None:
@@ -145,8 +156,20 @@ class ProcessorShell:
             heapq.heappush(self._heaps[p], (t.due_at, next(self._order), key, t.timer_id, t.due_at.isoformat()))
 
     async def _fire_due(self, p: int, upto: datetime) -> None:
+        """Fire partition ``p``'s timers and local midnights up to ``upto``, in time order."""
         heap = self._heaps.setdefault(p, [])
-        while heap and heap[0][0] <= upto:
+        while True:
+            clock = self._clock(p)
+            midnight = next_midnight(clock, self.settings.tz) if clock is not None else None
+            if midnight is not None and midnight > upto:
+                midnight = None
+            timer_due = heap[0][0] if heap and heap[0][0] <= upto else None
+            if midnight is None and timer_due is None:
+                return
+            if midnight is not None and (timer_due is None or midnight <= timer_due):
+                self._set_clock(p, midnight)
+                await self._reassign_partition(p, midnight)
+                continue
             due, _, key, timer_id, due_iso = heapq.heappop(heap)
             state = dict(self.state.get(key) or {})
             current = state.get("timers", {}).get(timer_id)
@@ -154,13 +177,40 @@ class ProcessorShell:
                 continue  # cancelled or moved, or a stale duplicate entry
             state["timers"] = dict(state["timers"])
             timer = pop_timer(state, timer_id)
-            clock = self._clock(p)
+            if clock is None or due > clock:
+                self._set_clock(p, due)
             now = max(due, clock) if clock else due
             result = self.proc.on_timer(state, timer, Context(now=now, settings=self.settings, roster=self.roster))
             metrics.TIMERS.labels(self.service, timer.name).inc()
             await self._publish(result, None, None)
             self.state[key] = state
             self._index(p, key, state)
+
+    async def _reassign_partition(self, p: int, now: datetime) -> None:
+        """Roster change or midnight: re-evaluate every VPA of partition ``p`` (DESIGN 5.8)."""
+        ctx = Context(now=now, settings=self.settings, roster=self.roster)
+        for key, stored in list(self.state.items()):
+            if str(key).startswith("__") or not isinstance(stored, dict) or stored.get("_p") != p:
+                continue
+            state = dict(stored)
+            result = self.proc.reassign(state, ctx)
+            if result.tasks or result.commands or state != stored:
+                await self._publish(result, None, None)
+                self.state[key] = state
+                self._index(p, key, state)
+
+    async def on_reassign_notice(self, event: Any) -> None:
+        """A roster member changed: once this worker's roster copy has the change, re-evaluate."""
+        notice = json.loads(event.value)
+        p = event.message.partition
+        self._ensure_index(p)
+        deadline = time.monotonic() + ROSTER_SYNC_SECONDS
+        # The roster GlobalTable reaches other workers through its changelog; wait for it.
+        while self.roster.get(notice["initials"]) != notice["member"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        clock = self._wall() if self.cfg.clock_mode == "wall" else self._clock(p)
+        if clock is not None:
+            await self._reassign_partition(p, clock)
 
     def forget_partitions(self, partitions: set[int]) -> None:
         for p in partitions:
@@ -224,6 +274,12 @@ def build_processor_app(proc: Processor, settings: Settings, cfg: KafkaConfig):
             await shell.on_roster(event)
 
     app.agent(app.topic("at.roster", partitions=cfg.partitions), name=f"{proc.name}-roster")(consume_roster)
+
+    async def consume_reassign(stream):
+        async for event in stream.events():
+            await shell.on_reassign_notice(event)
+
+    app.agent(shell.reassign_topic, name=f"{proc.name}-reassign")(consume_reassign)
 
     if cfg.clock_mode == "wall":
         events_topic = app.topic("vpa.events", partitions=cfg.partitions)

@@ -54,6 +54,13 @@ class Processor(Protocol):
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result: ...
 
+    def reassign(self, state: dict, ctx: Context) -> Result:
+        """Re-evaluate what depends on the roster or the date (assignees, handover).
+
+        Runners call it for every VPA after each roster change and at every local midnight
+        (absences start and end on dates, DESIGN 5.8)."""
+        ...
+
 
 # ---- timers inside the state -------------------------------------------------------------
 

@@ -32,6 +32,11 @@ def months_between(start: date, on: date) -> int:
     return m
 
 
+def next_midnight(t: datetime, tz: ZoneInfo) -> datetime:
+    """The first local 00:00 strictly after ``t``."""
+    return datetime.combine(local_date(t, tz) + timedelta(days=1), time(0), tzinfo=tz)
+
+
 def fmt(dt: datetime | None, tz: ZoneInfo) -> str | None:
     """RFC 3339 in the business time zone, to the second (DESIGN 5.25)."""
     if dt is None:

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Optional
 
 from schemas.envelope import Envelope
-from services.common.handover import FLAGS, assign, with_flag
+from services.common.handover import FLAGS, assign, describe, with_flag
 from services.common.ids import case_id
 from services.common.processor import Context, Result, Timer
 from services.common.tasks import get_task, is_active, max_priority, put_task
@@ -61,6 +61,20 @@ class Detector:
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
         return Result()
+
+    def reassign(self, state: dict, ctx: Context) -> Result:
+        """Roster changed or a new day began: apply the handover policy to every open case."""
+        out = Result()
+        owner = _owner(state)
+        for task_id, task in list(state.get("tasks", {}).items()):
+            if not is_active(task):
+                continue
+            a = assign(owner, task_id, ctx.roster, local_date(ctx.now, ctx.settings.tz))
+            fields = {"owner": owner, "assignee": a.assignee, "reasons": with_flag(task["reasons"], a.flag)}
+            t = put_task(state, task_id, fields, ctx, SERVICE, describe(a, owner))
+            if t:
+                out.tasks.append(t)
+        return out
 
     # ---- profile -------------------------------------------------------------------------
 

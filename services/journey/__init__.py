@@ -1,0 +1,1 @@
+"""The journey service (DESIGN.md 2.2 / 2.3)."""

@@ -1,0 +1,1 @@
+"""The reminders service (DESIGN.md 2.2 / 2.3)."""
