@@ -26,7 +26,7 @@ from services.common import metrics
 from services.common.clock import Clock, StreamClock
 from services.common.decode import Decoded, Invalid, Unknown, decode
 from services.common.processor import Context, Processor, Result, pop_timer, timers_of
-from services.common.roster import apply_roster_event, roster_key
+from services.common.roster import apply_roster_event, has_boundary_on, roster_key
 from services.common.settings import Settings
 from services.common.timeutil import next_midnight
 
@@ -168,7 +168,8 @@ class EmbeddedRunner:
             if midnight is not None and (timer_due is None or midnight <= timer_due):
                 if isinstance(self.clock, StreamClock):
                     self.clock.advance(midnight)
-                self._reassign_all()
+                if has_boundary_on(self.roster, midnight.date()):
+                    self._reassign_all()
                 self._drain_queue()
                 continue
             due, _, service, key, timer_id, due_iso = heapq.heappop(self._heap)

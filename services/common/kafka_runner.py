@@ -31,7 +31,7 @@ from services.common import metrics
 from services.common.decode import Decoded, Invalid, Unknown, decode
 from services.common.kafka_config import KafkaConfig, ensure_topics
 from services.common.processor import Context, Processor, Result, pop_timer, timers_of
-from services.common.roster import apply_roster_event
+from services.common.roster import apply_roster_event, has_boundary_on
 from services.common.settings import Settings
 from services.common.timeutil import next_midnight, parse
 
@@ -168,7 +168,8 @@ class ProcessorShell:
                 return
             if midnight is not None and (timer_due is None or midnight <= timer_due):
                 self._set_clock(p, midnight)
-                await self._reassign_partition(p, midnight)
+                if has_boundary_on(self.roster, midnight.date()):
+                    await self._reassign_partition(p, midnight)
                 continue
             due, _, key, timer_id, due_iso = heapq.heappop(heap)
             state = dict(self.state.get(key) or {})

@@ -57,8 +57,8 @@ class Processor(Protocol):
     def reassign(self, state: dict, ctx: Context) -> Result:
         """Re-evaluate what depends on the roster or the date (assignees, handover).
 
-        Runners call it for every VPA after each roster change and at every local midnight
-        (absences start and end on dates, DESIGN 5.8)."""
+        Runners call it for every VPA after each roster change and at each local midnight on
+        which a roster absence starts or has just ended (DESIGN 5.8)."""
         ...
 
 

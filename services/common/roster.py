@@ -6,7 +6,7 @@ service sees the whole roster.
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Mapping, Optional
 
 from schemas.envelope import Envelope
@@ -56,3 +56,16 @@ def is_present(member: Optional[dict], on: date) -> bool:
         if start <= on and (end is None or on <= end):
             return False
     return True
+
+
+def has_boundary_on(roster: Mapping[str, dict], on: date) -> bool:
+    """Does any absence start on ``on`` or end the day before (DESIGN 5.8 boundary timers)?"""
+    for m in roster.values():
+        for a in m.get("absences", {}).values():
+            if a["ended"]:
+                continue
+            if a["starts_on"] == on.isoformat():
+                return True
+            if a["ends_on"] and date.fromisoformat(a["ends_on"]) + timedelta(days=1) == on:
+                return True
+    return False

@@ -6,7 +6,6 @@ the result is the full task to publish, or None when nothing but bookkeeping wou
 """
 from __future__ import annotations
 
-import copy
 from typing import Any, Optional
 
 from schemas.task import PRIORITY_RANK, TASK_FIELDS
@@ -25,6 +24,11 @@ def max_priority(*prios: str) -> str:
     return max(prios, key=PRIORITY_RANK.__getitem__)
 
 
+def _snapshot(task: dict) -> dict:
+    """A copy safe to publish: the state keeps mutating its own lists (cheaper than deepcopy)."""
+    return {**task, "reasons": list(task["reasons"]), "history": [dict(h) for h in task["history"]]}
+
+
 def put_task(state: dict, task_id: str, fields: dict[str, Any], ctx: Context, by: str, change: str) -> Optional[dict]:
     """Create or update ``task_id`` in ``state["tasks"]``; return the version to publish, if any."""
     tasks = state.setdefault("tasks", {})
@@ -37,7 +41,7 @@ def put_task(state: dict, task_id: str, fields: dict[str, Any], ctx: Context, by
         task.update(created_at=now, updated_at=now, version=1)
         task["history"] = [{"at": now, "change": change, "by": by}]
         tasks[task_id] = task
-        return copy.deepcopy(task)
+        return _snapshot(task)
     changed = {k: v for k, v in fields.items() if k not in _BOOKKEEPING and old.get(k) != v}
     if not changed:
         return None
@@ -45,7 +49,7 @@ def put_task(state: dict, task_id: str, fields: dict[str, Any], ctx: Context, by
     old["version"] += 1
     old["updated_at"] = now
     old["history"].append({"at": now, "change": change, "by": by})
-    return copy.deepcopy(old)
+    return _snapshot(old)
 
 
 def get_task(state: dict, task_id: str) -> Optional[dict]:
