@@ -294,12 +294,34 @@ def build_processor_app(proc: Processor, settings: Settings, cfg: KafkaConfig):
                 if tp.topic == "vpa.events":
                     await events_topic.send(value=_tick_envelope(now), partition=tp.partition)
 
+    watch_lag(app, proc.name, set(inputs) | {"at.roster"})
+
     @app.on_partitions_revoked.connect
     async def on_revoked(app_, revoked, **kwargs) -> None:  # noqa: ANN001
         shell.forget_partitions({tp.partition for tp in revoked})
 
     app.shell = shell
     return app
+
+
+def watch_lag(app: Any, service: str, topics: set[str], interval: float = 10.0) -> None:
+    """Publish ``vpa_consumer_lag`` (high watermark minus the next offset to read) for ops."""
+
+    @app.timer(interval=interval)
+    async def report_lag() -> None:
+        consumer = app.consumer
+        for tp in app.assignment.assigned_actives():
+            if tp.topic not in topics:
+                continue
+            try:
+                highwater = consumer.highwater(tp)
+                read = consumer._read_offset.get(tp)  # faust's last offset handed to the stream
+            except Exception:  # noqa: BLE001 - metrics must never break processing
+                continue
+            if highwater is None:
+                continue
+            lag = max(0, highwater - (read + 1 if read is not None else 0))
+            metrics.CONSUMER_LAG.labels(service, tp.topic, str(tp.partition)).set(lag)
 
 
 def _start_metrics(port: Optional[int]) -> None:

@@ -30,6 +30,7 @@ MAX_LIMIT = 500
 STORE = web.AppKey("store", object)
 SINK = web.AppKey("sink", object)
 TOKENS = web.AppKey("tokens", dict)
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 
 def _error(status: int, reason: str) -> web.Response:
@@ -42,7 +43,7 @@ async def auth_middleware(request: web.Request, handler):  # noqa: ANN001
         who = authenticate(request.app[TOKENS], request.headers.get("Authorization"))
         if who is None:
             return _error(401, "missing or unknown bearer token")
-        request["principal"] = who
+        request[PRINCIPAL] = who
     return await handler(request)
 
 
@@ -83,7 +84,7 @@ async def get_task(request: web.Request) -> web.Response:
 
 
 async def post_command(request: web.Request) -> web.Response:
-    who: Principal = request["principal"]
+    who: Principal = request[PRINCIPAL]
     try:
         body = await request.json()
     except json.JSONDecodeError:
@@ -189,7 +190,7 @@ def serve_forever() -> int:
         store = await open_store(os.environ.get("DATABASE_URL"), os.environ.get("VPA_DATA_DIR", "var/pg"))
         sink, close = kafka_sink(os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
         app = build_app(store, sink, tokens_from_env())
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(app, shutdown_timeout=2)
         await runner.setup()
         host, port = os.environ.get("VPA_HTTP_HOST", "0.0.0.0"), int(os.environ.get("VPA_HTTP_PORT", "8080"))
         await web.TCPSite(runner, host, port).start()

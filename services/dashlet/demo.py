@@ -68,7 +68,7 @@ async def start_demo(host: str, port: int, data_dir: str, database_url: Optional
     if not tokens:
         tokens = {secrets.token_urlsafe(16): Principal("VM", "vpa_manager")}
     app = build_app(store, pipeline.command, tokens)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, shutdown_timeout=2)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

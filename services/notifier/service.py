@@ -60,7 +60,7 @@ async def write_batch(store: Any, tasks: list[dict], attempts: int = 0) -> list[
 def build_notifier_app(cfg: KafkaConfig):
     import faust
 
-    from services.common.kafka_runner import dlq_headers
+    from services.common.kafka_runner import dlq_headers, watch_lag
     from services.notifier.store import open_store
 
     app = faust.App(
@@ -97,4 +97,5 @@ def build_notifier_app(cfg: KafkaConfig):
                 await write_batch(await store(), good)
             metrics.EVENTS.labels(SERVICE, "task").inc(len(good))
 
+    watch_lag(app, SERVICE, {"dashlet.tasks"})
     return app
