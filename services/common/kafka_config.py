@@ -17,6 +17,7 @@ class KafkaConfig:
     group_prefix: str = "vpa"
     metrics_port: int | None = None
     wall_tick_seconds: float = 1.0
+    session_timeout_seconds: float = 60.0  # how soon a dead worker's partitions move on
 
     @classmethod
     def from_env(cls, service: str) -> "KafkaConfig":
@@ -30,6 +31,7 @@ class KafkaConfig:
             group_prefix=env.get("VPA_GROUP_PREFIX", cls.group_prefix),
             metrics_port=int(port) if port else DEFAULT_METRICS_PORTS.get(service),
             wall_tick_seconds=float(env.get("VPA_WALL_TICK_SECONDS", cls.wall_tick_seconds)),
+            session_timeout_seconds=float(env.get("VPA_SESSION_TIMEOUT_SECONDS", cls.session_timeout_seconds)),
         )
 
 

@@ -258,6 +258,8 @@ def build_processor_app(proc: Processor, settings: Settings, cfg: KafkaConfig):
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        broker_session_timeout=cfg.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, cfg.session_timeout_seconds / 3),
     )
     shell = ProcessorShell(proc, settings, cfg, app)
     inputs = [t for t in ("vpa.events", "vpa.commands") if t in proc.topics]
@@ -290,7 +292,7 @@ def build_processor_app(proc: Processor, settings: Settings, cfg: KafkaConfig):
             # One tick per owned partition of vpa.events; handled like any event, so timers fire
             # inside an event and their state writes reach the right changelog partition.
             now = datetime.now(timezone.utc)
-            for tp in app.assignment.assigned_actives():
+            for tp in app.assignor.assigned_actives():
                 if tp.topic == "vpa.events":
                     await events_topic.send(value=_tick_envelope(now), partition=tp.partition)
 
@@ -310,7 +312,7 @@ def watch_lag(app: Any, service: str, topics: set[str], interval: float = 10.0) 
     @app.timer(interval=interval)
     async def report_lag() -> None:
         consumer = app.consumer
-        for tp in app.assignment.assigned_actives():
+        for tp in app.assignor.assigned_actives():
             if tp.topic not in topics:
                 continue
             try:

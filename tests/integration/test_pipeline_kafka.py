@@ -51,25 +51,31 @@ async def pipeline(database_url, tmp_path_factory):
 
 
 def _stream(vpa: str, tag: str) -> list[dict]:
+    # Stream time is per partition and this module shares one pipeline: a later year keeps
+    # the other tests' events from being "ahead" on a shared partition.
     return [
-        _env(f"{tag}-reg", "vpa.registered", "2026-11-01T08:00:00+01:00", vpa,
-             {"name": "Anna Schmidt", "started_on": "2026-01-15", "at_owner": "AB", "class": "B"}),
-        _env(f"{tag}-a1", "vpa.absence_registered", "2026-11-26T09:12:00+01:00", vpa,
-             {"absence_id": "A1", "starts_on": "2026-12-01", "ends_on": "2026-12-31"}),
-        _env(f"{tag}-a2", "vpa.absence_registered", "2026-11-26T10:00:00+01:00", vpa,
-             {"absence_id": "A2", "starts_on": "2026-11-27", "ends_on": "2026-11-28"}),
-        _env(f"{tag}-a3", "vpa.absence_registered", "2026-11-26T11:00:00+01:00", vpa,
-             {"absence_id": "A3", "starts_on": "2026-12-02", "ends_on": "2026-12-03", "reason": "Arzt"}),
-        _env(f"{tag}-a4", "vpa.absence_registered", "2026-11-26T12:00:00+01:00", vpa,
-             {"absence_id": "A4", "starts_on": "2027-04-01", "ends_on": "2027-04-05"}),
-        _env(f"{tag}-c2", "vpa.absence_cancelled", "2026-11-26T13:00:00+01:00", vpa, {"absence_id": "A2"}),
+        _env(f"{tag}-reg", "vpa.registered", "2030-11-01T08:00:00+01:00", vpa,
+             {"name": "Anna Schmidt", "started_on": "2030-01-15", "at_owner": "AB", "class": "B"}),
+        _env(f"{tag}-a1", "vpa.absence_registered", "2030-11-26T09:12:00+01:00", vpa,
+             {"absence_id": "A1", "starts_on": "2030-12-01", "ends_on": "2030-12-31"}),
+        _env(f"{tag}-a2", "vpa.absence_registered", "2030-11-26T10:00:00+01:00", vpa,
+             {"absence_id": "A2", "starts_on": "2030-11-27", "ends_on": "2030-11-28"}),
+        _env(f"{tag}-a3", "vpa.absence_registered", "2030-11-26T11:00:00+01:00", vpa,
+             {"absence_id": "A3", "starts_on": "2030-12-02", "ends_on": "2030-12-03", "reason": "Arzt"}),
+        _env(f"{tag}-a4", "vpa.absence_registered", "2030-11-26T12:00:00+01:00", vpa,
+             {"absence_id": "A4", "starts_on": "2031-04-01", "ends_on": "2031-04-05"}),
+        _env(f"{tag}-c2", "vpa.absence_cancelled", "2030-11-26T13:00:00+01:00", vpa, {"absence_id": "A2"}),
     ]
 
 
 async def test_long_absence_reaches_the_store_in_the_task_shape(pipeline):
     store, run = pipeline
     vpa = f"V-long-{run}"
-    await produce_envelopes(_stream(vpa, f"long-{run}")[:2])
+    await produce_envelopes([
+        _env(f"long-{run}-reg", "vpa.registered", "2026-11-01T08:00:00+01:00", vpa,
+             {"name": "Anna Schmidt", "started_on": "2026-01-15", "at_owner": "AB", "class": "B"}),
+        _env(f"long-{run}-a1", "vpa.absence_registered", "2026-11-26T09:12:00+01:00", vpa,
+             {"absence_id": "A1", "starts_on": "2026-12-01", "ends_on": "2026-12-31"})])
     task = await wait_for(lambda: store.get(f"case:absence:{vpa}:A1"), lambda t: t is not None)
     assert task is not None
     assert task["reasons"] == ["long"] and task["status"] == "open" and task["owner"] == "AB"
@@ -131,7 +137,8 @@ async def test_kafka_runner_and_embedded_runner_agree(pipeline, tmp_path: Path):
     stream = _stream(vpa, f"same-{run}")
     path = tmp_path / "stream.jsonl"
     path.write_text("\n".join(json.dumps(e) for e in stream) + "\n")
-    expected = [t for t in final_tasks(replay([str(path)], Settings()).drain_tasks())]
+    # This module runs the detector only: compare the cases (the scenario tests cover all services).
+    expected = [t for t in final_tasks(replay([str(path)], Settings()).drain_tasks()) if t["tab"] == "cases"]
     assert {t["task_id"].rsplit(":", 1)[1] for t in expected} == {"A1", "A2", "A3"}
 
     await produce_envelopes(stream)
