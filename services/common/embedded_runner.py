@@ -25,7 +25,7 @@ from schemas.envelope import Envelope, topic_for_type
 from services.common import metrics
 from services.common.clock import Clock, StreamClock
 from services.common.decode import Decoded, Invalid, Unknown, decode
-from services.common.processor import Context, Processor, Result, pop_timer, timers_of
+from services.common.processor import Context, Processor, Result, json_copy, pop_timer, timers_of
 from services.common.roster import apply_roster_event, has_boundary_on, roster_key
 from services.common.settings import Settings
 from services.common.timeutil import next_midnight
@@ -116,9 +116,15 @@ class EmbeddedRunner:
         for proc in self.processors:
             if topic not in proc.topics:
                 continue
-            state = self.states.setdefault((proc.name, env.vpa_id), {})
+            stored = self.states.get((proc.name, env.vpa_id), {})
+            state = json_copy(stored)  # a failing handler leaves the stored state untouched
             started = time.perf_counter()
-            result = proc.handle(state, env, ctx)
+            try:
+                result = proc.handle(state, env, ctx)
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the pipeline
+                self._to_dlq(f"error: {proc.name}: {type(exc).__name__}: {exc}", proc.name, env.to_bytes(), env.vpa_id)
+                continue
+            self.states[(proc.name, env.vpa_id)] = state
             metrics.PROCESSING.labels(proc.name).observe(time.perf_counter() - started)
             metrics.EVENTS.labels(proc.name, env.type).inc()
             self._publish(proc.name, env, result)

@@ -30,7 +30,7 @@ from schemas.envelope import Envelope
 from services.common import metrics
 from services.common.decode import Decoded, Invalid, Unknown, decode
 from services.common.kafka_config import KafkaConfig, ensure_topics
-from services.common.processor import Context, Processor, Result, pop_timer, timers_of
+from services.common.processor import Context, Processor, Result, json_copy, pop_timer, timers_of
 from services.common.roster import apply_roster_event, has_boundary_on
 from services.common.settings import Settings
 from services.common.timeutil import next_midnight, parse
@@ -91,9 +91,15 @@ class ProcessorShell:
             return
         now = await self._advance(p, env.occurred_at if self.cfg.clock_mode == "stream" else self._wall())
         if env.type != "clock.tick" and key is not None:
-            state = dict(self.state.get(key) or {})
+            # A private copy: if the handler fails half-way, the stored state stays untouched.
+            state = json_copy(self.state.get(key) or {})
             ctx = Context(now=now, settings=self.settings, roster=self.roster)
-            result = self.proc.handle(state, env, ctx)
+            try:
+                result = self.proc.handle(state, env, ctx)
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the partition
+                log.exception("handler failed on %s", env.event_id)
+                await self._dlq(f"error: {type(exc).__name__}: {exc}", key.encode(), event.value, msg)
+                return
             state["_seen"] = (list(state.get("_seen", ())) + [env.event_id])[-SEEN_LIMIT:]
             state["_p"] = p
             await self._publish(result, env, msg)
