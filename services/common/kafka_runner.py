@@ -178,11 +178,10 @@ class ProcessorShell:
                     await self._reassign_partition(p, midnight)
                 continue
             due, _, key, timer_id, due_iso = heapq.heappop(heap)
-            state = dict(self.state.get(key) or {})
+            state = json_copy(self.state.get(key) or {})
             current = state.get("timers", {}).get(timer_id)
             if current is None or current["due_at"] != due_iso:
                 continue  # cancelled or moved, or a stale duplicate entry
-            state["timers"] = dict(state["timers"])
             timer = pop_timer(state, timer_id)
             if clock is None or due > clock:
                 self._set_clock(p, due)
@@ -199,7 +198,7 @@ class ProcessorShell:
         for key, stored in list(self.state.items()):
             if str(key).startswith("__") or not isinstance(stored, dict) or stored.get("_p") != p:
                 continue
-            state = dict(stored)
+            state = json_copy(stored)
             result = self.proc.reassign(state, ctx)
             if result.tasks or result.commands or state != stored:
                 await self._publish(result, None, None)

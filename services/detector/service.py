@@ -1,12 +1,18 @@
 """The detector's service layer: applies the case rules to one VPA's state.
 
-State per VPA: ``profile`` (from vpa.registered / vpa.profile_updated), ``absences`` known so
-far, ``tasks`` (the cases this service owns, full task dicts), ``offboarded``.
+State per VPA: ``profile`` (from vpa.registered / vpa.profile_updated, plus the current class),
+``absences`` known so far, ``tasks`` (the cases this service owns, full task dicts),
+``offboarded``, ``rising_star`` (the flag of the last class change), ``complaints``
+(complaint_id -> occurred_at), ``episode`` (the running inactivity episode: its case id, or None),
+``inactivity`` (per inactive case: follow-up time, activity seen since, decision and reminder
+bookkeeping) and ``timers`` (the follow-up timers, see services.common.processor).
+
+The rules themselves are pure functions in ``*_rules.py``; drafts for the assistant in ``drafts.py``;
+the inactivity cases (episode, follow-up timer, reminder requests) in ``inactivity.py``.
 """
 from __future__ import annotations
 
 from datetime import date
-from typing import Optional
 
 from schemas.envelope import Envelope
 from services.common.handover import FLAGS, assign, describe, with_flag
@@ -14,30 +20,17 @@ from services.common.ids import case_id
 from services.common.processor import Context, Result, Timer
 from services.common.tasks import get_task, is_active, max_priority, put_task
 from services.common.timeutil import local_date
-from services.detector import texts
+from services.detector import class_rules, inactivity, schedule_rules, texts
 from services.detector.absence_rules import PRIORITY, REASON_ORDER, AbsenceFacts, absence_reasons
+from services.detector import cases
+from services.detector.cases import SERVICE, assignment, base_reasons, draft_for, is_own_command, open_case_of_kind
 
-SERVICE = "detector"
+__all__ = ["Detector", "SERVICE"]
 
 
 def _facts(absence_id: str, a: dict) -> AbsenceFacts:
     return AbsenceFacts(absence_id, date.fromisoformat(a["starts_on"]), date.fromisoformat(a["ends_on"]),
                         a.get("cancelled", False))
-
-
-def _owner(state: dict) -> Optional[str]:
-    return (state.get("profile") or {}).get("at_owner")
-
-
-def _name(state: dict) -> Optional[str]:
-    return (state.get("profile") or {}).get("name")
-
-
-def _assignment(state: dict, task_id: str, reasons: list[str], ctx: Context) -> dict:
-    """owner, assignee and reasons of a case under the handover policy (DESIGN 2.2)."""
-    owner = _owner(state)
-    a = assign(owner, task_id, ctx.roster, local_date(ctx.now, ctx.settings.tz))
-    return {"owner": owner, "assignee": a.assignee, "reasons": with_flag(reasons, a.flag)}
 
 
 class Detector:
@@ -52,20 +45,28 @@ class Detector:
             return Result()
         handler = {
             "vpa.profile_updated": self._profile_updated,
+            "vpa.schedule_changed": self._schedule_changed,
             "vpa.absence_registered": self._absence_registered,
             "vpa.absence_cancelled": self._absence_cancelled,
+            "vpa.class_changed": self._class_changed,
+            "vpa.activity_status_changed": inactivity.status_changed,
+            "vpa.activity_seen": inactivity.activity_seen,
+            "vpa.customer_complaint": inactivity.customer_complaint,
             "vpa.offboarded": self._offboarded,
             "cmd.case.resolve": self._resolve,
         }.get(env.type)
         return handler(state, env, ctx) if handler else Result()
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
+        if timer.name == inactivity.FOLLOW_UP_TIMER:
+            return inactivity.decide(state, timer.payload["case_id"], ctx)
         return Result()
 
     def reassign(self, state: dict, ctx: Context) -> Result:
-        """Roster changed or a new day began: apply the handover policy to every open case."""
+        """Roster changed or a new day began: apply the handover policy to every open case, and
+        request the follow-up reminders that had to be skipped while the owner was no active member."""
         out = Result()
-        owner = _owner(state)
+        owner = cases.owner(state)
         for task_id, task in list(state.get("tasks", {}).items()):
             if not is_active(task):
                 continue
@@ -74,6 +75,7 @@ class Detector:
             t = put_task(state, task_id, fields, ctx, SERVICE, describe(a, owner))
             if t:
                 out.tasks.append(t)
+        out.commands += inactivity.pending_reminders(state, ctx)
         return out
 
     # ---- profile -------------------------------------------------------------------------
@@ -81,9 +83,10 @@ class Detector:
     def _registered(self, state: dict, env: Envelope, ctx: Context) -> Result:
         d = env.data
         state["offboarded"] = False
+        known_class = cases.profile(state).get("class")  # e.g. from a class change seen before the registration
         state["profile"] = {
             "name": d.name, "started_on": d.started_on.isoformat(), "part_time": d.part_time,
-            "class": d.vpa_class.value if d.vpa_class else None, "at_owner": d.at_owner,
+            "class": d.vpa_class.value if d.vpa_class else known_class, "at_owner": d.at_owner,
             "buddy": d.buddy, "uses_mobile_app": d.uses_mobile_app,
         }
         return self._sync_profile_to_cases(state, ctx)
@@ -95,16 +98,47 @@ class Detector:
         return self._sync_profile_to_cases(state, ctx)
 
     def _sync_profile_to_cases(self, state: dict, ctx: Context) -> Result:
-        """DESIGN 5.11: a changed owner or name moves onto the open cases."""
+        """DESIGN 5.11: a changed owner or name moves onto the open cases (and into their drafts)."""
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):
             if not is_active(task):
                 continue
-            fields = {"vpa_name": _name(state), **_assignment(state, task_id, task["reasons"], ctx)}
+            fields = {"vpa_name": cases.name(state), **assignment(state, task_id, task["reasons"], ctx)}
+            if task["message_draft"] is not None:
+                fields["message_draft"] = draft_for(state, task["kind"], base_reasons(task))
             t = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY["profile"])
             if t:
                 out.tasks.append(t)
+        out.commands += inactivity.pending_reminders(state, ctx)
         return out
+
+    # ---- schedule changes (5.16, 5.17) -------------------------------------------------------
+
+    def _schedule_changed(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        d, s, profile = env.data, ctx.settings, cases.profile(state)
+        started_on = date.fromisoformat(profile["started_on"]) if profile.get("started_on") else None
+        # DESIGN 5.2/5.17: tenure on the event's own local date.
+        reasons = schedule_rules.schedule_reasons(d.accepts_new_customers, d.accepts_orders, started_on,
+                                                  profile.get("class"), local_date(env.occurred_at, s.tz), s)
+        existing = open_case_of_kind(state, "schedule_change")
+        if existing is not None:
+            task_id, change = existing["task_id"], "updated"
+            reasons = schedule_rules.merge(base_reasons(existing), reasons)
+        else:
+            task_id, change = case_id("schedule_change", env.vpa_id, env.event_id), "opened"
+            if get_task(state, task_id) is not None:
+                return Result()  # a redelivery of the event that opened a case since closed
+        priority = max_priority(*(schedule_rules.PRIORITY[r] for r in reasons),
+                                *([existing["priority"]] if existing else []))
+        fields = {
+            "tab": "cases", "kind": "schedule_change", "vpa_id": env.vpa_id, "vpa_name": cases.name(state),
+            "status": "open", "priority": priority,
+            "title": texts.schedule_title(d.accepts_new_customers, d.accepts_orders),
+            "action": texts.action_for(reasons), "due_at": None, "message_draft": None,
+            **assignment(state, task_id, reasons, ctx),
+        }
+        task = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
+        return Result(tasks=[task] if task else [])
 
     # ---- absences ------------------------------------------------------------------------
 
@@ -132,11 +166,11 @@ class Detector:
         if is_active(existing):
             priority = max_priority(priority, existing["priority"])  # never falls (5.15)
         fields = {
-            "tab": "cases", "kind": "absence", "vpa_id": env.vpa_id, "vpa_name": _name(state),
+            "tab": "cases", "kind": "absence", "vpa_id": env.vpa_id, "vpa_name": cases.name(state),
             "status": "open", "priority": priority,
             "title": texts.absence_title(d.starts_on.isoformat(), d.ends_on.isoformat(), facts.days),
             "action": texts.action_for(merged), "due_at": None, "message_draft": None,
-            **_assignment(state, task_id, merged, ctx),
+            **assignment(state, task_id, merged, ctx),
         }
         task = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
         return Result(tasks=[task] if task else [])
@@ -151,27 +185,71 @@ class Detector:
         task = put_task(state, task_id, {"status": "cancelled"}, ctx, SERVICE, texts.HISTORY["cancelled"])
         return Result(tasks=[task] if task else [])
 
+    # ---- class changes (5.20, 5.21) ----------------------------------------------------------
+
+    def _class_changed(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        d = env.data
+        profile = state.setdefault("profile", {})
+        new = d.vpa_class.value
+        previous = d.previous.value if d.previous else profile.get("class")
+        reasons = class_rules.class_reasons(new, previous, d.rising_star, state.get("rising_star", False))
+        profile["class"] = new
+        state["rising_star"] = d.rising_star
+        if not reasons:
+            return Result()
+        existing = open_case_of_kind(state, "class_change")
+        if existing is not None:
+            task_id, change = existing["task_id"], "updated"
+            reasons = class_rules.merge(base_reasons(existing), reasons)
+        else:
+            task_id, change = case_id("class_change", env.vpa_id, env.event_id), "opened"
+            if get_task(state, task_id) is not None:
+                return Result()  # a redelivery of the event that opened a case since closed
+        priority = max_priority(*(class_rules.PRIORITY[r] for r in reasons),
+                                *([existing["priority"]] if existing else []))
+        fields = {
+            "tab": "cases", "kind": "class_change", "vpa_id": env.vpa_id, "vpa_name": cases.name(state),
+            "status": "open", "priority": priority,
+            "title": texts.class_title(new, previous, "rising_star" in reasons),
+            "action": texts.action_for(reasons), "due_at": None,
+            "message_draft": draft_for(state, "class_change", reasons),
+            **assignment(state, task_id, reasons, ctx),
+        }
+        task = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
+        return Result(tasks=[task] if task else [])
+
     # ---- closing ---------------------------------------------------------------------------
 
     def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
         state["offboarded"] = True
+        state["episode"] = None  # a new registration starts without a running inactivity episode
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):
-            if is_active(task):
-                t = put_task(state, task_id, {"status": "cancelled"}, ctx, SERVICE, texts.HISTORY["offboarded"])
-                if t:
-                    out.tasks.append(t)
+            if not is_active(task):
+                continue
+            t = put_task(state, task_id, {"status": "cancelled"}, ctx, SERVICE, texts.HISTORY["offboarded"])
+            if t:
+                out.tasks.append(t)
+            if task["kind"] == "inactive":
+                out.commands += inactivity.offboarded(state, task_id, ctx)
         return out
 
     def _resolve(self, state: dict, env: Envelope, ctx: Context) -> Result:
         task_id = env.data.task_id
         if not task_id.startswith("case:"):
             return Result()  # not a case: another service owns it
+        if is_own_command(env):
+            return Result()  # our own request to the reminders service: the case closed already
+        system = env.actor is not None and env.actor.role.value == "system"
         task = get_task(state, task_id)
         if task is None:
             return Result(rejections=[f"rejected: unknown case {task_id} for {env.vpa_id}"])
         if not is_active(task):
+            if system:
+                return Result()  # a system resolve of a closed case is a no-op, not a rejection
             return Result(rejections=[f"rejected: case {task_id} is already {task['status']}"])
         by = env.actor.initials if env.actor else SERVICE
         t = put_task(state, task_id, {"status": "done"}, ctx, by, texts.HISTORY["resolved"])
+        if task["kind"] == "inactive":
+            inactivity.closed_by_hand(state, task_id)
         return Result(tasks=[t] if t else [])

@@ -1,0 +1,68 @@
+"""Helpers every case kind of the detector shares: profile look-ups, assignment, drafts, commands."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from schemas.envelope import ENVELOPE_TYPES, Envelope
+from services.common.handover import FLAGS, assign, with_flag
+from services.common.processor import Context
+from services.common.tasks import is_active
+from services.common.timeutil import local_date
+from services.detector import class_rules, drafts
+
+SERVICE = "detector"
+SYSTEM_ACTOR = {"initials": "SYS", "role": "system"}
+
+
+def profile(state: dict) -> dict:
+    return state.get("profile") or {}
+
+
+def owner(state: dict) -> Optional[str]:
+    return profile(state).get("at_owner")
+
+
+def name(state: dict) -> Optional[str]:
+    return profile(state).get("name")
+
+
+def assignment(state: dict, task_id: str, reasons: list[str], ctx: Context) -> dict:
+    """owner, assignee and reasons of a case under the handover policy (DESIGN 2.2)."""
+    who = owner(state)
+    a = assign(who, task_id, ctx.roster, local_date(ctx.now, ctx.settings.tz))
+    return {"owner": who, "assignee": a.assignee, "reasons": with_flag(reasons, a.flag)}
+
+
+def base_reasons(task: dict) -> list[str]:
+    """A case's reason codes without the handover flags."""
+    return [r for r in task["reasons"] if r not in FLAGS]
+
+
+def open_case_of_kind(state: dict, kind: str) -> Optional[dict]:
+    """The open case of a per-VPA identity (schedule change, class change): at most one (5.15)."""
+    for task in state.get("tasks", {}).values():
+        if task["kind"] == kind and is_active(task):
+            return task
+    return None
+
+
+def draft_for(state: dict, kind: str, reasons: list[str]) -> Optional[str]:
+    """The message draft a case carries, built from its reasons and the VPA's current name."""
+    if kind == "class_change" and class_rules.wants_praise(reasons):
+        return drafts.praise_draft(name(state))
+    if kind == "inactive" and "contact_needed" in reasons:
+        return drafts.contact_draft(name(state), complaint="customer_complaint" in reasons)
+    return None
+
+
+def system_command(type_: str, vpa_id: str, event_id: str, ctx: Context, data: dict) -> Envelope:
+    """A command of the system actor on vpa.commands, at the clock's now (DESIGN 4.2, 5.2)."""
+    raw = {"event_id": event_id, "type": type_, "occurred_at": ctx.now.isoformat(), "vpa_id": vpa_id,
+           "actor": SYSTEM_ACTOR, "schema_version": 1, "data": data}
+    return ENVELOPE_TYPES[type_].model_validate_json(json.dumps(raw))
+
+
+def is_own_command(env: Envelope) -> bool:
+    """A command this service emitted (its event_id comes from ids.command_id(SERVICE, ...))."""
+    return env.actor is not None and env.actor.role.value == "system" and env.event_id.startswith(f"{SERVICE}:")

@@ -1,0 +1,197 @@
+"""Inactivity cases in the detector's state (DESIGN 2.1 ``inactive``; fine print 5.2, 5.13, 5.22).
+
+State: ``episode`` is the running inactivity episode (``{"case_id": ...}`` from ``inactive`` to
+the next ``active``, else None); ``inactivity`` keeps, per inactive case, its follow-up time, the
+activity processed since the inactivity, whether it is decided, whether its reminder was
+requested and whether it closed itself; ``complaints`` maps complaint_id -> occurred_at.
+
+The follow-up decision is a timer in the state. The automatic reminder is requested from the
+reminders service with ``cmd.reminder.set`` and, when the case closes itself, cancelled with a
+system ``cmd.case.resolve`` (the reminders service cancels reminders whose case_task_id matches).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from schemas.envelope import Envelope
+from services.common.ids import case_id, command_id
+from services.common.processor import Context, Result, cancel_timer, set_timer
+from services.common.roster import is_active_member
+from services.common.tasks import get_task, max_priority, put_task
+from services.common.timeutil import fmt, local_date, parse
+from services.detector import inactivity_rules, metrics, texts
+from services.detector.cases import SERVICE, assignment, base_reasons, draft_for, owner, profile, system_command
+
+FOLLOW_UP_TIMER = "inactive.follow_up"
+
+
+def timer_id(task_id: str) -> str:
+    return f"follow-up:{task_id}"
+
+
+def _undecided(state: dict) -> list[dict]:
+    return [t for t in state.get("inactivity", {}).values() if not t["decided"]]
+
+
+def status_changed(state: dict, env: Envelope, ctx: Context) -> Result:
+    if env.data.status.value == "active":
+        for track in _undecided(state):
+            track["status_active"] = True
+        state["episode"] = None  # the episode ends at the next `active`
+        return Result()
+    if state.get("episode"):
+        return Result()  # a repeated `inactive` inside the running episode is ignored
+    task_id = case_id("inactive", env.vpa_id, env.event_id)
+    if get_task(state, task_id) is not None:
+        return Result()  # redelivery of the event that opened an episode already over
+    s = ctx.settings
+    follow_up = inactivity_rules.follow_up_at(env.occurred_at, s)  # the event's own date (5.2)
+    reasons = ["follow_up"]
+    fields = {
+        "tab": "cases", "kind": "inactive", "vpa_id": env.vpa_id, "vpa_name": profile(state).get("name"),
+        "status": "waiting", "priority": "normal",
+        "title": texts.inactive_title(local_date(env.occurred_at, s.tz).isoformat()),
+        "action": texts.action_for(reasons), "due_at": fmt(follow_up, s.tz), "message_draft": None,
+        **assignment(state, task_id, reasons, ctx),
+    }
+    task = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY["follow_up_waiting"])
+    state["episode"] = {"case_id": task_id}
+    state.setdefault("inactivity", {})[task_id] = {
+        "inactive_at": env.occurred_at.isoformat(), "follow_up": follow_up.isoformat(), "decided": False,
+        "web": False, "mobile": False, "status_active": False, "reminder": False, "self_closed": False,
+    }
+    set_timer(state, timer_id(task_id), follow_up, FOLLOW_UP_TIMER, {"case_id": task_id})
+    out = Result(tasks=[task] if task else [])
+    out.commands += request_reminder(state, task_id, ctx, count_skip=True)
+    return out
+
+
+def activity_seen(state: dict, env: Envelope, ctx: Context) -> Result:
+    channel = "web" if env.data.channel.value == "web" else "mobile"
+    for track in _undecided(state):
+        track[channel] = True
+    return Result()
+
+
+def customer_complaint(state: dict, env: Envelope, ctx: Context) -> Result:
+    complaints = state.setdefault("complaints", {})
+    complaints[env.data.complaint_id] = env.occurred_at.isoformat()
+    _prune_complaints(state, ctx)
+    episode = state.get("episode")
+    if not episode:
+        return Result()  # counted by a later decision, if inside its window
+    task_id = episode["case_id"]
+    task, track = get_task(state, task_id), state.get("inactivity", {}).get(task_id)
+    if task is None or track is None:
+        return Result()
+    mobile = bool(profile(state).get("uses_mobile_app"))
+    if task["status"] == "waiting":
+        # DESIGN 5.22: a complaint during the running episode opens the case at once.
+        track["decided"] = True
+        cancel_timer(state, timer_id(task_id))
+        reasons, change = inactivity_rules.contact_reasons(True, mobile), "complaint"
+    elif task["status"] == "open":
+        base = base_reasons(task)
+        if "customer_complaint" in base:
+            return Result()
+        reasons = [r for r in inactivity_rules.REASON_ORDER if r in set(base) | {"customer_complaint"}]
+        change = "complaint_added"
+    elif task["status"] == "done" and track["self_closed"]:
+        # ... even one the decision closed by itself (e.g. part_time_no_contact): reopened.
+        track["self_closed"] = False
+        reasons, change = inactivity_rules.contact_reasons(True, mobile), "complaint"
+    else:
+        return Result()  # resolved by a person, or cancelled: left alone
+    t = put_task(state, task_id, _fields(state, task, "open", reasons, ctx), ctx, SERVICE, texts.HISTORY[change])
+    return Result(tasks=[t] if t else [])
+
+
+def decide(state: dict, task_id: str, ctx: Context) -> Result:
+    """The follow-up time has come (timer): decide the waiting case (DESIGN 2.1, 5.22)."""
+    task, track = get_task(state, task_id), state.get("inactivity", {}).get(task_id)
+    if task is None or track is None or track["decided"] or task["status"] != "waiting":
+        return Result()
+    track["decided"] = True
+    p = profile(state)
+    decision = inactivity_rules.decide(
+        track["web"], track["mobile"], track["status_active"], bool(p.get("part_time")),
+        bool(p.get("uses_mobile_app")), [parse(t) for t in state.get("complaints", {}).values()],
+        parse(track["follow_up"]), ctx.settings,
+    )
+    fields = _fields(state, task, decision.status, decision.reasons, ctx)
+    change = "decided_closed" if decision.closes else "decided_open"
+    t = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
+    out = Result(tasks=[t] if t else [])
+    if decision.closes:
+        track["self_closed"] = True
+        out.commands += cancel_reminder(state, task_id, ctx, "decided")
+    return out
+
+
+def _fields(state: dict, task: dict, status: str, reasons: list[str], ctx: Context) -> dict:
+    priority = max_priority(task["priority"], inactivity_rules.priority_of(reasons))  # never falls (5.15)
+    return {
+        "status": status, "priority": priority, "action": texts.action_for(reasons),
+        "message_draft": draft_for(state, "inactive", reasons) if status == "open" else None,
+        **assignment(state, task["task_id"], reasons, ctx),
+    }
+
+
+def _prune_complaints(state: dict, ctx: Context) -> None:
+    """Forget complaints too old to fall into the window of any decision still to come."""
+    horizon = ctx.now - timedelta(days=ctx.settings.complaint_window_days + 31)
+    complaints = state.get("complaints", {})
+    for cid in [c for c, at in complaints.items() if parse(at) < horizon]:
+        del complaints[cid]
+
+
+def closed_by_hand(state: dict, task_id: str) -> None:
+    """Resolved by a person or cancelled: nothing left to decide, and it did not close itself."""
+    track = state.get("inactivity", {}).get(task_id)
+    if track is not None:
+        track["decided"] = True
+        cancel_timer(state, timer_id(task_id))
+
+
+def offboarded(state: dict, task_id: str, ctx: Context) -> list[Envelope]:
+    """The case was cancelled by the offboarding: no decision, and its reminder goes too."""
+    closed_by_hand(state, task_id)
+    return cancel_reminder(state, task_id, ctx, "offboarded")
+
+
+# ---- the automatic follow-up reminder (5.13) -------------------------------------------------
+
+def request_reminder(state: dict, task_id: str, ctx: Context, count_skip: bool) -> list[Envelope]:
+    """``cmd.reminder.set`` for the at_owner, while the case waits and the owner is an active member."""
+    track, task = state["inactivity"][task_id], get_task(state, task_id)
+    if track["reminder"] or track["decided"] or task["status"] != "waiting":
+        return []
+    who = owner(state)
+    if not is_active_member(ctx.roster, who):
+        if count_skip:
+            metrics.REMINDERS_SKIPPED.inc()
+        return []
+    track["reminder"] = True
+    metrics.REMINDERS_REQUESTED.inc()
+    data = {"reminder_id": f"follow-up:{task_id}", "due_at": track["follow_up"], "owner": who,
+            "note": texts.REMINDER_NOTE, "case_task_id": task_id}
+    return [system_command("cmd.reminder.set", task["vpa_id"], command_id(SERVICE, "reminder.set", task_id),
+                           ctx, data)]
+
+
+def pending_reminders(state: dict, ctx: Context) -> list[Envelope]:
+    """Reminders skipped earlier (owner unknown or no active member), once the owner qualifies."""
+    out: list[Envelope] = []
+    for task_id in state.get("inactivity", {}):
+        out += request_reminder(state, task_id, ctx, count_skip=False)
+    return out
+
+
+def cancel_reminder(state: dict, task_id: str, ctx: Context, why: str) -> list[Envelope]:
+    """The case closed by itself: a system ``cmd.case.resolve``, on which the reminder is cancelled."""
+    track, task = state["inactivity"][task_id], get_task(state, task_id)
+    if not track["reminder"]:
+        return []
+    data = {"task_id": task_id, "note": texts.RESOLVE_NOTE[why]}
+    event_id = command_id(SERVICE, "case.resolve", task_id, str(task["version"]))
+    return [system_command("cmd.case.resolve", task["vpa_id"], event_id, ctx, data)]
