@@ -1,21 +1,233 @@
-"""The reminders service's processor (being built: see the open issue)."""
+"""The reminders service's processor (DESIGN 2.2, 4.5, fine print 5.7 to 5.14, 5.24, 5.25).
+
+State per VPA (key of ``vpa.commands`` and ``vpa.events``):
+
+* ``profile``: ``{"name": ...}`` from ``vpa.registered`` / ``vpa.profile_updated`` (for ``vpa_name``);
+* ``offboarded``: set by ``vpa.offboarded``, lifted by a new ``vpa.registered``;
+* ``tasks``: the reminder tasks this service owns (``reminder:{reminder_id}``), full task dicts;
+* ``links``: reminder_id -> ``{"case_task_id": ...}`` (kept out of the task: not a task field);
+* ``timers``: one ``due:{reminder_id}`` timer per waiting reminder.
+
+A reminder is ``waiting`` until ``due_at``, then ``open``; its ``assignee`` follows the shared
+HandoverPolicy keyed on the reminder_id, re-evaluated on every change of the reminder, when it falls
+due, and whenever the runner calls ``reassign`` (roster changes and absence boundaries at midnight).
+"""
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Optional
+
 from schemas.envelope import Envelope
-from services.common.processor import Context, Result, Timer
+from services.common.handover import Assignment, assign, describe, with_flag
+from services.common.ids import reminder_task_id
+from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
+from services.common.roster import is_active_member
+from services.common.tasks import get_task, is_active, put_task
+from services.common.timeutil import fmt, local_date, parse
+from services.reminders import texts
 
 SERVICE = "reminders"
+DUE_TIMER = "reminder_due"
+
+
+def _timer_id(reminder_id: str) -> str:
+    return f"due:{reminder_id}"
+
+
+def _reminder_id(task_id: str) -> str:
+    return task_id.removeprefix("reminder:")
+
+
+def _name(state: dict) -> Optional[str]:
+    return (state.get("profile") or {}).get("name")
+
+
+def _by(env: Envelope) -> str:
+    return env.actor.initials if env.actor else SERVICE
+
+
+def _handover(task: Optional[dict], owner: str, reminder_id: str, ctx: Context) -> tuple[dict, Optional[str]]:
+    """Assignee and reasons under the HandoverPolicy, plus the history text when they change.
+
+    On creation (``task`` None) the first assignment is part of the creation (5.9): the text is
+    only given when the reminder starts handed over or flagged, so the history says why."""
+    a: Assignment = assign(owner, reminder_id, ctx.roster, local_date(ctx.now, ctx.settings.tz))
+    reasons = with_flag(task["reasons"] if task else [], a.flag)
+    fields = {"owner": owner, "assignee": a.assignee, "reasons": reasons}
+    if task is None:
+        return fields, describe(a, owner) if a.flag else None
+    if task["assignee"] != a.assignee or task["reasons"] != reasons:
+        return fields, describe(a, owner)
+    return fields, None
+
+
+def _publish(out: Result, task: Optional[dict]) -> None:
+    if task:
+        out.tasks.append(task)
 
 
 class Reminders:
     name = SERVICE
     topics = frozenset({"vpa.events", "vpa.commands"})
 
+    # ---- processor protocol ----------------------------------------------------------------
+
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
-        return Result()
+        if env.type == "vpa.registered":
+            return self._registered(state, env, ctx)
+        if env.type.startswith("vpa.") and state.get("offboarded"):
+            return Result()  # DESIGN 5.24: after offboarding only a new registration counts
+        handler = {
+            "vpa.profile_updated": self._profile_updated,
+            "vpa.offboarded": self._offboarded,
+            "cmd.reminder.set": self._set,
+            "cmd.reminder.complete": self._complete,
+            "cmd.reminder.reschedule": self._reschedule,
+            "cmd.case.resolve": self._case_resolved,
+        }.get(env.type)
+        return handler(state, env, ctx) if handler else Result()
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
-        return Result()
+        if timer.name != DUE_TIMER:
+            return Result()
+        reminder_id = timer.payload["reminder_id"]
+        task_id = reminder_task_id(reminder_id)
+        task = get_task(state, task_id)
+        if task is None or task["status"] != "waiting" or parse(task["due_at"]) > ctx.now:
+            return Result()  # completed, cancelled or moved since the timer was set
+        # Handover is re-evaluated whenever a reminder falls due (DESIGN 2.2, 5.8).
+        fields, moved = _handover(task, task["owner"], reminder_id, ctx)
+        fields["status"] = "open"
+        out = Result()
+        _publish(out, put_task(state, task_id, fields, ctx, SERVICE, texts.with_assignment(texts.DUE, moved)))
+        return out
 
     def reassign(self, state: dict, ctx: Context) -> Result:
-        return Result()
+        """Roster changed or an absence boundary passed: re-apply the policy to every live reminder."""
+        out = Result()
+        cause = texts.reassign_cause(ctx.now.astimezone(ctx.settings.tz).time())
+        for task_id, task in list(state.get("tasks", {}).items()):
+            if not is_active(task):
+                continue
+            fields, moved = _handover(task, task["owner"], _reminder_id(task_id), ctx)
+            if moved:
+                _publish(out, put_task(state, task_id, fields, ctx, SERVICE, f"{moved} ({cause})"))
+        return out
+
+    # ---- profile ---------------------------------------------------------------------------
+
+    def _registered(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        state["offboarded"] = False
+        state["profile"] = {"name": env.data.name}
+        return self._sync_name(state, ctx)
+
+    def _profile_updated(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        if "name" not in env.data.model_fields_set or env.data.name is None:
+            return Result()  # reminders keep the owner who set them (5.11): only the name matters
+        state.setdefault("profile", {})["name"] = env.data.name
+        return self._sync_name(state, ctx)
+
+    def _sync_name(self, state: dict, ctx: Context) -> Result:
+        out = Result()
+        for task_id, task in list(state.get("tasks", {}).items()):
+            if is_active(task):
+                _publish(out, put_task(state, task_id, {"vpa_name": _name(state)}, ctx, SERVICE, texts.PROFILE))
+        return out
+
+    def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        state["offboarded"] = True
+        out = Result()
+        for task_id, task in list(state.get("tasks", {}).items()):
+            if is_active(task):
+                cancel_timer(state, _timer_id(_reminder_id(task_id)))
+                _publish(out, put_task(state, task_id, {"status": "cancelled"}, ctx, SERVICE, texts.OFFBOARDED))
+        return out
+
+    # ---- commands --------------------------------------------------------------------------
+
+    def _set(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        d = env.data
+        task_id = reminder_task_id(d.reminder_id)
+        if state.get("offboarded"):
+            return _reject(f"VPA {env.vpa_id} is offboarded; no new reminders for it")
+        if get_task(state, task_id) is not None:
+            return _reject(f"reminder {d.reminder_id} already exists for {env.vpa_id}")
+        member = ctx.roster.get(d.owner)
+        if not member or not member.get("known"):  # known only through an absence is not a member
+            return _reject(f"owner {d.owner} is not in the AT roster")
+        if not is_active_member(ctx.roster, d.owner):
+            return _reject(f"owner {d.owner} is not an active roster member")
+        state.setdefault("links", {})[d.reminder_id] = {"case_task_id": d.case_task_id}
+        due = fmt(d.due_at, ctx.settings.tz)
+        status = self._schedule(state, d.reminder_id, d.due_at, ctx)
+        assignment, handed = _handover(None, d.owner, d.reminder_id, ctx)
+        fields = {
+            "tab": "reminders", "kind": "reminder", "vpa_id": env.vpa_id, "vpa_name": _name(state),
+            "status": status, "priority": "normal", "title": texts.title(d.note, d.case_task_id),
+            "action": texts.action(d.case_task_id), "due_at": due, "message_draft": None, **assignment,
+        }
+        change = texts.with_assignment(texts.set_(d.owner, due), handed)
+        return Result(tasks=[put_task(state, task_id, fields, ctx, _by(env), change)])
+
+    def _reschedule(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        d = env.data
+        task_id = reminder_task_id(d.reminder_id)
+        task = get_task(state, task_id)
+        if task is None:
+            return _reject(f"unknown reminder {d.reminder_id} for {env.vpa_id}")
+        if not is_active(task):
+            return _reject(f"reminder {d.reminder_id} is already {task['status']}")
+        due = fmt(d.due_at, ctx.settings.tz)
+        status = self._schedule(state, d.reminder_id, d.due_at, ctx)
+        fields, moved = _handover(task, task["owner"], d.reminder_id, ctx)
+        fields.update(status=status, due_at=due)
+        out = Result()
+        _publish(out, put_task(state, task_id, fields, ctx, _by(env),
+                               texts.with_assignment(texts.rescheduled(due), moved)))
+        return out
+
+    def _complete(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        d = env.data
+        task_id = reminder_task_id(d.reminder_id)
+        task = get_task(state, task_id)
+        if task is None:
+            return _reject(f"unknown reminder {d.reminder_id} for {env.vpa_id}")
+        if not is_active(task):
+            return _reject(f"reminder {d.reminder_id} is already {task['status']}")
+        if d.file_updated is not True:
+            return _reject(f"reminder {d.reminder_id} can only be completed when the case is solved and "
+                           "the VPA file is maintained (file_updated: true)")
+        cancel_timer(state, _timer_id(d.reminder_id))
+        # DESIGN 5.14: completion does not resolve a linked case.
+        return Result(tasks=[put_task(state, task_id, {"status": "done"}, ctx, _by(env), texts.COMPLETED)])
+
+    def _case_resolved(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        """DESIGN 5.13: a resolved case (by hand or by itself) cancels the reminders linked to it.
+
+        Never rejected here: the detector owns cases and rejects unknown ones."""
+        case_task_id = env.data.task_id
+        out = Result()
+        for reminder_id, link in state.get("links", {}).items():
+            if link.get("case_task_id") != case_task_id:
+                continue
+            task_id = reminder_task_id(reminder_id)
+            if is_active(get_task(state, task_id)):
+                cancel_timer(state, _timer_id(reminder_id))
+                _publish(out, put_task(state, task_id, {"status": "cancelled"}, ctx, _by(env),
+                                       texts.case_resolved(case_task_id)))
+        return out
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _schedule(state: dict, reminder_id: str, due_at: datetime, ctx: Context) -> str:
+        """``waiting`` with a due timer when ``due_at`` is ahead of the clock, else ``open`` at once."""
+        if due_at > ctx.now:
+            set_timer(state, _timer_id(reminder_id), due_at, DUE_TIMER, {"reminder_id": reminder_id})
+            return "waiting"
+        cancel_timer(state, _timer_id(reminder_id))
+        return "open"
+
+
+def _reject(reason: str) -> Result:
+    return Result(rejections=[f"rejected: {reason}"])

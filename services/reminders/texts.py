@@ -1,0 +1,58 @@
+"""German texts for the Reminders tab, taken from the process description (seeds/000_*.txt):
+"Reminder bearbeiten … Entferne den Reminder, wenn der Fall gelöst und die VPA-Akte gepflegt ist.
+Reminder werden von AT-Kollegen übernommen, wenn ursprünglicher Bearbeiter im Urlaub/krank ist."
+"""
+from __future__ import annotations
+
+from datetime import time
+from typing import Optional
+
+ACTION = ("Reminder bearbeiten. Entferne den Reminder, wenn der Fall gelöst und die VPA-Akte "
+          "gepflegt ist.")
+FOLLOW_UP_ACTION = ("Prüfen, ob der VPA wieder aktiv wurde. Falls nicht, dessen Aufgabenliste prüfen und ggf. "
+                    "anschreiben, ob alles in Ordnung ist. Entferne den Reminder, wenn der Fall gelöst und "
+                    "die VPA-Akte gepflegt ist.")
+
+
+def title(note: Optional[str], case_task_id: Optional[str]) -> str:
+    if note:
+        return f"Reminder: {note}"
+    if case_task_id and case_task_id.startswith("case:inactive:"):
+        return "Reminder: prüfen, ob der VPA wieder aktiv wurde"
+    if case_task_id:
+        return f"Reminder zum Fall {case_task_id}"
+    return "Reminder"
+
+
+def action(case_task_id: Optional[str]) -> str:
+    if case_task_id and case_task_id.startswith("case:inactive:"):
+        return FOLLOW_UP_ACTION
+    return ACTION
+
+
+def set_(owner: str, due: str) -> str:
+    return f"Reminder für {owner} gesetzt, fällig am {due}"
+
+
+def rescheduled(due: str) -> str:
+    return f"Reminder neu terminiert auf {due}"
+
+
+DUE = "Reminder fällig"
+COMPLETED = "Reminder erledigt: Fall gelöst und VPA-Akte gepflegt"
+OFFBOARDED = "VPA ausgeschieden, Reminder abgebrochen"
+PROFILE = "Profil aktualisiert"
+
+
+def case_resolved(case_task_id: str) -> str:
+    return f"Fall {case_task_id} gelöst, Reminder abgebrochen"
+
+
+def with_assignment(change: str, assignment_text: Optional[str]) -> str:
+    """One history entry for a change that also moved the assignee."""
+    return f"{change}; {assignment_text}" if assignment_text else change
+
+
+def reassign_cause(local: time) -> str:
+    """What made the runner re-evaluate: the day changed (an absence starts or ended) or the roster."""
+    return "Tageswechsel" if local == time(0) else "Dienstplan geändert"
