@@ -18,6 +18,7 @@ class KafkaConfig:
     metrics_port: int | None = None
     wall_tick_seconds: float = 1.0
     session_timeout_seconds: float = 60.0  # how soon a dead worker's partitions move on
+    commit_interval_seconds: float = 2.8  # faust's default; offsets are committed after processing
 
     @classmethod
     def from_env(cls, service: str) -> "KafkaConfig":
@@ -32,6 +33,7 @@ class KafkaConfig:
             metrics_port=int(port) if port else DEFAULT_METRICS_PORTS.get(service),
             wall_tick_seconds=float(env.get("VPA_WALL_TICK_SECONDS", cls.wall_tick_seconds)),
             session_timeout_seconds=float(env.get("VPA_SESSION_TIMEOUT_SECONDS", cls.session_timeout_seconds)),
+            commit_interval_seconds=float(env.get("VPA_COMMIT_INTERVAL_SECONDS", cls.commit_interval_seconds)),
         )
 
 

@@ -67,6 +67,7 @@ class ProcessorShell:
         # so the re-evaluation runs inside an event of that partition (state writes land right).
         self.reassign_topic = app.topic(f"{app.conf.id}-reassign", partitions=cfg.partitions, internal=True)
         self._heaps: dict[int, list] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
         self._order = itertools.count()
 
     # ---- entry points (called from agents) ---------------------------------------------------
@@ -82,7 +83,13 @@ class ProcessorShell:
             metrics.UNKNOWN.labels(self.service).inc()
             return
         assert isinstance(outcome, Decoded)
-        env = outcome.envelope
+        # The vpa.events and vpa.commands agents run concurrently and both touch a partition's
+        # state across awaits (outputs, timers): one lock per partition serialises them.
+        async with self._lock(msg.partition):
+            await self._handle(outcome.envelope, event, msg)
+        metrics.PROCESSING.labels(self.service).observe(time.perf_counter() - started)
+
+    async def _handle(self, env: Envelope, event: Any, msg: Any) -> None:
         p = msg.partition
         self._ensure_index(p)
         key = env.vpa_id
@@ -107,7 +114,6 @@ class ProcessorShell:
             self._index(p, key, state)
             metrics.EVENTS.labels(self.service, env.type).inc()
         await self._fire_due(p, now)  # timers set in the past by a late event fire right after it
-        metrics.PROCESSING.labels(self.service).observe(time.perf_counter() - started)
 
     async def on_roster(self, event: Any) -> None:
         outcome = decode(event.value)
@@ -125,6 +131,12 @@ class ProcessorShell:
         notice = json.dumps({"initials": initials, "member": member}).encode()
         for p in range(self.cfg.partitions):
             await self.reassign_topic.send(key=None, value=notice, partition=p)
+
+    def _lock(self, p: int) -> asyncio.Lock:
+        lock = self._locks.get(p)
+        if lock is None:
+            lock = self._locks[p] = asyncio.Lock()
+        return lock
 
     # ---- clock and timers -------------------------------------------------------------------
 
@@ -214,9 +226,10 @@ class ProcessorShell:
         # The roster GlobalTable reaches other workers through its changelog; wait for it.
         while self.roster.get(notice["initials"]) != notice["member"] and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        clock = self._wall() if self.cfg.clock_mode == "wall" else self._clock(p)
-        if clock is not None:
-            await self._reassign_partition(p, clock)
+        async with self._lock(p):
+            clock = self._wall() if self.cfg.clock_mode == "wall" else self._clock(p)
+            if clock is not None:
+                await self._reassign_partition(p, clock)
 
     def forget_partitions(self, partitions: set[int]) -> None:
         for p in partitions:
@@ -265,6 +278,7 @@ def build_processor_app(proc: Processor, settings: Settings, cfg: KafkaConfig):
         producer_acks=-1,
         broker_session_timeout=cfg.session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, cfg.session_timeout_seconds / 3),
+        broker_commit_interval=cfg.commit_interval_seconds,
     )
     shell = ProcessorShell(proc, settings, cfg, app)
     inputs = [t for t in ("vpa.events", "vpa.commands") if t in proc.topics]

@@ -72,7 +72,8 @@ class ServiceProcess:
 def service_env(database_url: str, group_prefix: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(KAFKA_BOOTSTRAP_SERVERS=bootstrap(), DATABASE_URL=database_url, VPA_CLOCK="stream",
-               VPA_GROUP_PREFIX=group_prefix, VPA_METRICS_PORT="0", PYTHONUNBUFFERED="1")
+               VPA_GROUP_PREFIX=group_prefix, VPA_METRICS_PORT="0", PYTHONUNBUFFERED="1",
+               VPA_COMMIT_INTERVAL_SECONDS="0.2")
     env.update(extra)
     return env
 
@@ -131,3 +132,44 @@ async def wait_for(fetch, predicate, timeout: float = 90, interval: float = 0.5)
         await asyncio.sleep(interval)
         value = await fetch()
     return value
+
+
+async def quiesce(groups: list[str], topics: tuple[str, ...] = ("vpa.events", "vpa.commands", "at.roster"),
+                  timeout: float = 60) -> bool:
+    """Wait until every group has committed every partition of ``topics`` up to its end.
+
+    Kafka orders records within a partition, not across topics: a test that needs "this
+    command after that event" waits here between the two (services commit after processing).
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.structs import TopicPartition
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap(), group_id=None)
+    meta = AIOKafkaProducer(bootstrap_servers=bootstrap())  # partitions_for() fetches metadata
+    await admin.start()
+    await probe.start()
+    await meta.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(await meta.partitions_for(t))]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ends = await probe.end_offsets(tps)
+            behind = False
+            for group in groups:
+                committed = await admin.list_consumer_group_offsets(group)
+                for tp, end in ends.items():
+                    done = committed.get(tp)
+                    if end > 0 and (done is None or done.offset < end):
+                        behind = True
+                        break
+                if behind:
+                    break
+            if not behind:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+    finally:
+        await meta.stop()
+        await probe.stop()
+        await admin.close()
