@@ -68,6 +68,7 @@ def build_notifier_app(cfg: KafkaConfig):
         broker=[f"kafka://{h}" for h in cfg.bootstrap_servers.split(",")],
         key_serializer="raw", value_serializer="raw", web_enabled=False,
         consumer_auto_offset_reset="earliest", topic_partitions=cfg.partitions,
+        broker_commit_interval=cfg.commit_interval_seconds,
     )
     tasks_topic = app.topic("dashlet.tasks", partitions=cfg.partitions)
     dlq_topic = app.topic("vpa.dlq", partitions=cfg.partitions)
