@@ -153,6 +153,7 @@ async def quiesce(groups: list[str], topics: tuple[str, ...] = ("vpa.events", "v
     try:
         tps = [TopicPartition(t, p) for t in topics for p in sorted(await meta.partitions_for(t))]
         deadline = time.monotonic() + timeout
+        calm = 0
         while time.monotonic() < deadline:
             ends = await probe.end_offsets(tps)
             behind = False
@@ -166,7 +167,11 @@ async def quiesce(groups: list[str], topics: tuple[str, ...] = ("vpa.events", "v
                 if behind:
                     break
             if not behind:
-                return True
+                calm += 1
+                if calm >= 2:  # twice in a row: a command a service is still sending has landed
+                    return True
+            else:
+                calm = 0
             await asyncio.sleep(0.1)
         return False
     finally:
