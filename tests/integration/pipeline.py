@@ -178,3 +178,24 @@ async def quiesce(groups: list[str], topics: tuple[str, ...] = ("vpa.events", "v
         await meta.stop()
         await probe.stop()
         await admin.close()
+
+
+async def recreate_topics() -> None:
+    """Empty contract topics: stream time is per partition, so old events would be 'ahead'."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from services.common.kafka_config import CONTRACT_TOPICS
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [t for t in CONTRACT_TOPICS if t in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+        for _ in range(100):  # deletion is asynchronous on the broker
+            if not set(doomed) & set(await admin.list_topics()):
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()

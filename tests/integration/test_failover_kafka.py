@@ -8,7 +8,9 @@ import uuid
 
 import pytest
 
-from tests.integration.pipeline import ServiceProcess, fresh_database, produce_envelopes, service_env, wait_for
+from tests.integration.pipeline import (
+    ServiceProcess, fresh_database, produce_envelopes, recreate_topics, service_env, wait_for,
+)
 
 pytestmark = pytest.mark.integration
 VPAS = 8
@@ -23,6 +25,7 @@ async def test_state_survives_a_killed_worker(database_url, tmp_path):
     from services.notifier.store import PostgresTaskStore
 
     run = uuid.uuid4().hex[:8]
+    await recreate_topics()
     url = await fresh_database(database_url)
     env = service_env(url, f"fo-{run}", VPA_SESSION_TIMEOUT_SECONDS="10")
     det_a = ServiceProcess("detector", env, tmp_path)

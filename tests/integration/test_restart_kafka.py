@@ -8,7 +8,9 @@ import uuid
 
 import pytest
 
-from tests.integration.pipeline import ServiceProcess, fresh_database, produce_envelopes, service_env, wait_for
+from tests.integration.pipeline import (
+    ServiceProcess, fresh_database, produce_envelopes, recreate_topics, service_env, wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +24,7 @@ async def test_reminder_timer_fires_after_the_service_was_killed(database_url, t
     from services.notifier.store import PostgresTaskStore
 
     run = uuid.uuid4().hex[:8]
+    await recreate_topics()
     url = await fresh_database(database_url)
     environ = service_env(url, f"rs-{run}", VPA_SESSION_TIMEOUT_SECONDS="10")
     reminders = ServiceProcess("reminders", environ, tmp_path)

@@ -15,14 +15,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.envelope import topic_for_type
-from services.common.kafka_config import CONTRACT_TOPICS
 from services.common.replay import final_tasks, replay
 from services.common.settings import Settings
 from tests.integration.pipeline import (
-    ServiceProcess, bootstrap, fresh_database, produce_envelopes, quiesce, service_env, wait_for,
+    ServiceProcess, fresh_database, produce_envelopes, quiesce, recreate_topics, service_env, wait_for,
 )
 
 pytestmark = pytest.mark.integration
@@ -42,22 +40,6 @@ def runs(envelopes: list[dict]) -> list[list[dict]]:
     is what this test compares (DESIGN 5.26); production needs no such pacing.
     """
     return [[e] for e in envelopes]
-
-
-async def recreate_topics() -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        doomed = [t for t in CONTRACT_TOPICS if t in existing]
-        if doomed:
-            await admin.delete_topics(doomed)
-        for _ in range(100):  # deletion is asynchronous on the broker
-            if not set(doomed) & set(await admin.list_topics()):
-                break
-            await asyncio.sleep(0.2)
-    finally:
-        await admin.close()
 
 
 def differences(want: list[dict], got: list[dict]) -> list[str]:
