@@ -17,6 +17,7 @@ from datetime import date
 from schemas.envelope import Envelope
 from services.common.handover import FLAGS, assign, describe, with_flag
 from services.common.ids import case_id
+from services.common import profile as vpa_profile
 from services.common.processor import Context, Result, Timer
 from services.common.tasks import get_task, is_active, max_priority, put_task
 from services.common.timeutil import local_date
@@ -83,18 +84,12 @@ class Detector:
     def _registered(self, state: dict, env: Envelope, ctx: Context) -> Result:
         d = env.data
         state["offboarded"] = False
-        known_class = cases.profile(state).get("class")  # e.g. from a class change seen before the registration
-        state["profile"] = {
-            "name": d.name, "started_on": d.started_on.isoformat(), "part_time": d.part_time,
-            "class": d.vpa_class.value if d.vpa_class else known_class, "at_owner": d.at_owner,
-            "buddy": d.buddy, "uses_mobile_app": d.uses_mobile_app,
-        }
+        # A class seen in a class change before the registration is kept.
+        state["profile"] = vpa_profile.from_registration(d, cases.profile(state))
         return self._sync_profile_to_cases(state, ctx)
 
     def _profile_updated(self, state: dict, env: Envelope, ctx: Context) -> Result:
-        profile = state.setdefault("profile", {})
-        for name in env.data.model_fields_set:
-            profile[name] = getattr(env.data, name)
+        vpa_profile.apply_update(state.setdefault("profile", {}), env.data)
         return self._sync_profile_to_cases(state, ctx)
 
     def _sync_profile_to_cases(self, state: dict, ctx: Context) -> Result:

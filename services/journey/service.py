@@ -17,6 +17,7 @@ from typing import Mapping, Optional
 
 from schemas.envelope import Envelope
 from services.common.ids import journey_task_id, rendezvous_pick
+from services.common import profile as vpa_profile
 from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
 from services.common.roster import is_present
 from services.common.tasks import get_task, is_active, put_task
@@ -129,10 +130,7 @@ class Journey:
         d = env.data
         state["vpa_id"] = env.vpa_id
         state["offboarded"] = False
-        state["profile"] = {
-            "name": d.name, "started_on": d.started_on.isoformat(),
-            "class": d.vpa_class.value if d.vpa_class else None, "at_owner": d.at_owner, "buddy": d.buddy,
-        }
+        state["profile"] = vpa_profile.from_registration(d, state.get("profile"))
         out = self._sync_open_tasks(state, ctx)
         # The registration check uses the event's own local date (5.2, 5.17).
         on = local_date(env.occurred_at, ctx.settings.tz)
@@ -168,12 +166,7 @@ class Journey:
     # ---- profile and class -------------------------------------------------------------------
 
     def _profile_updated(self, state: dict, env: Envelope, ctx: Context) -> Result:
-        profile = state.setdefault("profile", {})
-        for name in ("name", "at_owner", "buddy"):
-            if name in env.data.model_fields_set:
-                value = getattr(env.data, name)
-                if value is not None or name == "buddy":  # a null buddy removes the buddy
-                    profile[name] = value
+        vpa_profile.apply_update(state.setdefault("profile", {}), env.data)
         return self._sync_open_tasks(state, ctx)
 
     def _class_changed(self, state: dict, env: Envelope, ctx: Context) -> Result:
