@@ -9,7 +9,7 @@ import asyncio
 import json
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
@@ -19,6 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from schemas.envelope import ENVELOPE_TYPES
 from schemas.task import Status, Tab
 from services.common.decode import Decoded, Invalid, Unknown, decode
+from services.common.settings import Settings
+from services.reminders.shifts import current_shift, due_in_current_shift
 from services.dashlet.auth import Principal, authenticate, tokens_from_env
 from services.dashlet.openapi import openapi_spec
 
@@ -30,6 +32,7 @@ MAX_LIMIT = 500
 STORE = web.AppKey("store", object)
 SINK = web.AppKey("sink", object)
 TOKENS = web.AppKey("tokens", dict)
+SETTINGS = web.AppKey("settings", Settings)
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 
@@ -73,9 +76,28 @@ async def list_tasks(request: web.Request) -> web.Response:
         f = _parse_filters(request.query)
     except ValueError as exc:
         return _error(400, f"bad filter: {exc}")
+    shift = request.query.get("shift")
+    if shift not in (None, "current"):
+        return _error(400, "bad filter: shift must be 'current'")
+    if shift == "current":
+        return await _due_this_shift(request, f)
     items = await request.app[STORE].list(**f)
     return web.json_response({"items": items, "limit": f["limit"], "offset": f["offset"],
                               "next_offset": f["offset"] + len(items) if len(items) == f["limit"] else None})
+
+
+async def _due_this_shift(request: web.Request, f: dict) -> web.Response:
+    """What the AT checks every shift: waiting or open tasks due by the shift's end (overdue too)."""
+    settings = request.app[SETTINGS]
+    now = datetime.now(timezone.utc)  # the API is a shell: "current" is the wall clock
+    window = current_shift(now, settings)
+    items: list[dict] = []
+    if window is not None:
+        f = {**f, "due_before": window[1] + timedelta(seconds=1)}
+        items = [t for t in await request.app[STORE].list(**f) if due_in_current_shift(t, now, settings)]
+    return web.json_response({"items": items, "limit": f["limit"], "offset": f["offset"],
+                              "next_offset": f["offset"] + f["limit"] if len(items) == f["limit"] else None,
+                              "shift": [w.isoformat() for w in window] if window else None})
 
 
 async def get_task(request: web.Request) -> web.Response:
@@ -146,9 +168,11 @@ async def page(request: web.Request) -> web.Response:
     return web.FileResponse(PAGE)
 
 
-def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal]) -> web.Application:
+def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal],
+              settings: Optional[Settings] = None) -> web.Application:
     app = web.Application(middlewares=[auth_middleware])
     app[STORE], app[SINK], app[TOKENS] = store, sink, tokens
+    app[SETTINGS] = settings or Settings.from_env()
     app.router.add_get("/api/tasks", list_tasks)
     app.router.add_get("/api/tasks/{task_id}", get_task)
     app.router.add_post("/api/commands", post_command)

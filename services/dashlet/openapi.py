@@ -27,7 +27,8 @@ def openapi_spec() -> dict:
                 "parameters": [q("tab", "cases | reminders | journey"), q("status", "waiting | open | done | cancelled"),
                                q("assignee", "initials"), q("vpa_id", "VPA id"),
                                q("due_before", "RFC 3339 datetime with offset"), q("limit", "page size (max 500)"),
-                               q("offset", "page start")],
+                               q("offset", "page start"),
+                               q("shift", "'current': only waiting/open tasks due by the end of the current shift")],
                 "responses": {"200": {"description": "a page of tasks", "content": {"application/json": {"schema": {
                     "type": "object", "properties": {
                         "items": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},

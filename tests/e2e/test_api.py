@@ -118,3 +118,13 @@ def test_token_spec_parsing():
     assert parse_tokens("a=AB:at, b=VM:vpa_manager") == {"a": Principal("AB", "at"), "b": Principal("VM", "vpa_manager")}
     with pytest.raises(ValueError):
         parse_tokens("a=AB:boss")
+
+
+async def test_shift_filter_is_validated_and_answers(api):
+    async with api.get("/api/tasks", headers=auth(), params={"shift": "tomorrow"}) as r:
+        assert r.status == 400
+    async with api.get("/api/tasks", headers=auth(), params={"shift": "current"}) as r:
+        body = await r.json()
+    # Cases here have no due_at, so nothing is due in a shift; outside shifts "shift" is null.
+    assert r.status == 200 and body["items"] == []
+    assert body["shift"] is None or len(body["shift"]) == 2
