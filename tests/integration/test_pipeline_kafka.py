@@ -3,6 +3,7 @@ notifier -> PostgreSQL, each service its own OS process (issue 2, "Done when")."
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from pathlib import Path
 
@@ -15,6 +16,12 @@ from tests.integration.pipeline import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _env(eid: str, type_: str, at: str, vpa: str | None, data: dict) -> dict:
@@ -30,8 +37,10 @@ async def pipeline(database_url, tmp_path_factory):
     url = await fresh_database(database_url)
     run = uuid.uuid4().hex[:8]
     logs = tmp_path_factory.mktemp("service-logs")
-    env = service_env(url, f"it-{run}")
-    procs = [ServiceProcess(s, env, logs) for s in ("detector", "notifier")]
+    port = _free_port()
+    env = service_env(url, f"it-{run}", VPA_HTTP_HOST="127.0.0.1", VPA_HTTP_PORT=str(port),
+                      VPA_DASHLET_TOKENS="tok-ab=AB:at")
+    procs = [ServiceProcess(s, env, logs) for s in ("detector", "notifier", "dashlet")]
     store = await PostgresTaskStore.connect(url)
     # Readiness: a probe absence must come out the other end.
     probe = f"P-{run}"
@@ -44,7 +53,7 @@ async def pipeline(database_url, tmp_path_factory):
         for p in procs:
             p.stop()
         pytest.fail(f"pipeline did not come up within 120 s\n{logs_text}")
-    yield store, run
+    yield store, run, f"http://127.0.0.1:{port}"
     for p in procs:
         p.stop()
     await store.close()
@@ -69,7 +78,7 @@ def _stream(vpa: str, tag: str) -> list[dict]:
 
 
 async def test_long_absence_reaches_the_store_in_the_task_shape(pipeline):
-    store, run = pipeline
+    store, run, _ = pipeline
     vpa = f"V-long-{run}"
     await produce_envelopes([
         _env(f"long-{run}-reg", "vpa.registered", "2026-11-01T08:00:00+01:00", vpa,
@@ -85,7 +94,7 @@ async def test_long_absence_reaches_the_store_in_the_task_shape(pipeline):
 
 
 async def test_malformed_message_goes_to_dlq_and_the_next_one_is_processed(pipeline):
-    store, run = pipeline
+    store, run, _ = pipeline
     vpa = f"V-bad-{run}"
     good = _env(f"bad-{run}-ok", "vpa.absence_registered", "2026-11-26T09:00:00+01:00", vpa,
                 {"absence_id": "OK", "starts_on": "2026-11-26", "ends_on": "2026-11-27"})
@@ -108,7 +117,7 @@ async def test_malformed_message_goes_to_dlq_and_the_next_one_is_processed(pipel
 
 
 async def test_redelivered_event_changes_nothing(pipeline):
-    store, run = pipeline
+    store, run, _ = pipeline
     vpa = f"V-dup-{run}"
     first = _env(f"dup-{run}-1", "vpa.absence_registered", "2026-11-26T09:00:00+01:00", vpa,
                  {"absence_id": "D", "starts_on": "2026-12-01", "ends_on": "2026-12-31"})
@@ -132,7 +141,7 @@ async def test_redelivered_event_changes_nothing(pipeline):
 
 
 async def test_kafka_runner_and_embedded_runner_agree(pipeline, tmp_path: Path):
-    store, run = pipeline
+    store, run, _ = pipeline
     vpa = f"V-same-{run}"
     stream = _stream(vpa, f"same-{run}")
     path = tmp_path / "stream.jsonl"
@@ -150,3 +159,27 @@ async def test_kafka_runner_and_embedded_runner_agree(pipeline, tmp_path: Path):
                          and [t["status"] for t in ts] == [t["status"] for t in expected])
     strip = lambda t: {k: v for k, v in t.items() if k != "history"}  # noqa: E731 (DESIGN 5.26)
     assert [strip(t) for t in got] == [strip(t) for t in expected]
+
+
+async def test_a_person_resolves_a_case_through_the_dashlet_api(pipeline):
+    """Dashlet API -> vpa.commands -> detector -> dashlet.tasks -> notifier -> store -> API."""
+    import aiohttp
+
+    store, run, base = pipeline
+    vpa = f"V-api-{run}"
+    await produce_envelopes([_env(f"api-{run}-a", "vpa.absence_registered", "2026-11-26T09:00:00+01:00", vpa,
+                                  {"absence_id": "API", "starts_on": "2026-12-01", "ends_on": "2026-12-31"})])
+    task_id = f"case:absence:{vpa}:API"
+    assert await wait_for(lambda: store.get(task_id), lambda t: t is not None)
+    headers = {"Authorization": "Bearer tok-ab"}
+    async with aiohttp.ClientSession(base) as http:
+        cmd = {"event_id": f"api-{run}-resolve", "type": "cmd.case.resolve", "vpa_id": vpa,
+               "data": {"task_id": task_id, "note": "mit der Assistentin gesprochen"}}
+        async with http.post("/api/commands", json=cmd, headers=headers) as r:
+            assert r.status == 202, await r.text()
+
+        async def via_api():
+            async with http.get(f"/api/tasks/{task_id}", headers=headers) as r:
+                return await r.json()
+        task = await wait_for(via_api, lambda t: t["status"] == "done")
+    assert task["status"] == "done" and task["history"][-1]["by"] == "AB"
