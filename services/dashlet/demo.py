@@ -97,6 +97,7 @@ def run_demo(host: str, port: int, data_dir: str, database_url: Optional[str]) -
         print(f"VPA Manager Dashlet: http://{host}:{actual}/", flush=True)
         for token, who in tokens.items():
             print(f"login token ({who.initials}, {who.role}): {token}", flush=True)
+            print(f"  or open http://{host}:{actual}/#token={token}", flush=True)
         print("Ctrl-C stops the demo.", flush=True)
         try:
             await asyncio.Event().wait()

@@ -49,6 +49,24 @@ def sample_stream(today: date, tz: ZoneInfo) -> list[dict]:
        {"absence_id": "D-1", "starts_on": (today - timedelta(days=2)).isoformat(),
         "ends_on": (today + timedelta(days=30)).isoformat()}, "V-1004")
     ev("demo-abs-4-cancel", "vpa.absence_cancelled", at(today - timedelta(days=2), 9), {"absence_id": "D-1"}, "V-1004")
+    # a new VPA who stops taking orders right after onboarding
+    ev("demo-sched-1", "vpa.schedule_changed", at(today - timedelta(days=2), 14),
+       {"accepts_new_customers": True, "accepts_orders": False}, "V-1002")
+    # a class improvement with the Rising Star flag: praise (the draft never names the class)
+    ev("demo-class-1", "vpa.class_changed", at(today - timedelta(days=1), 8),
+       {"class": "A", "previous": "B", "rising_star": True}, "V-1003")
+    # inactive since yesterday morning: the follow-up falls due on the next working day
+    ev("demo-inactive-1", "vpa.activity_status_changed", at(today - timedelta(days=1), 7),
+       {"status": "inactive"}, "V-1001")
+    # AB is on vacation from today: AB's open cases go to the deputy CD
+    ev("demo-vacation-AB", "roster.absence_registered", at(today - timedelta(days=4), 12),
+       {"absence_id": "U-AB-1", "initials": "AB", "kind": "vacation", "starts_on": today.isoformat(),
+        "ends_on": (today + timedelta(days=5)).isoformat()})
+    # a reminder CD set for V-1002, due this afternoon
+    out.append({"event_id": "demo-reminder-1", "type": "cmd.reminder.set", "occurred_at": at(today - timedelta(days=1), 15),
+                "vpa_id": "V-1002", "actor": {"initials": "CD", "role": "at"}, "schema_version": 1,
+                "data": {"reminder_id": "demo-1", "due_at": at(today, 15), "owner": "CD",
+                         "note": "Nachfragen, ob die Aufträge wieder angenommen werden"}})
     return sorted(out, key=lambda e: e["occurred_at"])
 
 
