@@ -23,6 +23,7 @@ from services.common.settings import Settings
 from services.reminders.shifts import current_shift, due_in_current_shift
 from services.dashlet.auth import Principal, authenticate, tokens_from_env
 from services.dashlet.openapi import openapi_spec
+from services.dashlet.precheck import precheck
 
 log = logging.getLogger("vpa.dashlet")
 CommandSink = Callable[[bytes, str], Awaitable[Optional[str]]]  # (envelope bytes, vpa_id) -> rejection
@@ -125,7 +126,9 @@ async def post_command(request: web.Request) -> web.Response:
     if isinstance(outcome, Unknown):
         return _error(400, f"unknown command type {outcome.type}")
     assert isinstance(outcome, Decoded)
-    rejection = await request.app[SINK](raw, outcome.envelope.vpa_id)
+    rejection = await precheck(outcome.envelope, request.app[STORE].get)
+    if rejection is None:
+        rejection = await request.app[SINK](raw, outcome.envelope.vpa_id)
     if rejection:
         return _error(422, rejection)
     return web.json_response({"event_id": outcome.envelope.event_id}, status=202)

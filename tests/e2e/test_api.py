@@ -128,3 +128,22 @@ async def test_shift_filter_is_validated_and_answers(api):
     # Cases here have no due_at, so nothing is due in a shift; outside shifts "shift" is null.
     assert r.status == 200 and body["items"] == []
     assert body["shift"] is None or len(body["shift"]) == 2
+
+
+async def test_rules_decidable_from_the_store_answer_at_once(api):
+    async def post(body):
+        async with api.post("/api/commands", headers=auth(), json=body) as r:
+            return r.status, await r.json()
+
+    status, body = await post({"event_id": "p1", "type": "cmd.reminder.complete", "vpa_id": "V-1",
+                               "data": {"reminder_id": "nope"}})
+    assert status == 422 and "file_updated" in body["error"]
+    status, body = await post({"event_id": "p2", "type": "cmd.reminder.complete", "vpa_id": "V-1",
+                               "data": {"reminder_id": "nope", "file_updated": True}})
+    assert status == 422 and "unknown reminder" in body["error"]
+    status, body = await post({"event_id": "p3", "type": "cmd.case.resolve", "vpa_id": "V-2",
+                               "data": {"task_id": "case:absence:V-1:L"}})
+    assert status == 422 and "unknown case" in body["error"]  # another VPA's case
+    status, body = await post({"event_id": "p4", "type": "cmd.journey.clear", "vpa_id": "V-1",
+                               "data": {"stage": "NEW_GT_12"}})
+    assert status == 422 and "VPA Manager" in body["error"]
