@@ -16,7 +16,7 @@ from datetime import date
 
 from schemas.envelope import Envelope
 from services.common.handover import FLAGS, assign, describe, with_flag
-from services.common.ids import case_id
+from services.common.ids import case_id, command_id
 from services.common import profile as vpa_profile
 from services.common.processor import Context, Result, Timer
 from services.common.tasks import get_task, is_active, max_priority, put_task
@@ -247,4 +247,9 @@ class Detector:
         t = put_task(state, task_id, {"status": "done"}, ctx, by, texts.HISTORY["resolved"])
         if task["kind"] == "inactive":
             inactivity.closed_by_hand(state, task_id)
-        return Result(tasks=[t] if t else [])
+        # Confirm the resolve to the reminders service, which cancels the reminders linked to the
+        # case only on the detector's word: a resolve the detector rejects must change nothing.
+        confirm = cases.system_command(
+            "cmd.case.resolve", env.vpa_id, command_id(SERVICE, "case.resolve", task_id, str(t["version"])), ctx,
+            {"task_id": task_id, "note": env.data.note})
+        return Result(tasks=[t] if t else [], commands=[confirm])

@@ -204,7 +204,11 @@ class Reminders:
     def _case_resolved(self, state: dict, env: Envelope, ctx: Context) -> Result:
         """DESIGN 5.13: a resolved case (by hand or by itself) cancels the reminders linked to it.
 
-        Never rejected here: the detector owns cases and rejects unknown ones."""
+        Only the detector's own confirmation counts (system actor, ``detector:`` event id): it sends
+        one when a case really closed, so a resolve the detector rejects cancels nothing. Never
+        rejected here: the detector owns cases and rejects unknown ones."""
+        if not (env.actor and env.actor.role.value == "system" and env.event_id.startswith("detector:")):
+            return Result()
         case_task_id = env.data.task_id
         out = Result()
         for reminder_id, link in state.get("links", {}).items():

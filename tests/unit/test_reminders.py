@@ -1,6 +1,7 @@
 """The reminders processor (DESIGN 2.2, 4.5, fine print 5.8, 5.9, 5.11 to 5.14, 5.24, 5.25)."""
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -80,8 +81,16 @@ def reschedule(due_at: str, reminder_id: str = "r-1", **kw):
     return cmd("cmd.reminder.reschedule", {"reminder_id": reminder_id, "due_at": due_at}, **kw)
 
 
+_confirmations = itertools.count(1)
+
+
 def resolve(task_id: str, **kw):
     return cmd("cmd.case.resolve", {"task_id": task_id, "note": "erledigt"}, **kw)
+
+
+def confirmed(task_id: str):
+    """The detector's confirmation that the case closed (system actor, detector: event id)."""
+    return resolve(task_id, actor=SYS, event_id=f"detector:case.resolve:{task_id}:{next(_confirmations)}")
 
 
 def registered(name: str = "Lena Berg", **kw):
@@ -317,7 +326,9 @@ def test_case_resolve_cancels_linked_waiting_and_open_reminders_only():
     h.send(set_cmd("r-open", due_at="2026-11-25T09:00:00+01:00", case_task_id=FOLLOW))
     h.send(set_cmd("r-other", case_task_id="case:absence:V-7:a1"))
     h.send(set_cmd("r-free"))
-    r = h.send(resolve(FOLLOW, actor=SYS))
+    # A person's resolve, or a system one not from the detector, is not the detector's word.
+    assert h.send(resolve(FOLLOW)).tasks == [] and h.send(resolve(FOLLOW, actor=SYS)).tasks == []
+    r = h.send(confirmed(FOLLOW))
     assert sorted((t["task_id"], t["status"]) for t in r.tasks) == [
         (f"reminder:follow-up:{FOLLOW}", "cancelled"), ("reminder:r-open", "cancelled")]
     assert r.tasks[0]["history"][-1] == {"at": "2026-11-26T09:00:00+01:00", "by": "SYS",
@@ -333,13 +344,13 @@ def test_case_resolve_does_not_touch_a_completed_reminder():
     h = Harness()
     h.send(set_cmd(case_task_id=FOLLOW))
     h.send(complete(file_updated=True))
-    assert h.send(resolve(FOLLOW)).tasks == [] and h.task()["status"] == "done"
+    assert h.send(confirmed(FOLLOW)).tasks == [] and h.task()["status"] == "done"
 
 
 def test_resolve_before_the_reminder_is_set_does_not_cancel_it_later():
     """Out of order: a resolve that arrives before the set finds nothing to cancel."""
     h = Harness()
-    assert h.send(resolve(FOLLOW, actor=SYS)).tasks == []
+    assert h.send(confirmed(FOLLOW)).tasks == []
     assert only(h.send(system_follow_up()))["status"] == "waiting"
 
 
