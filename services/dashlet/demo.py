@@ -85,12 +85,17 @@ async def start_demo(host: str, port: int, data_dir: str, database_url: Optional
         ticker.cancel()
         await runner.cleanup()
         await store.close()
+        if not database_url:  # the demo started its own PostgreSQL: leave nothing running
+            from services.common import embedded_pg
+
+            await asyncio.to_thread(embedded_pg.stop, data_dir)
 
     return actual_port, tokens, stop
 
 
 def run_demo(host: str, port: int, data_dir: str, database_url: Optional[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # initdb chatter on first start
 
     async def main() -> None:
         actual, tokens, stop = await start_demo(host, port, data_dir, database_url or os.environ.get("DATABASE_URL"))
