@@ -21,6 +21,11 @@ def command_id(service: str, *parts: str) -> str:
     return f"{service}:" + ":".join(parts)
 
 
+def issued_by(event_id: str, service: str) -> bool:
+    """Was this command emitted by ``service`` (see ``command_id``)?"""
+    return event_id.startswith(f"{service}:")
+
+
 def rendezvous_score(key: str, initials: str) -> int:
     """DESIGN 5.7: first 8 bytes, big-endian, of SHA-256 over key NUL initials."""
     return int.from_bytes(hashlib.sha256(f"{key}\0{initials}".encode()).digest()[:8], "big")

@@ -20,7 +20,6 @@ import heapq
 import itertools
 import json
 import logging
-import sys
 import time
 import uuid
 from datetime import datetime, timezone

@@ -16,7 +16,6 @@ from typing import Any, Awaitable, Callable, Optional
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from schemas.envelope import ENVELOPE_TYPES
 from schemas.task import Status, Tab
 from services.common.decode import Decoded, Invalid, Unknown, decode
 from services.common.settings import Settings

@@ -6,6 +6,7 @@ from typing import Optional
 
 from schemas.envelope import ENVELOPE_TYPES, Envelope
 from services.common.handover import FLAGS, assign, with_flag
+from services.common.ids import issued_by
 from services.common.processor import Context
 from services.common.tasks import is_active
 from services.common.timeutil import local_date
@@ -65,4 +66,4 @@ def system_command(type_: str, vpa_id: str, event_id: str, ctx: Context, data: d
 
 def is_own_command(env: Envelope) -> bool:
     """A command this service emitted (its event_id comes from ids.command_id(SERVICE, ...))."""
-    return env.actor is not None and env.actor.role.value == "system" and env.event_id.startswith(f"{SERVICE}:")
+    return env.actor is not None and env.actor.role.value == "system" and issued_by(env.event_id, SERVICE)

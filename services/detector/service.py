@@ -34,6 +34,29 @@ def _facts(absence_id: str, a: dict) -> AbsenceFacts:
                         a.get("cancelled", False))
 
 
+def _vpa_case(state: dict, kind: str, env: Envelope, reasons: list[str], rules, title, ctx: Context) -> Result:
+    """Schedule and class changes: one open case per VPA (DESIGN 5.15). A later event updates
+    the open case (reasons merged by the rule module, priority never falls); else a new case
+    named after the event opens. ``rules`` gives ``merge`` and ``PRIORITY``; ``title(reasons)``."""
+    existing = open_case_of_kind(state, kind)
+    if existing is not None:
+        task_id, change = existing["task_id"], "updated"
+        reasons = rules.merge(base_reasons(existing), reasons)
+    else:
+        task_id, change = case_id(kind, env.vpa_id, env.event_id), "opened"
+        if get_task(state, task_id) is not None:
+            return Result()  # a redelivery of the event that opened a case since closed
+    priority = max_priority(*(rules.PRIORITY[r] for r in reasons), *([existing["priority"]] if existing else []))
+    fields = {
+        "tab": "cases", "kind": kind, "vpa_id": env.vpa_id, "vpa_name": cases.name(state),
+        "status": "open", "priority": priority, "title": title(reasons), "action": texts.action_for(reasons),
+        "due_at": None, "message_draft": draft_for(state, kind, reasons),
+        **assignment(state, task_id, reasons, ctx),
+    }
+    task = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
+    return Result(tasks=[task] if task else [])
+
+
 class Detector:
     name = SERVICE
     topics = frozenset({"vpa.events", "vpa.commands"})
@@ -115,25 +138,8 @@ class Detector:
         # DESIGN 5.2/5.17: tenure on the event's own local date.
         reasons = schedule_rules.schedule_reasons(d.accepts_new_customers, d.accepts_orders, started_on,
                                                   profile.get("class"), local_date(env.occurred_at, s.tz), s)
-        existing = open_case_of_kind(state, "schedule_change")
-        if existing is not None:
-            task_id, change = existing["task_id"], "updated"
-            reasons = schedule_rules.merge(base_reasons(existing), reasons)
-        else:
-            task_id, change = case_id("schedule_change", env.vpa_id, env.event_id), "opened"
-            if get_task(state, task_id) is not None:
-                return Result()  # a redelivery of the event that opened a case since closed
-        priority = max_priority(*(schedule_rules.PRIORITY[r] for r in reasons),
-                                *([existing["priority"]] if existing else []))
-        fields = {
-            "tab": "cases", "kind": "schedule_change", "vpa_id": env.vpa_id, "vpa_name": cases.name(state),
-            "status": "open", "priority": priority,
-            "title": texts.schedule_title(d.accepts_new_customers, d.accepts_orders),
-            "action": texts.action_for(reasons), "due_at": None, "message_draft": None,
-            **assignment(state, task_id, reasons, ctx),
-        }
-        task = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
-        return Result(tasks=[task] if task else [])
+        title = texts.schedule_title(d.accepts_new_customers, d.accepts_orders)
+        return _vpa_case(state, "schedule_change", env, reasons, schedule_rules, lambda _: title, ctx)
 
     # ---- absences ------------------------------------------------------------------------
 
@@ -192,26 +198,8 @@ class Detector:
         state["rising_star"] = d.rising_star
         if not reasons:
             return Result()
-        existing = open_case_of_kind(state, "class_change")
-        if existing is not None:
-            task_id, change = existing["task_id"], "updated"
-            reasons = class_rules.merge(base_reasons(existing), reasons)
-        else:
-            task_id, change = case_id("class_change", env.vpa_id, env.event_id), "opened"
-            if get_task(state, task_id) is not None:
-                return Result()  # a redelivery of the event that opened a case since closed
-        priority = max_priority(*(class_rules.PRIORITY[r] for r in reasons),
-                                *([existing["priority"]] if existing else []))
-        fields = {
-            "tab": "cases", "kind": "class_change", "vpa_id": env.vpa_id, "vpa_name": cases.name(state),
-            "status": "open", "priority": priority,
-            "title": texts.class_title(new, previous, "rising_star" in reasons),
-            "action": texts.action_for(reasons), "due_at": None,
-            "message_draft": draft_for(state, "class_change", reasons),
-            **assignment(state, task_id, reasons, ctx),
-        }
-        task = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
-        return Result(tasks=[task] if task else [])
+        return _vpa_case(state, "class_change", env, reasons, class_rules,
+                         lambda merged: texts.class_title(new, previous, "rising_star" in merged), ctx)
 
     # ---- closing ---------------------------------------------------------------------------
 

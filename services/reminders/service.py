@@ -19,7 +19,7 @@ from typing import Optional
 
 from schemas.envelope import Envelope
 from services.common.handover import Assignment, assign, describe, with_flag
-from services.common.ids import reminder_task_id
+from services.common.ids import issued_by, reminder_task_id
 from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
 from services.common.roster import is_active_member
 from services.common.tasks import get_task, is_active, put_task
@@ -64,6 +64,17 @@ def _handover(task: Optional[dict], owner: str, reminder_id: str, ctx: Context) 
 def _publish(out: Result, task: Optional[dict]) -> None:
     if task:
         out.tasks.append(task)
+
+
+def _live_reminder(state: dict, env: Envelope) -> tuple[Optional[dict], Optional[Result]]:
+    """The waiting/open reminder a command is about, or the rejection (reschedule, complete)."""
+    reminder_id = env.data.reminder_id
+    task = get_task(state, reminder_task_id(reminder_id))
+    if task is None:
+        return None, _reject(f"unknown reminder {reminder_id} for {env.vpa_id}")
+    if not is_active(task):
+        return None, _reject(f"reminder {reminder_id} is already {task['status']}")
+    return task, None
 
 
 class Reminders:
@@ -172,11 +183,9 @@ class Reminders:
     def _reschedule(self, state: dict, env: Envelope, ctx: Context) -> Result:
         d = env.data
         task_id = reminder_task_id(d.reminder_id)
-        task = get_task(state, task_id)
-        if task is None:
-            return _reject(f"unknown reminder {d.reminder_id} for {env.vpa_id}")
-        if not is_active(task):
-            return _reject(f"reminder {d.reminder_id} is already {task['status']}")
+        task, rejection = _live_reminder(state, env)
+        if rejection:
+            return rejection
         due = fmt(d.due_at, ctx.settings.tz)
         status = self._schedule(state, d.reminder_id, d.due_at, ctx)
         fields, moved = _handover(task, task["owner"], d.reminder_id, ctx)
@@ -189,11 +198,9 @@ class Reminders:
     def _complete(self, state: dict, env: Envelope, ctx: Context) -> Result:
         d = env.data
         task_id = reminder_task_id(d.reminder_id)
-        task = get_task(state, task_id)
-        if task is None:
-            return _reject(f"unknown reminder {d.reminder_id} for {env.vpa_id}")
-        if not is_active(task):
-            return _reject(f"reminder {d.reminder_id} is already {task['status']}")
+        task, rejection = _live_reminder(state, env)
+        if rejection:
+            return rejection
         if d.file_updated is not True:
             return _reject(f"reminder {d.reminder_id} can only be completed when the case is solved and "
                            "the VPA file is maintained (file_updated: true)")
@@ -207,7 +214,7 @@ class Reminders:
         Only the detector's own confirmation counts (system actor, ``detector:`` event id): it sends
         one when a case really closed, so a resolve the detector rejects cancels nothing. Never
         rejected here: the detector owns cases and rejects unknown ones."""
-        if not (env.actor and env.actor.role.value == "system" and env.event_id.startswith("detector:")):
+        if not (env.actor and env.actor.role.value == "system" and issued_by(env.event_id, "detector")):
             return Result()
         case_task_id = env.data.task_id
         out = Result()

@@ -10,7 +10,7 @@ import json
 import random
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from services.bootstrap import processors
 from services.common.clock import StreamClock

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from schemas.envelope import topic_for_type
 from services.common.replay import final_tasks, replay
 from services.common.settings import Settings
 from tests.integration.pipeline import (

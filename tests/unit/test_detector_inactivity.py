@@ -238,6 +238,7 @@ def test_complaint_during_the_episode_opens_the_case_at_once_for_a_part_timer():
     case = open_episode(h)
     r = h.send(complaint("c-1", "2026-11-28T10:00:00+01:00"))
     [task] = r.tasks
+    assert task["task_id"] == case
     assert (task["status"], task["priority"]) == ("open", "high")
     assert task["reasons"] == ["contact_needed", "customer_complaint"]
     assert task["updated_at"] == "2026-11-28T10:00:00+01:00"
@@ -252,6 +253,7 @@ def test_complaint_adds_to_a_case_already_open():
     case = open_episode(h)
     h.until(FOLLOW_UP)
     [task] = h.send(complaint("c-1", "2026-12-01T10:00:00+01:00")).tasks
+    assert task["task_id"] == case
     assert task["reasons"] == ["contact_needed", "customer_complaint", "verify_mobile_activity"]
     assert task["priority"] == "high"
     assert task["version"] == 3

@@ -2,7 +2,7 @@
 import hashlib
 import json
 import struct
-from datetime import datetime, timezone
+from datetime import timezone
 
 from services.common.decode import decode
 from services.common.ids import (
