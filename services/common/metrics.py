@@ -22,3 +22,52 @@ CONSUMER_LAG = Gauge("vpa_consumer_lag", "Messages behind the high watermark", [
 
 def dlq_kind(reason: str) -> str:
     return reason.split(":", 1)[0] if ":" in reason else "other"
+
+# Counts the service cores report in ``Result.counts`` (they never import prometheus).
+RULE_COUNTS = {
+    "detector_followup_reminders_skipped": Counter(
+        "vpa_detector_followup_reminders_skipped_total",
+        "Automatic inactivity reminders not requested because the at_owner is no active roster member"),
+    "detector_followup_reminders_requested": Counter(
+        "vpa_detector_followup_reminders_requested_total", "Automatic inactivity reminders requested"),
+}
+
+
+class MetricSink:
+    """Turns an engine's counts into Prometheus samples; label children are resolved once."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._children: dict[tuple, object] = {}
+
+    def _child(self, key: tuple):  # noqa: ANN202 - a prometheus child of any kind
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._resolve(key)
+        return child
+
+    def _resolve(self, key: tuple):  # noqa: ANN202
+        name, *labels = key
+        if name == "events":
+            return EVENTS.labels(*labels)
+        if name == "tasks":
+            return TASKS.labels(*labels)
+        if name == "timers":
+            return TIMERS.labels(*labels)
+        if name == "rejected":
+            return REJECTED.labels(*labels)
+        if name == "duplicates":
+            return DUPLICATES.labels(self.service)
+        if name == "unknown_types":
+            return UNKNOWN.labels(self.service)
+        if name == "dlq":
+            return DLQ.labels(self.service, *labels)
+        if name in RULE_COUNTS:
+            return RULE_COUNTS[name]
+        return None
+
+    def apply(self, counts) -> None:  # noqa: ANN001 - a Counter of (name, *labels) -> n
+        for key, n in counts.items():
+            child = self._child(key)
+            if child is not None and n:
+                child.inc(n)

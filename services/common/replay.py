@@ -68,7 +68,7 @@ def final_tasks(task_versions: Iterable[dict]) -> list[dict]:
 def report(runner: EmbeddedRunner, err: Optional[TextIO] = None) -> None:
     err = err or sys.stderr
     for rec in runner.dlq:
-        print(f"vpa replay: {rec.origin}: {rec.reason}", file=err)
+        print(f"vpa replay: {rec.origin.label}: {rec.reason}", file=err)
     s = runner.stats
     print(
         f"vpa replay: {s['processed']} processed, {s['invalid']} invalid, {s['rejected']} rejected, "
