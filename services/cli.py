@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from services.common.config_loader import ConfigError
 from services.common.settings import Settings
 from services.common.timeutil import parse
 
@@ -37,6 +38,9 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from services.common.service_config import RUN_CONFIG, check
+
+    check(RUN_CONFIG[args.service])  # every setting the service reads, before it connects anywhere
     from services.common.kafka_runner import run_service
 
     return run_service(args.service)
@@ -79,7 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ConfigError as exc:  # a wrong setting: say which and how it should look, no traceback
+        for problem in exc.problems:
+            print(f"vpa {args.command}: {problem}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,40 +1,184 @@
-"""Connection settings for the Kafka runner, from the environment."""
+"""Connection settings for every Kafka client, from the environment, and the one place that turns
+them into client arguments (``aiokafka_kwargs`` for aiokafka, ``faust_app_kwargs`` for faust).
+
+Security follows Kafka's own vocabulary: ``KAFKA_SECURITY_PROTOCOL`` is PLAINTEXT, SSL,
+SASL_PLAINTEXT or SASL_SSL; SASL needs a mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), a user
+name and a password; TLS takes a CA file and, for mutual TLS, a client certificate and key.
+"""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from enum import StrEnum
+from typing import Any, Optional
+
+from pydantic import SecretStr, field_validator, model_validator
+
+from services.common.config_loader import EnvModel, load, setting
 
 CONTRACT_TOPICS = ("vpa.events", "at.roster", "vpa.commands", "dashlet.tasks", "vpa.dlq")
 DEFAULT_METRICS_PORTS = {"detector": 9101, "reminders": 9102, "journey": 9103, "notifier": 9104}
+_HOST_PORT = re.compile(r"^[^\s:,]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$")
 
 
-@dataclass(frozen=True)
-class KafkaConfig:
-    bootstrap_servers: str = "127.0.0.1:9092"
-    partitions: int = 4
-    replication_factor: int = 1
-    clock_mode: str = "wall"  # wall | stream
-    group_prefix: str = "vpa"
-    metrics_port: int | None = None
-    wall_tick_seconds: float = 1.0
-    session_timeout_seconds: float = 60.0  # how soon a dead worker's partitions move on
-    commit_interval_seconds: float = 2.8  # faust's default; offsets are committed after processing
+class ClockMode(StrEnum):
+    WALL = "wall"
+    STREAM = "stream"
+
+
+class SecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL)
+
+    @property
+    def uses_tls(self) -> bool:
+        return self in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL)
+
+
+class SaslMechanism(StrEnum):
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+
+
+def _one_of(enum: type[StrEnum]) -> str:
+    return "one of " + ", ".join(m.value for m in enum)
+
+
+class KafkaConfig(EnvModel):
+    bootstrap_servers: str = setting("127.0.0.1:9092", "comma-separated HOST:PORT pairs, e.g. broker1:9092,broker2:9092",
+                                     env="KAFKA_BOOTSTRAP_SERVERS")
+    partitions: int = setting(4, "a positive integer", gt=0)
+    replication_factor: int = setting(1, "a positive integer", gt=0)
+    clock_mode: ClockMode = setting(ClockMode.WALL, _one_of(ClockMode), env="VPA_CLOCK")
+    group_prefix: str = setting("vpa", "a consumer group prefix of letters, digits, '.', '_' or '-'",
+                                pattern=r"^[A-Za-z0-9._-]+$")
+    # None: the service's default port (DEFAULT_METRICS_PORTS); 0: no metrics endpoint
+    metrics_port: Optional[int] = setting(None, "a TCP port 0-65535 (0 = off)", ge=0, le=65535)
+    wall_tick_seconds: float = setting(1.0, "a positive number of seconds", gt=0)
+    # how soon a dead worker's partitions move on
+    session_timeout_seconds: float = setting(60.0, "a positive number of seconds", gt=0)
+    # faust's default; offsets are committed after processing
+    commit_interval_seconds: float = setting(2.8, "a positive number of seconds", gt=0)
+    # client security (README "Running against a real cluster")
+    security_protocol: SecurityProtocol = setting(SecurityProtocol.PLAINTEXT, _one_of(SecurityProtocol),
+                                                  env="KAFKA_SECURITY_PROTOCOL")
+    sasl_mechanism: SaslMechanism = setting(SaslMechanism.PLAIN, _one_of(SaslMechanism), env="KAFKA_SASL_MECHANISM")
+    sasl_username: Optional[str] = setting(None, "a SASL user name", env="KAFKA_SASL_USERNAME")
+    sasl_password: Optional[SecretStr] = setting(None, "a SASL password", env="KAFKA_SASL_PASSWORD", secret=True)
+    ssl_cafile: Optional[str] = setting(None, "the path of a readable PEM file of CA certificates",
+                                        env="KAFKA_SSL_CAFILE")
+    ssl_certfile: Optional[str] = setting(None, "the path of a readable PEM client certificate",
+                                          env="KAFKA_SSL_CERTFILE")
+    ssl_keyfile: Optional[str] = setting(None, "the path of a readable PEM private key", env="KAFKA_SSL_KEYFILE")
+    ssl_key_password: Optional[SecretStr] = setting(None, "the password of the private key",
+                                                    env="KAFKA_SSL_KEY_PASSWORD", secret=True)
+    ssl_check_hostname: bool = setting(True, "true or false", env="KAFKA_SSL_CHECK_HOSTNAME")
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",")]
+        if not all(_HOST_PORT.match(p) for p in parts):
+            raise ValueError("not a list of HOST:PORT")
+        return ",".join(parts)
+
+    @field_validator("security_protocol", "sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _readable(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not (os.path.isfile(value) and os.access(value, os.R_OK)):
+            raise ValueError(f"{value!r} is not a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> "KafkaConfig":
+        if self.security_protocol.uses_sasl and not (self.sasl_username and self.sasl_password):
+            raise ValueError(f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD: both are needed when "
+                             f"KAFKA_SECURITY_PROTOCOL is {self.security_protocol.value}")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("KAFKA_SSL_CERTFILE: expected a client certificate to go with KAFKA_SSL_KEYFILE")
+        return self
+
+    @property
+    def heartbeat_interval_seconds(self) -> float:
+        return min(3.0, self.session_timeout_seconds / 3)
 
     @classmethod
-    def from_env(cls, service: str) -> "KafkaConfig":
-        env = os.environ
-        port = env.get("VPA_METRICS_PORT")
-        return cls(
-            bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
-            partitions=int(env.get("VPA_PARTITIONS", cls.partitions)),
-            replication_factor=int(env.get("VPA_REPLICATION_FACTOR", cls.replication_factor)),
-            clock_mode=env.get("VPA_CLOCK", cls.clock_mode),
-            group_prefix=env.get("VPA_GROUP_PREFIX", cls.group_prefix),
-            metrics_port=int(port) if port else DEFAULT_METRICS_PORTS.get(service),
-            wall_tick_seconds=float(env.get("VPA_WALL_TICK_SECONDS", cls.wall_tick_seconds)),
-            session_timeout_seconds=float(env.get("VPA_SESSION_TIMEOUT_SECONDS", cls.session_timeout_seconds)),
-            commit_interval_seconds=float(env.get("VPA_COMMIT_INTERVAL_SECONDS", cls.commit_interval_seconds)),
+    def from_env(cls, service: str, env: Optional[dict[str, str]] = None) -> "KafkaConfig":
+        cfg = load(cls, env)
+        if cfg.metrics_port is None:
+            cfg = cfg.model_copy(update={"metrics_port": DEFAULT_METRICS_PORTS.get(service)})
+        return cfg
+
+
+def _ssl_context(cfg: KafkaConfig) -> Any:
+    from aiokafka.helpers import create_ssl_context
+
+    context = create_ssl_context(
+        cafile=cfg.ssl_cafile, certfile=cfg.ssl_certfile, keyfile=cfg.ssl_keyfile,
+        password=cfg.ssl_key_password.get_secret_value() if cfg.ssl_key_password else None,
+    )
+    context.check_hostname = cfg.ssl_check_hostname
+    return context
+
+
+def aiokafka_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
+    """Connection and security arguments for AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaAdminClient."""
+    kwargs: dict[str, Any] = {"bootstrap_servers": cfg.bootstrap_servers,
+                              "security_protocol": cfg.security_protocol.value}
+    if cfg.security_protocol.uses_tls:
+        kwargs["ssl_context"] = _ssl_context(cfg)
+    if cfg.security_protocol.uses_sasl:
+        kwargs.update(sasl_mechanism=cfg.sasl_mechanism.value, sasl_plain_username=cfg.sasl_username,
+                      sasl_plain_password=cfg.sasl_password.get_secret_value() if cfg.sasl_password else None)
+    return kwargs
+
+
+def faust_credentials(cfg: KafkaConfig) -> Any:
+    """faust's ``broker_credentials`` for ``cfg`` (None for PLAINTEXT)."""
+    import faust
+
+    if cfg.security_protocol.uses_sasl:
+        return faust.SASLCredentials(
+            username=cfg.sasl_username,
+            password=cfg.sasl_password.get_secret_value() if cfg.sasl_password else None,
+            mechanism=cfg.sasl_mechanism.value,
+            ssl_context=_ssl_context(cfg) if cfg.security_protocol.uses_tls else None,
         )
+    if cfg.security_protocol is SecurityProtocol.SSL:
+        return faust.SSLCredentials(_ssl_context(cfg))
+    return None
+
+
+def faust_app_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
+    """Broker, security and group settings for ``faust.App`` shared by every service.
+
+    Producers wait for all in-sync replicas (acks=all): outputs are sent before state is written
+    and offsets are committed, so a lost write would be a lost task version.
+    """
+    return {
+        "broker": [f"kafka://{h}" for h in cfg.bootstrap_servers.split(",")],
+        "broker_credentials": faust_credentials(cfg),
+        "broker_session_timeout": cfg.session_timeout_seconds,
+        "broker_heartbeat_interval": cfg.heartbeat_interval_seconds,
+        # faust refuses a session timeout above the request timeout (default 90 s)
+        "broker_request_timeout": max(90.0, cfg.session_timeout_seconds + 30.0),
+        "broker_commit_interval": cfg.commit_interval_seconds,
+        "producer_acks": -1,
+        "topic_partitions": cfg.partitions,
+        "topic_replication_factor": cfg.replication_factor,
+    }
 
 
 async def ensure_topics(cfg: KafkaConfig, extra: tuple[str, ...] = ()) -> None:
@@ -42,7 +186,7 @@ async def ensure_topics(cfg: KafkaConfig, extra: tuple[str, ...] = ()) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_kwargs(cfg))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -28,7 +28,7 @@ from typing import Any, Optional
 from schemas.envelope import Envelope
 from services.common import metrics
 from services.common.decode import Decoded, Invalid, Unknown, decode
-from services.common.kafka_config import KafkaConfig, ensure_topics
+from services.common.kafka_config import KafkaConfig, ensure_topics, faust_app_kwargs
 from services.common.processor import Context, Processor, Result, json_copy, pop_timer, timers_of
 from services.common.roster import apply_roster_event, has_boundary_on
 from services.common.settings import Settings
@@ -265,19 +265,13 @@ def build_processor_app(proc: Processor, settings: Settings, cfg: KafkaConfig):
 
     app = faust.App(
         f"{cfg.group_prefix}-{proc.name}",
-        broker=[f"kafka://{h}" for h in cfg.bootstrap_servers.split(",")],
         store="memory://",
-        topic_partitions=cfg.partitions,
-        topic_replication_factor=cfg.replication_factor,
         table_standby_replicas=0,
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        broker_session_timeout=cfg.session_timeout_seconds,
-        broker_heartbeat_interval=min(3.0, cfg.session_timeout_seconds / 3),
-        broker_commit_interval=cfg.commit_interval_seconds,
+        **faust_app_kwargs(cfg),
     )
     shell = ProcessorShell(proc, settings, cfg, app)
     inputs = [t for t in ("vpa.events", "vpa.commands") if t in proc.topics]

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from typing import Any, Union
 
 from pydantic import ValidationError
 
 from schemas.task import Task
 from services.common import metrics
-from services.common.kafka_config import KafkaConfig
+from services.common.kafka_config import KafkaConfig, faust_app_kwargs
+from services.common.service_config import NotifierConfig, StoreConfig
 
 log = logging.getLogger("vpa.notifier")
 SERVICE = "notifier"
@@ -65,20 +65,19 @@ def build_notifier_app(cfg: KafkaConfig):
 
     app = faust.App(
         f"{cfg.group_prefix}-notifier",
-        broker=[f"kafka://{h}" for h in cfg.bootstrap_servers.split(",")],
         key_serializer="raw", value_serializer="raw", web_enabled=False,
-        consumer_auto_offset_reset="earliest", topic_partitions=cfg.partitions,
-        broker_commit_interval=cfg.commit_interval_seconds,
+        consumer_auto_offset_reset="earliest",
+        **faust_app_kwargs(cfg),
     )
     tasks_topic = app.topic("dashlet.tasks", partitions=cfg.partitions)
     dlq_topic = app.topic("vpa.dlq", partitions=cfg.partitions)
-    batch_size = int(os.environ.get("VPA_NOTIFIER_BATCH", "500"))
+    batch_size = NotifierConfig.from_env().notifier_batch
+    store_cfg = StoreConfig.from_env()
     holder: dict[str, Any] = {}
 
     async def store() -> Any:
         if "store" not in holder:
-            holder["store"] = await open_store(os.environ.get("DATABASE_URL"),
-                                               os.environ.get("VPA_DATA_DIR", "var/pg"))
+            holder["store"] = await open_store(store_cfg.url, store_cfg.data_dir)
         return holder["store"]
 
     @app.agent(tasks_topic, name="notifier-store-writer")

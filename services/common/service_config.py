@@ -1,0 +1,94 @@
+"""Process settings beyond Kafka and the business rules: the store, the notifier, the dashlet, logs.
+
+Read with ``load(Model)`` (or ``Model.from_env()``); ``CONFIG_MODELS`` lists every settings model
+of the project, which the README configuration table is checked against.
+"""
+from __future__ import annotations
+
+import re
+from typing import Mapping, Optional
+
+from pydantic import SecretStr, field_validator
+
+from services.common.config_loader import ConfigError, EnvModel, load, setting
+from services.common.kafka_config import KafkaConfig
+from services.common.settings import Settings
+
+_TOKEN_ENTRY = re.compile(r"^[^=,\s]+=[^:,\s]+:(at|vpa_manager)$")
+
+
+class StoreConfig(EnvModel):
+    """Where the dashlet store lives (notifier and dashlet)."""
+
+    # None: an embedded PostgreSQL (pgserver) under data_dir
+    database_url: Optional[SecretStr] = setting(None, "a PostgreSQL URL postgresql://USER:PASSWORD@HOST:PORT/DB",
+                                                env="DATABASE_URL", secret=True)
+    data_dir: str = setting("var/pg", "a folder path", min_length=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: Optional[SecretStr]) -> Optional[SecretStr]:
+        if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("not a postgresql:// URL")
+        return value
+
+    @property
+    def url(self) -> Optional[str]:
+        return self.database_url.get_secret_value() if self.database_url else None
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "StoreConfig":
+        return load(cls, env)
+
+
+class NotifierConfig(EnvModel):
+    notifier_batch: int = setting(500, "a positive integer", gt=0)
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "NotifierConfig":
+        return load(cls, env)
+
+
+class DashletConfig(EnvModel):
+    """``vpa run dashlet``: where it listens and who may log in."""
+
+    http_host: str = setting("0.0.0.0", "a host name or IP address to listen on", min_length=1)
+    http_port: int = setting(8080, "a TCP port 1-65535", ge=1, le=65535)
+    dashlet_tokens: SecretStr = setting(SecretStr(""), "comma-separated TOKEN=INITIALS:at|vpa_manager entries",
+                                        secret=True)
+
+    @field_validator("dashlet_tokens")
+    @classmethod
+    def _token_entries(cls, value: SecretStr) -> SecretStr:
+        entries = [p.strip() for p in value.get_secret_value().split(",") if p.strip()]
+        if not all(_TOKEN_ENTRY.match(e) for e in entries):
+            raise ValueError("bad token entry")
+        return value
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "DashletConfig":
+        return load(cls, env)
+
+
+CONFIG_MODELS: tuple[type[EnvModel], ...] = (KafkaConfig, StoreConfig, NotifierConfig, DashletConfig, Settings)
+
+RUN_CONFIG: dict[str, tuple[type[EnvModel], ...]] = {
+    "detector": (KafkaConfig, Settings),
+    "reminders": (KafkaConfig, Settings),
+    "journey": (KafkaConfig, Settings),
+    "notifier": (KafkaConfig, StoreConfig, NotifierConfig),
+    "dashlet": (KafkaConfig, StoreConfig, DashletConfig, Settings),
+}
+"""The settings models each ``vpa run SERVICE`` reads, all checked before it connects anywhere."""
+
+
+def check(models: tuple[type[EnvModel], ...], env: Optional[Mapping[str, str]] = None) -> None:
+    """Load every model; one ConfigError listing the problems of all of them."""
+    problems: list[str] = []
+    for model in models:
+        try:
+            load(model, env)
+        except ConfigError as exc:
+            problems.extend(p for p in exc.problems if p not in problems)
+    if problems:
+        raise ConfigError(problems)
