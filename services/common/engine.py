@@ -25,10 +25,10 @@ import json
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import Enum
 from typing import Any, Iterable, MutableMapping, Optional, TypedDict
 
 from schemas.envelope import Envelope, topic_for_type
+from services.common.clock import ClockMode
 from services.common.decode import Decoded, Invalid, Outcome, Unknown
 from services.common.order import (
     OrderKey, child_key, end_key, input_key, instant_of, micros, midnight_key, timer_key,
@@ -41,12 +41,6 @@ from services.common.roster_index import (
 from services.common.settings import Settings
 from services.common.timer_index import TimerIndex
 from services.common.timeutil import at_local, local_date, parse
-
-
-class ClockMode(str, Enum):
-    stream = "stream"  # now = the highest occurred_at seen (replay, backfills, tests)
-    wall = "wall"  # now = the wall clock; events never move it
-    catchup = "catchup"  # stream time while working through a backlog, the wall clock once caught up
 
 
 class Slot(TypedDict, total=False):
@@ -64,6 +58,7 @@ class Origin:
     topic: str = ""
     partition: int = -1
     offset: int = -1
+    key: Optional[bytes] = None  # the record's key, kept for its DLQ copy
 
 
 @dataclass
@@ -177,6 +172,12 @@ class PartitionEngine:
         That service emits in key order, so everything it will still emit lies after ``key``."""
         self.set_watermark(upstream, key)
         self._step(env, key, origin, None, wall)
+
+    def note_roster_position(self, partition: int, next_offset: int) -> None:
+        """Every roster record read counts as read, valid or not (a restart starts after it)."""
+        if self.roster_positions.get(partition, 0) < next_offset:
+            self.roster_positions[partition] = next_offset
+            self._dirty.add(ROSTER_SLOT)
 
     def set_watermark(self, service: str, key: OrderKey) -> None:
         """``service`` (which this engine follows) has done every step up to ``key``."""
@@ -484,6 +485,7 @@ class PartitionEngine:
             seen = slot.setdefault("seen", {})
             if origin.offset >= 0:
                 slot.setdefault("pos", {})[origin.topic] = origin.offset
+            self.slots[env.vpa_id] = slot  # a write-back store must know the slot changed
             self._dirty.add(env.vpa_id)
         for event_id in [e for e, t in seen.items() if t < horizon]:
             del seen[event_id]

@@ -199,3 +199,29 @@ async def recreate_topics() -> None:
             await asyncio.sleep(0.2)
     finally:
         await admin.close()
+
+
+async def groups_stable(groups: list[str], timeout: float = 90) -> bool:
+    """Wait until every consumer group is Stable with at least one member (its partitions assigned)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = 0
+            for group in groups:
+                try:
+                    [resp] = await admin.describe_consumer_groups([group])
+                    _, _, state, _, _, members, *_ = resp.groups[0]
+                except Exception:  # noqa: BLE001 - no coordinator yet, group unknown: not ready
+                    continue
+                if state == "Stable" and members:
+                    ready += 1
+            if ready == len(groups):
+                return True
+            await asyncio.sleep(0.3)
+        return False
+    finally:
+        await admin.close()
