@@ -36,7 +36,8 @@ class TableSlots(MutableMapping):
         raw = self.table.get(self.table_key(key))
         if raw is None:
             raise KeyError(key)
-        slot = json.loads(raw)
+        # Written as JSON bytes; faust hands recovered changelog values back already decoded.
+        slot = raw if isinstance(raw, dict) else json.loads(raw)
         self._remember(key, slot)
         return slot
 
