@@ -9,7 +9,7 @@ import asyncio
 import logging
 
 
-def run_service(name: str) -> int:
+def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tests inject one)
     """One service against Kafka until SIGTERM (faust's worker stops cleanly on it)."""
     import faust
 
@@ -34,7 +34,8 @@ def run_service(name: str) -> int:
     else:
         from services.common.kafka.stream_app import build_stream_app
 
-        app = build_stream_app(processor(name), Settings.from_env(), cfg, follows(name), is_followed(name)).app
+        app = build_stream_app(proc or processor(name), Settings.from_env(), cfg, follows(name),
+                               is_followed(name)).app
     worker = faust.Worker(app, loglevel="INFO", quiet=True, override_logging=False)
     worker.execute_from_commandline()
     return 0

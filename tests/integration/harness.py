@@ -55,9 +55,10 @@ def final_tick(envelopes: list[dict], event_id: str = "final-tick") -> dict:
 
 
 class Pipeline:
-    def __init__(self, database_url: str, log_dir: Path, services: tuple[str, ...] = ALL_SERVICES,
-                 **env: str) -> None:
+    def __init__(self, database_url: str, log_dir: Path, services: tuple[str, ...] = ALL_SERVICES, *,
+                 fresh_db: bool = True, keep_topics: bool = False, **env: str) -> None:
         self.base_url, self.log_dir, self.services = database_url, log_dir, services
+        self.fresh_db, self.keep_topics = fresh_db, keep_topics
         self.prefix = f"it-{uuid.uuid4().hex[:8]}"
         self.extra_env = {"VPA_INPUT_IDLE_SECONDS": "1", **env}
         self.procs: list[ServiceProcess] = []
@@ -68,14 +69,35 @@ class Pipeline:
     async def __aenter__(self) -> "Pipeline":
         from services.notifier.store import PostgresTaskStore
 
-        await recreate_topics()
-        self.url = await fresh_database(self.base_url)
+        if not self.keep_topics:
+            await recreate_topics()
+        self.url = await fresh_database(self.base_url) if self.fresh_db else self.base_url
         self.env = service_env(self.url, self.prefix, **self.extra_env)
         for s in self.services:
             self.start(s)
         assert await groups_stable(self.groups), "consumer groups did not form:\n" + self.logs()
-        self.store = await PostgresTaskStore.connect(self.url)
+        if self.fresh_db:
+            self.store = await PostgresTaskStore.connect(self.url)
         return self
+
+    async def connect_store(self, timeout: float = 60) -> None:
+        """(Re)connect the test's own reader, e.g. after the server was restarted."""
+        from services.notifier.store import PostgresTaskStore
+
+        if self.store is not None:
+            try:
+                await asyncio.wait_for(self.store.close(), 5)
+            except Exception:  # noqa: BLE001 - the old pool may be broken
+                pass
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.store = await PostgresTaskStore.connect(self.url)
+                return
+            except (OSError, Exception):  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
 
     async def __aexit__(self, *exc: Any) -> None:
         for p in self.procs:
@@ -87,8 +109,8 @@ class Pipeline:
     def groups(self) -> list[str]:
         return [f"{self.prefix}-{s}" for s in dict.fromkeys(p.service for p in self.procs)]
 
-    def start(self, service: str, **env: str) -> ServiceProcess:
-        proc = ServiceProcess(service, {**self.env, **env}, self.log_dir)
+    def start(self, service: str, command: Optional[list[str]] = None, **env: str) -> ServiceProcess:
+        proc = ServiceProcess(service, {**self.env, **env}, self.log_dir, command)
         self.procs.append(proc)
         return proc
 

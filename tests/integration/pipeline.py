@@ -45,12 +45,12 @@ async def fresh_database(base_url: str) -> str:
 
 
 class ServiceProcess:
-    def __init__(self, service: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, service: str, env: dict[str, str], log_dir: Path, command: Optional[list[str]] = None) -> None:
         self.service = service
         self.log_path = log_dir / f"{service}-{uuid.uuid4().hex[:6]}.log"
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([VPA, "run", service], env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=ROOT, start_new_session=True)
+        self.proc = subprocess.Popen(command or [VPA, "run", service], env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
         if self.proc.poll() is None:
