@@ -49,7 +49,8 @@ def replay(paths: list[str], settings: Settings, until: Optional[datetime] = Non
 
     runner = runner or EmbeddedRunner(processors(), settings, StreamClock())
     for line in _with_progress(read_lines(paths)):
-        runner.submit_raw(line.text, f"{line.source}:{line.lineno}")
+        # The file's own bytes (read with surrogateescape): invalid UTF-8 is then an invalid line.
+        runner.submit_raw(line.text.encode("utf-8", "surrogateescape"), f"{line.source}:{line.lineno}")
     if until is not None:
         runner.advance_to(until)  # an --until before the clock changes nothing (5.4)
     return runner

@@ -27,7 +27,7 @@ import sys
 from collections import deque
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from aiohttp import web
 
@@ -157,14 +157,14 @@ class LiveDemo(EmbeddedPipeline):
     the same runner back."""
 
     def __init__(self, runner: EmbeddedRunner, store, inputs, upcoming: Iterable[tuple[float, bytes]],  # noqa: ANN001
-                 tz, mark: datetime) -> None:  # noqa: ANN001
+                 tz, mark: datetime, wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:  # noqa: ANN001
         super().__init__(runner, store)
-        self.inputs, self.tz, self.mark = inputs, tz, mark
+        self.inputs, self.tz, self.mark, self._wall = inputs, tz, mark, wall
         self.upcoming: deque[tuple[float, bytes]] = deque(upcoming)
         self._fed = 0
 
     def _instant(self) -> datetime:
-        self.mark = max(_second(datetime.now(timezone.utc)).astimezone(self.tz), self.mark)
+        self.mark = max(_second(self._wall()).astimezone(self.tz), self.mark)
         return self.mark
 
     def _feed_until(self, t: datetime) -> None:
