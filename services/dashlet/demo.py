@@ -136,13 +136,18 @@ def company_feed(params: DemoParams, tz_name: str) -> CompanyFeed:
     return CompanyFeed(lines, members)
 
 
-def first_tokens(members: list[Principal]) -> dict[str, Principal]:
-    """One login for an AT member and one for a VPA Manager, the first of each in the roster."""
+def first_tokens(members: list[Principal], tasks: Iterable[dict] = ()) -> dict[str, Principal]:
+    """One login for an AT member and one for a VPA Manager: of each role, the one with the most
+    live tasks assigned (the busiest page to show), the first in the roster on a tie."""
+    load: dict[str, int] = {}
+    for t in tasks:
+        if t["status"] in ("waiting", "open") and t.get("assignee"):
+            load[t["assignee"]] = load.get(t["assignee"], 0) + 1
     tokens: dict[str, Principal] = {}
     for role in ("at", "vpa_manager"):
-        who = next((m for m in members if m.role == role), None)
-        if who is not None:
-            tokens[secrets.token_urlsafe(16)] = who
+        ranked = sorted((m for m in members if m.role == role), key=lambda m: -load.get(m.initials, 0))
+        if ranked:
+            tokens[secrets.token_urlsafe(16)] = ranked[0]
     return tokens
 
 
@@ -292,8 +297,7 @@ async def _serve(opts: DemoOptions, sock: socket.socket, stop: asyncio.Event) ->
             draft = DemoParams(opts.vpas, opts.seed, today - timedelta(days=HISTORY_DAYS),
                                HISTORY_DAYS + 1 + AHEAD_DAYS, now, {})
             feed = company_feed(draft, settings.timezone)
-            params = replace(draft, tokens=first_tokens(feed.members))
-            await demo_db.save_params(params.to_json())
+            params = draft
             say(f"vpa demo: a new company of {params.vpas} VPAs (seed {params.seed}), history from {params.start}")
         else:
             params = DemoParams.from_json(params)
@@ -314,6 +318,9 @@ async def _serve(opts: DemoOptions, sock: socket.socket, stop: asyncio.Event) ->
         for i in range(0, len(latest), STORE_CHUNK):  # versions the store has already are ignored
             await write_batch(store, latest[i:i + STORE_CHUNK])
         await _check_consistency(demo_db, latest)
+        if not params.tokens:  # a new demo: its logins, and from now on it resumes
+            params = replace(params, tokens=first_tokens(feed.members, latest))
+            await demo_db.save_params(params.to_json())
         demo = LiveDemo(runner, store, demo_db, upcoming, settings.tz, mark)
         if stop.is_set():
             return 0

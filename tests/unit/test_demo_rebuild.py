@@ -95,11 +95,15 @@ async def test_a_rebuild_from_simulation_and_input_log_is_the_live_pipeline():
     assert {t["task_id"] for t in live_tasks} >= {f"reminder:page-{i}" for i in range(1, n + 1)}
 
 
-def test_tokens_for_an_at_member_and_a_vpa_manager():
+def test_tokens_for_the_busiest_at_member_and_vpa_manager():
     members = [Principal("AB", "at"), Principal("CD", "at"), Principal("VM", "vpa_manager")]
     tokens = first_tokens(members)
     assert sorted((p.initials, p.role) for p in tokens.values()) == [("AB", "at"), ("VM", "vpa_manager")]
     assert all(len(t) >= 20 for t in tokens)
+    tasks = [{"status": "open", "assignee": "CD"}, {"status": "waiting", "assignee": "CD"},
+             {"status": "open", "assignee": "AB"}, {"status": "done", "assignee": "AB"},
+             {"status": "done", "assignee": "AB"}]
+    assert sorted(p.initials for p in first_tokens(members, tasks).values()) == ["CD", "VM"]
 
 
 def test_parameters_survive_their_json_form():
