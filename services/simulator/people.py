@@ -83,10 +83,11 @@ def work_case(w: World, v: Vpa, case_task_id: str, opened: datetime, closes_ts: 
     ``follow_up_reminder``: the case has the detector's automatic follow-up reminder, which the
     AT often completes (file maintained) before resolving the case."""
     rng = w.rng
-    if rng.random() < C.CASE_BACKLOG:
+    late = rng.random()
+    if late < C.CASE_NEVER:
         return None
-    slot = w.slot([v.at_owner, _deputy(w, v.at_owner)], opened, rng.choice((0, 0, 1, 1, 1, 2, 3)), AFTERNOON,
-                  case_task_id)
+    delay = rng.randint(8, 25) if late < C.CASE_NEVER + C.CASE_LATE else rng.choice((0, 0, 1, 1, 1, 2, 3))
+    slot = w.slot([v.at_owner, _deputy(w, v.at_owner)], opened, delay, AFTERNOON, case_task_id)
     if slot is None:
         return None
     moment, who = slot
@@ -119,11 +120,11 @@ def daily_reminders(w: World, d, active: list[Vpa]) -> None:
         owned = by_owner.get(m.initials, [])
         if not owned or not m.present(d):
             continue
-        for _ in range(_poisson(rng, len(owned) * C.REMINDERS_PER_OWNED_VPA)):
+        for _ in range(w.poisson(len(owned) * C.REMINDERS_PER_OWNED_VPA)):
             set_reminder(w, rng.choice(owned), m, w.uniform_time(d, *AFTERNOON))
     for m in w.managers:
         if active and m.present(d):
-            for _ in range(_poisson(rng, C.REMINDERS_PER_MANAGER)):
+            for _ in range(w.poisson(C.REMINDERS_PER_MANAGER)):
                 set_reminder(w, rng.choice(active), m, w.uniform_time(d, hm(9), hm(17)))
 
 
@@ -156,15 +157,3 @@ def clear_journey(w: World, v: Vpa, stage: str, opened: datetime) -> None:
             w.stream.add(slot[0], "cmd.journey.clear", {"stage": stage, "note": note}, v.vpa_id, slot[1].actor())
             return
         after = slot[0]
-
-
-def _poisson(rng, lam: float) -> int:
-    """Knuth's method: fine for the small means used here."""
-    import math
-
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1

@@ -129,7 +129,7 @@ def hire(w: World, d: date, active: list[Vpa]) -> None:
     if d.weekday() != 1:
         return
     rng = w.rng
-    count = max(1, people._poisson(rng, w.cfg.vpas * C.HIRES_PER_WEEK_PER_VPA))
+    count = max(1, w.poisson(w.cfg.vpas * C.HIRES_PER_WEEK_PER_VPA))
     load = {m.initials: 0 for m in w.at_members}
     for v in active:
         if v.at_owner in load:

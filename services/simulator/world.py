@@ -1,6 +1,7 @@
 """The shared state of one simulation run: config, random source, roster, VPAs and the stream."""
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -11,7 +12,7 @@ from services.common.ids import rendezvous_pick
 from services.simulator.company import IdCounter, Member, Vpa
 from services.simulator.config import SimConfig
 from services.simulator.stream import Stream
-from services.simulator.timeline import at, stamp
+from services.simulator.timeline import add_working_days, at, is_working_day, stamp
 
 
 @dataclass
@@ -43,6 +44,15 @@ class World:
     def uniform_time(self, d: date, lo: int, hi: int) -> datetime:
         return at(d, self.rng.randint(lo, hi), self.tz)
 
+    def poisson(self, lam: float) -> int:
+        """A Poisson draw (Knuth's method: fine for the small means used here)."""
+        limit, k, p = math.exp(-lam), 0, 1.0
+        while True:
+            p *= self.rng.random()
+            if p <= limit:
+                return k
+            k += 1
+
     def present_person(self, prefs: list[Optional[str]], d: date, key: str) -> Optional[Member]:
         """Who acts on ``d``: the first present of ``prefs``, else a present AT member (as the
         handover would pick), else nobody (weekend, team day)."""
@@ -58,8 +68,6 @@ class World:
              key: str, working_days_only: bool = True) -> Optional[tuple[datetime, Member]]:
         """A moment in ``window`` (seconds of the local day), ``delay_days`` working days after
         ``after`` or later, when someone of ``prefs`` (or another present member) works."""
-        from services.simulator.timeline import add_working_days, is_working_day
-
         d = add_working_days(self.local(after), delay_days) if working_days_only else self.local(after) + timedelta(days=delay_days)
         for _ in range(40):
             if stamp(self.at(d, 0)) >= stamp(self.end):
