@@ -32,7 +32,8 @@ def bar(total: int, desc: str, unit: str, threshold: int, stream: Optional[TextI
         return _Quiet()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, file=stream, unit_scale=True, leave=False, mininterval=0.5)
+    return tqdm(total=total, desc=desc, unit=unit, file=stream, unit_scale=total >= 10_000, leave=False,
+                mininterval=0.5)
 
 
 def track(items: Iterable[T], total: int, desc: str, unit: str, threshold: int,

@@ -310,7 +310,8 @@ async def _serve(opts: DemoOptions, sock: socket.socket, stop: asyncio.Event) ->
         cut = mark.timestamp()
         history = [x for x in feed.lines if x[0] <= cut]
         upcoming = [x for x in feed.lines if x[0] > cut]
-        say(f"vpa demo: replaying {len(history)} simulated envelopes and {len(inputs)} commands from the page ...")
+        say(f"vpa demo: replaying {len(history)} simulated envelopes and {len(inputs)} command"
+            f"{'' if len(inputs) == 1 else 's'} from the page ...")
         runner = EmbeddedRunner(processors(), settings, StreamClock())
         rebuild(runner, history, inputs)
         runner.advance_to(mark)
