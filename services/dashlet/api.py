@@ -173,13 +173,16 @@ async def post_command(request: web.Request) -> web.Response:
     obj = commands.parse_body(await request.read())  # > MAX_BODY_BYTES: aiohttp's 413, as JSON
     s: Settings = request.app[SETTINGS]
     env, raw = commands.stamp(obj, who, request.app[NOW](), s.tz)
+    ledger = request.app[LEDGER]
+    duplicate = ApiError(409, ErrorCode.duplicate_event,
+                         f"event_id {env.event_id[:80]} wurde schon verwendet: der Befehl würde nichts ändern")
+    if await ledger.seen(env.event_id):  # a retry of an accepted command: say so before any rule
+        raise duplicate
     rejection = await precheck(env, request.app[STORE].get)
     if rejection is not None:
         raise ApiError(422, rejection.code, rejection.reason)
-    ledger = request.app[LEDGER]
-    if not await ledger.claim(env.event_id):
-        raise ApiError(409, ErrorCode.duplicate_event,
-                       f"event_id {env.event_id[:80]} wurde schon verwendet: der Befehl würde nichts ändern")
+    if not await ledger.claim(env.event_id):  # taken meanwhile by a concurrent request
+        raise duplicate
     try:
         refused = await request.app[COMMANDS].send(raw, env.vpa_id)
     except CommandPathError as exc:

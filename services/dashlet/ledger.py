@@ -16,6 +16,9 @@ class MemoryLedger:
         self._ids: OrderedDict[str, None] = OrderedDict()
         self._capacity = capacity
 
+    async def seen(self, event_id: str) -> bool:
+        return event_id in self._ids
+
     async def claim(self, event_id: str) -> bool:
         """True when the id is new (and is now taken); False when it was passed on before."""
         if event_id in self._ids:
@@ -33,6 +36,9 @@ class MemoryLedger:
 class PostgresLedger:
     def __init__(self, pool: Any) -> None:
         self._pool = pool
+
+    async def seen(self, event_id: str) -> bool:
+        return bool(await self._pool.fetchval("SELECT true FROM dashlet_commands WHERE event_id = $1", event_id))
 
     async def claim(self, event_id: str) -> bool:
         taken = await self._pool.fetchval(
