@@ -299,7 +299,7 @@ function reminderForm(forCase) {
   const out = outcome();
   const button = el("button", { type: "submit", text: "Reminder setzen" });
   const form = el("form", { class: "reminder-form", "aria-label": forCase ? "Reminder zu diesem Fall" : "Neuer Reminder" },
-    el("label", {}, "VPA ", vpa), el("label", {}, "Fällig am ", due), el("label", {}, "Notiz ", note),
+    forCase ? el("strong", { text: "Reminder zu diesem Fall:" }) : null, el("label", {}, "VPA ", vpa), el("label", {}, "Fällig am ", due), el("label", {}, "Notiz ", note),
     el("label", {}, "Für ", owner), button, out);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
