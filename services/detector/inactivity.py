@@ -107,7 +107,7 @@ def customer_complaint(state: dict, env: Envelope, ctx: Context) -> Result:
         change = "complaint_added"
         facts = [e for e in task.get("evidence") or [] if e["code"] not in FLAGS] + [said]
     elif task["status"] == "done" and track["self_closed"]:
-        # ... even one the decision closed by itself (e.g. part_time_no_contact): reopened.
+        # ... even one the decision closed as part_time_no_contact: reopened.
         track["self_closed"] = False
         reasons, change = inactivity_rules.contact_reasons(True, mobile), "complaint"
     else:
@@ -140,7 +140,9 @@ def decide(state: dict, task_id: str, ctx: Context) -> Result:
     t = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
     out = Result(tasks=[t] if t else [])
     if decision.closes:
-        track["self_closed"] = True
+        # DESIGN 5.22: only a part-timer closed without contact reopens on a complaint; a VPA shown
+        # to be active (web or mobile) makes a later complaint no inactivity matter.
+        track["self_closed"] = "part_time_no_contact" in decision.reasons
         out.commands += cancel_reminder(state, task_id, ctx, "decided")
     return out
 
