@@ -81,6 +81,9 @@ class _Feed:
     def caught_up(self, partition: int, cursor: int) -> bool:
         return cursor >= len(self.records)
 
+    def fetched_to(self, partition: int) -> int:
+        return len(self.records)
+
 
 class _Stream:
     async def ack(self, event: Any) -> bool:
@@ -106,10 +109,18 @@ class _Driver:
         self.roster = _Feed()
         self.app = SimpleNamespace(producer=_Producer())
         self.worker: Optional[PartitionWorker] = None
+        self.in_flight: dict[tuple[str, int], int] = {}  # records on the broker the worker has not been handed
 
     def highwater(self, topic: str, partition: int) -> Optional[int]:
         buf = self.worker.inputs.get(topic) if self.worker else None
         return (buf.next_offset or 0) if buf else 0
+
+    def end_offset_since(self, topic: str, partition: int, since: float, wake: Any) -> Optional[int]:
+        """The broker double always answers at once: what was handed in, plus what a test says is
+        written but not fetched yet (``in_flight``)."""
+        if topic == "at.roster":
+            return len(self.roster.records) + self.in_flight.get((topic, partition), 0)
+        return self.highwater(topic, partition) + self.in_flight.get((topic, partition), 0)
 
     def committed(self, topic: str, partition: int) -> Optional[int]:
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -30,6 +31,7 @@ class RosterRecord:
     raw: bytes
     key: Optional[bytes]
     timestamp_ms: int
+    received: float = 0.0  # time.monotonic() when it was fetched (see PartitionWorker._proven)
 
 
 class RosterFeed:
@@ -97,10 +99,11 @@ class RosterFeed:
                 delay = min(delay * 2, 10.0)
                 continue
             changed = False
+            received = time.monotonic()
             for tp, msgs in batch.items():
                 for m in msgs:
                     rec = RosterRecord(tp.partition, m.offset, decode(m.value or b""), m.value or b"", m.key,
-                                       m.timestamp)
+                                       m.timestamp, received)
                     self._records[tp.partition][m.offset] = rec
                     self._offsets[tp.partition].append(m.offset)
                     self._fetched_to[tp.partition] = m.offset + 1
@@ -138,6 +141,17 @@ class RosterFeed:
     def _last_offset(self, partition: int) -> int:
         offsets = self._offsets.get(partition)
         return offsets[-1] + 1 if offsets else 0
+
+    def fetched_to(self, partition: int) -> int:
+        """The offset up to which the partition has been read (records and gaps)."""
+        return self._fetched_to.get(partition, 0)
+
+    async def end_offsets(self, tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The broker's end offsets of any topic's partitions, asked now (with this feed's client)."""
+        from aiokafka import TopicPartition
+
+        ends = await self._consumer.end_offsets([TopicPartition(t, p) for t, p in tps])
+        return {(tp.topic, tp.partition): end for tp, end in ends.items()}
 
     def lag(self, partition: int, cursor: int) -> int:
         hw = self._highwater.get(partition) or 0

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Optional
+import time
+from typing import Any, Callable, Optional
 
 from services.common.clock import ClockMode
 from services.common.engine import EngineLimits
@@ -72,6 +73,11 @@ class StreamDriver:
         self.roster = RosterFeed(cfg)
         self.workers: dict[int, PartitionWorker] = {}
         self._assigned: set[int] = set()
+        # End offsets asked from the broker: (topic, partition) -> (end, time.monotonic() when asked)
+        self._ends: dict[tuple[str, int], tuple[int, float]] = {}
+        self._ends_wanted: set[tuple[str, int]] = set()
+        self._ends_waiters: set[Callable[[], None]] = set()
+        self._ends_task: Optional[asyncio.Future] = None
         self._wire()
 
     # ---- wiring ------------------------------------------------------------------------------
@@ -154,6 +160,37 @@ class StreamDriver:
 
     def committed(self, topic: str, partition: int) -> Optional[int]:
         return self.app.consumer._committed_offset.get(self._tp(topic, partition))
+
+    def end_offset_since(self, topic: str, partition: int, since: float, wake: Callable[[], None]) -> Optional[int]:
+        """The partition's end offset as the broker gave it in answer to a question asked at or after
+        ``since`` (time.monotonic()); None while that is not known yet: it is asked (for every
+        worker's partitions at once) and ``wake`` is called with the answer."""
+        known = self._ends.get((topic, partition))
+        if known is not None and known[1] >= since:
+            return known[0]
+        self._ends_wanted.add((topic, partition))
+        self._ends_waiters.add(wake)
+        if self._ends_task is None or self._ends_task.done():
+            self._ends_task = asyncio.ensure_future(self._ask_ends())
+        return None
+
+    async def _ask_ends(self) -> None:
+        await asyncio.sleep(0)  # the other workers' questions of this moment go along
+        while self._ends_wanted:
+            tps, self._ends_wanted = sorted(self._ends_wanted), set()
+            waiters, self._ends_waiters = self._ends_waiters, set()
+            asked = time.monotonic()
+            try:
+                ends = await asyncio.wait_for(self.roster.end_offsets(tps), 10)
+            except Exception as exc:  # noqa: BLE001 - the broker is away: the workers wait and ask again
+                log.warning("%s: asking the broker for end offsets failed (%s: %s); asking again",
+                            self.service, type(exc).__name__, exc)
+                await asyncio.sleep(1.0)
+                ends = {}
+            for tp, end in ends.items():
+                self._ends[tp] = (end, asked)
+            for wake in waiters:
+                wake()
 
     def pause(self, topic: str, partition: int) -> None:
         self.app.consumer.pause_partitions({self._tp(topic, partition)})

@@ -52,6 +52,7 @@ class Buffered:
     timestamp_ms: int
     stream: Any = None
     event: Any = None
+    received: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -189,6 +190,8 @@ class PartitionWorker:
         key, kind, src = min(candidates, key=lambda c: c[0])
         idle = self.d.cfg.input_idle_seconds
         until: Optional[float] = None
+        if not self._proven_empty(src.records[0].received if kind == "input" else src.received):
+            return "wait", None  # the broker has not yet said that the empty inputs hold nothing earlier
         for buf in self.inputs.values():
             if buf.records or buf.upstream is not None:
                 continue
@@ -228,6 +231,31 @@ class PartitionWorker:
             return "wait", until
         self._upstream_waiting_since = None
         return "step", (kind, src)
+
+    def _proven_empty(self, received: float) -> bool:
+        """Every input with nothing buffered holds nothing more on the broker, by an end offset asked
+        after the record about to be taken was received. The consumer's own high watermarks can be
+        seconds old, and the roster comes through a client of its own: an input that had been empty
+        for a while looked caught up, so the first record of a new burst on one input overtook
+        earlier records of the same burst on another (a follow-up decided before the activity that
+        preceded it). One producer appends in order, so an end offset asked after the record arrived
+        covers everything written before it."""
+        wanted: list[tuple[str, int, int]] = []
+        for buf in self.inputs.values():
+            if not buf.records and buf.upstream is None:
+                offset = buf.next_offset if buf.next_offset is not None else self.d.committed(buf.topic, self.p)
+                wanted.append((buf.topic, self.p, offset or 0))
+        feed = self.d.roster
+        for q in feed.partitions:
+            if self.roster_empty_since.get(q) is not None:
+                wanted.append(("at.roster", q, max(feed.fetched_to(q), self.roster_cursor.get(
+                    q, self.engine.roster_positions.get(q, 0)))))
+        proven = True
+        for topic, partition, offset in wanted:
+            end = self.d.end_offset_since(topic, partition, received, self.wake.set)
+            if end is None or end > offset:
+                proven = False  # asked (the answer wakes this worker), or records are on their way
+        return proven
 
     def _caught_up(self, buf: InputBuffer) -> bool:
         hw = self.d.highwater(buf.topic, self.p)

@@ -1,0 +1,56 @@
+"""The Kafka worker's time-ordered merge when a burst of records arrives on several inputs at
+different moments (issue 12, found by the crash test): an input that has been empty for a while
+is not taken as caught up until the broker says so after the first record of the burst arrived."""
+from __future__ import annotations
+
+import json
+
+from services.detector.service import Detector
+from tests.unit.runner_drivers import WorkerRunner
+
+
+def env(n: str, type_: str, at: str, vpa, data: dict, actor=None) -> str:  # noqa: ANN001
+    return json.dumps({"event_id": f"m-{n}", "type": type_, "occurred_at": at, "vpa_id": vpa, "actor": actor,
+                       "schema_version": 1, "data": data})
+
+
+def test_a_record_of_a_new_burst_waits_for_the_earlier_records_still_on_their_way():
+    runner = WorkerRunner(Detector())
+    runner.submit_raw(env("m", "roster.member_upserted", "2026-03-02T05:00:00+01:00", None,
+                          {"initials": "FK", "name": "Frida Kahl", "role": "at", "deputy": None, "active": True}), "m")
+    runner.submit_raw(env("r", "vpa.registered", "2026-03-02T06:00:00+01:00", "V-1",
+                          {"name": "Hannah Kaiser", "started_on": "2021-12-26", "at_owner": "FK"}), "r")
+    runner.submit_raw(env("i", "vpa.activity_status_changed", "2026-03-02T17:13:04+01:00", "V-1",
+                          {"status": "inactive"}), "i")  # follow-up: Tuesday 3 March, 09:00
+    # The next burst: the platform wrote the activity of 07:04 and 07:12, then a command of 11:06
+    # came in; the command has been handed over, the two events are still on their way.
+    runner.d.in_flight[("vpa.events", 0)] = 2
+    runner.submit_raw(env("c", "cmd.case.resolve", "2026-03-03T11:06:23+01:00", "V-2",
+                          {"task_id": "case:schedule_change:V-2:x", "note": "erledigt"},
+                          actor={"initials": "FK", "role": "at"}), "c")
+    assert runner.worker.engine.clock.isoformat() < "2026-03-03", "the command overtook the events"
+    runner.d.in_flight.clear()
+    runner.submit_raw(env("s", "vpa.activity_seen", "2026-03-03T07:04:51+01:00", "V-1", {"channel": "web"}), "s")
+    runner.submit_raw(env("a", "vpa.activity_status_changed", "2026-03-03T07:12:31+01:00", "V-1",
+                          {"status": "active"}), "a")
+    case = [t for t in runner.sent("dashlet.tasks") if t["kind"] == "inactive"][-1]
+    assert (case["status"], case["reasons"]) == ("done", ["active_again"])
+    assert runner.worker.engine.clock.isoformat().startswith("2026-03-03T11:06:23")
+    runner.loop.close()
+
+
+def test_an_event_waits_for_an_earlier_roster_record_still_on_its_way():
+    """The roster comes through a client of its own: its partitions are asked too."""
+    runner = WorkerRunner(Detector())
+    runner.submit_raw(env("m", "roster.member_upserted", "2026-03-02T05:00:00+01:00", None,
+                          {"initials": "FK", "name": "Frida Kahl", "role": "at", "deputy": None, "active": True}), "m")
+    runner.d.in_flight[("at.roster", 0)] = 1
+    runner.submit_raw(env("r", "vpa.registered", "2026-03-02T09:00:00+01:00", "V-1",
+                          {"name": "Hannah Kaiser", "started_on": "2021-12-26", "at_owner": "FK"}), "r")
+    assert runner.worker.engine.clock.isoformat().startswith("2026-03-02T05:00"), "the event overtook the roster"
+    runner.d.in_flight.clear()
+    runner.submit_raw(env("v", "roster.absence_registered", "2026-03-02T08:59:00+01:00", None,
+                          {"absence_id": "U1", "initials": "FK", "kind": "vacation", "starts_on": "2026-03-02",
+                           "ends_on": "2026-03-06"}), "v")
+    assert runner.worker.engine.clock.isoformat().startswith("2026-03-02T09:00")
+    runner.loop.close()
