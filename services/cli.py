@@ -116,6 +116,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_service(args.service)
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from services.common.kafka_config import KafkaConfig
+    from services.common.service_config import StoreConfig, check
+
+    check((KafkaConfig, StoreConfig, Settings))  # every setting it reads, before it connects anywhere
+    until = parse(args.until) if args.until else None
+    if until is not None and until.tzinfo is None:
+        print("vpa verify: --until needs a UTC offset, e.g. 2026-12-01T00:00:00+01:00", file=sys.stderr)
+        return 2
+    from services.entrypoints import verify
+
+    try:
+        return verify(args.replay, until, args.json, replay_versions=not args.ignore_versions)
+    except (OSError, RuntimeError) as exc:  # broker or store unreachable: say so, no traceback
+        print(f"vpa verify: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from services.dashlet.demo import run_demo
 
@@ -155,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one service against Kafka (production)")
     run.add_argument("service", choices=["detector", "reminders", "journey", "notifier", "dashlet"])
     run.set_defaults(func=_cmd_run)
+
+    v = sub.add_parser("verify", help="compare the dashlet store with dashlet.tasks (and with vpa replay of FILEs)")
+    v.add_argument("--replay", nargs="+", metavar="FILE", help="also compare with `vpa replay` of these input files")
+    v.add_argument("--until", help="with --replay: advance replay's clock to this datetime (RFC 3339 with offset)")
+    v.add_argument("--ignore-versions", action="store_true",
+                   help="with --replay: compare only the fields the AT sees, not the version numbers")
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.set_defaults(func=_cmd_verify)
 
     d = sub.add_parser("demo", help="a simulated company on the embedded pipeline + PostgreSQL + dashlet (127.0.0.1:8080)")
     d.add_argument("--host", default="127.0.0.1")

@@ -25,6 +25,25 @@ def replay(paths: list[str], settings: "Settings", until: Optional[datetime] = N
     return feed(EmbeddedRunner(processors(), settings, StreamClock()), paths, until)
 
 
+def verify(replay_files: Optional[list[str]], until: Optional[datetime], as_json: bool,
+           replay_versions: bool = True) -> int:
+    """``vpa verify``: the store against ``dashlet.tasks`` and, given input files, ``vpa replay``.
+    Prints the report; 0 without drift, 1 with."""
+    import sys
+
+    from services.common.kafka_config import KafkaConfig
+    from services.common.replay import final_tasks
+    from services.common.service_config import StoreConfig
+    from services.common.settings import Settings
+    from services.notifier.verify import render, verify as compare_all
+
+    kafka, store = KafkaConfig.from_env("verify"), StoreConfig.from_env()
+    expected = final_tasks(replay(replay_files, Settings.from_env(), until).drain_tasks()) if replay_files else None
+    report = asyncio.run(compare_all(kafka, store.url, store.data_dir, expected, replay_versions))
+    sys.stdout.write(render(report, as_json))
+    return 0 if report.ok else 1
+
+
 def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tests inject one)
     """One service against Kafka until SIGTERM (faust's worker stops cleanly on it)."""
     import faust

@@ -1,0 +1,245 @@
+"""``vpa verify``: does the dashlet store hold what the pipeline decided?
+
+Two references, each compared task by task with the store:
+
+* the compacted ``dashlet.tasks`` topic: the highest version of every task that the notifier can
+  store (``parse_task``; versions it refuses are in ``vpa.dlq``, so they are counted, not expected);
+* with input files, ``vpa replay`` of them (the embedded runner; DESIGN 5.26 says the Kafka runner
+  must end where it ends).
+
+Drift is reported per task: *missing* (in the reference, not in the store: lost), *extra* (in the
+store only), *older* or *newer* version than the reference (newer: an input applied twice, or a
+writer the pipeline does not know), and *fields* (the fields the AT sees differ). The comparison is
+pure (``compare``) so it is tested on plain data; reading the topic and the store are thin shells.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Iterable, Mapping, Optional
+
+from services.common.kafka.topics import TASKS_TOPIC
+from services.notifier.service import parse_task
+
+# What the AT sees of a task (issue 9): the fields on which the Kafka runner must agree with replay
+# (history, created_at and updated_at are bookkeeping of when, not what).
+COMPARED_FIELDS: tuple[str, ...] = ("task_id", "tab", "kind", "stage", "vpa_id", "status", "priority", "reasons",
+                                    "owner", "assignee", "due_at")
+
+
+class DriftKind(StrEnum):
+    missing = "missing"  # in the reference, not in the store
+    extra = "extra"  # in the store, not in the reference
+    older = "older"  # the store holds an older version than the reference
+    newer = "newer"  # the store holds a newer version than the reference
+    fields = "fields"  # the compared fields differ
+
+
+class Reference(StrEnum):
+    topic = "topic"
+    replay = "replay"
+
+
+@dataclass(frozen=True)
+class Drift:
+    reference: Reference
+    task_id: str
+    kind: DriftKind
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.reference.value:6} {self.kind.value:7} {self.task_id}: {self.detail}"
+
+
+def comparable(task: Mapping[str, Any]) -> dict:
+    out = {k: task.get(k) for k in COMPARED_FIELDS}
+    out["reasons"] = sorted(out["reasons"] or [])
+    return out
+
+
+def compare(reference: Reference, want: Mapping[str, Mapping], store: Mapping[str, Mapping], *,
+            versions: bool = True) -> list[Drift]:
+    """Drift of ``store`` against ``want`` (both task_id -> task), sorted by task_id.
+
+    With ``versions`` a differing version is drift of its own (older/newer) and the fields are only
+    compared when the versions agree; without, only the fields count."""
+    out: list[Drift] = []
+    where = reference.value
+    for task_id in sorted(set(want) | set(store)):
+        w, s = want.get(task_id), store.get(task_id)
+        if s is None:
+            out.append(Drift(reference, task_id, DriftKind.missing, f"version {w['version']} in {where}, not in the store"))
+            continue
+        if w is None:
+            out.append(Drift(reference, task_id, DriftKind.extra, f"version {s['version']} in the store, not in {where}"))
+            continue
+        if versions and s["version"] != w["version"]:
+            kind = DriftKind.older if s["version"] < w["version"] else DriftKind.newer
+            out.append(Drift(reference, task_id, kind, f"version {s['version']} in the store, {w['version']} in {where}"))
+            continue
+        cw, cs = comparable(w), comparable(s)
+        if cw != cs:
+            diffs = ", ".join(f"{k}: store {cs[k]!r}, {where} {cw[k]!r}" for k in COMPARED_FIELDS if cw[k] != cs[k])
+            out.append(Drift(reference, task_id, DriftKind.fields, diffs))
+    return out
+
+
+@dataclass
+class TopicRead:
+    """The latest storable version of every task on ``dashlet.tasks``."""
+
+    latest: dict[str, dict] = field(default_factory=dict)
+    records: int = 0
+    tombstones: int = 0  # null values (the notifier sends them to vpa.dlq)
+    refused: int = 0  # versions the notifier cannot store (in vpa.dlq with the reason)
+    repeated: int = 0  # a version of a task seen before (at-least-once delivery: the store ignores it)
+    _seen: set = field(default_factory=set, repr=False)
+
+    def take(self, value: Optional[bytes]) -> None:
+        self.records += 1
+        if value is None:
+            self.tombstones += 1
+            return
+        task = parse_task(value)
+        if isinstance(task, str):
+            self.refused += 1
+            return
+        version = (task["task_id"], task["version"])
+        if version in self._seen:
+            self.repeated += 1
+        self._seen.add(version)
+        held = self.latest.get(task["task_id"])
+        if held is None or task["version"] > held["version"]:
+            self.latest[task["task_id"]] = task
+
+
+@dataclass
+class Report:
+    store_tasks: int
+    topic: TopicRead
+    replay_tasks: Optional[int]
+    replay_versions: bool
+    drift: list[Drift]
+
+    @property
+    def ok(self) -> bool:
+        return not self.drift
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for d in self.drift:
+            per = out.setdefault(d.reference.value, {})
+            per[d.kind.value] = per.get(d.kind.value, 0) + 1
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "ok": self.ok,
+            "store": {"tasks": self.store_tasks},
+            "topic": {"records": self.topic.records, "tasks": len(self.topic.latest),
+                      "tombstones": self.topic.tombstones, "refused": self.topic.refused,
+                      "repeated": self.topic.repeated},
+            "replay": None if self.replay_tasks is None else {"tasks": self.replay_tasks,
+                                                               "versions_compared": self.replay_versions},
+            "counts": self.counts(),
+            "drift": [{**asdict(d), "reference": d.reference.value, "kind": d.kind.value} for d in self.drift],
+        }
+
+    def lines(self, limit: int = 200) -> list[str]:
+        t = self.topic
+        head = (f"store: {self.store_tasks:,} tasks; {TASKS_TOPIC}: {t.records:,} records, {len(t.latest):,} tasks "
+                f"({t.repeated:,} versions sent again, {t.refused:,} the notifier refuses, {t.tombstones:,} null values)")
+        if self.replay_tasks is not None:
+            head += f"; replay: {self.replay_tasks:,} tasks"
+        out = [head]
+        if self.ok:
+            out.append("no drift")
+            return out
+        summary = "; ".join(f"{ref}: " + ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items()))
+                            for ref, kinds in sorted(self.counts().items()))
+        out.append(f"drift in {len({d.task_id for d in self.drift}):,} tasks ({summary})")
+        out += [d.line() for d in self.drift[:limit]]
+        if len(self.drift) > limit:
+            out.append(f"... and {len(self.drift) - limit:,} more (--json lists them all)")
+        return out
+
+
+def build_report(store: Iterable[dict], topic: TopicRead, replay: Optional[Iterable[dict]],
+                 replay_versions: bool = True) -> Report:
+    stored = {t["task_id"]: t for t in store}
+    drift = compare(Reference.topic, topic.latest, stored, versions=True)
+    replayed = None
+    if replay is not None:
+        want = {t["task_id"]: t for t in replay}
+        replayed = len(want)
+        drift += compare(Reference.replay, want, stored, versions=replay_versions)
+    return Report(len(stored), topic, replayed, replay_versions, drift)
+
+
+# ---- the shells: the topic and the store --------------------------------------------------------------
+
+
+async def read_topic(cfg: Any, topic: str = TASKS_TOPIC, idle_timeout: float = 30.0) -> TopicRead:
+    """Read ``topic`` (a KafkaConfig's cluster) from the beginning to the end offsets of now."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from services.common.kafka_config import aiokafka_kwargs
+
+    consumer = AIOKafkaConsumer(**aiokafka_kwargs(cfg), group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=2 * 1024 * 1024)
+    await consumer.start()
+    out = TopicRead()
+    try:
+        parts = None
+        for _ in range(50):  # metadata of a topic may lag a moment behind its creation
+            parts = (await consumer._client.fetch_all_metadata()).partitions_for_topic(topic)
+            if parts:
+                break
+            await asyncio.sleep(0.1)
+        if not parts:
+            raise RuntimeError(f"topic {topic} does not exist")
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        loop = asyncio.get_running_loop()
+        last_progress = loop.time()
+        while True:
+            behind = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
+            if not behind:
+                return out
+            batch = await consumer.getmany(*behind, timeout_ms=500, max_records=10_000)
+            for msgs in batch.values():
+                for m in msgs:
+                    out.take(m.value)
+            if batch:
+                last_progress = loop.time()
+            elif loop.time() - last_progress > idle_timeout:
+                raise RuntimeError(f"reading {topic} made no progress for {idle_timeout:.0f} s")
+    finally:
+        await consumer.stop()
+
+
+async def read_store(database_url: Optional[str], data_dir: str) -> list[dict]:
+    from services.notifier.store import open_store
+
+    store = await open_store(database_url, data_dir)
+    try:
+        return await store.all()
+    finally:
+        await store.close()
+
+
+async def verify(kafka_cfg: Any, database_url: Optional[str], data_dir: str,
+                 replay: Optional[Iterable[dict]] = None, replay_versions: bool = True) -> Report:
+    topic = await read_topic(kafka_cfg)
+    store = await read_store(database_url, data_dir)  # after the topic: what was written meanwhile is in both
+    return build_report(store, topic, replay, replay_versions)
+
+
+def render(report: Report, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(report.to_json(), ensure_ascii=False, indent=1) + "\n"
+    return "\n".join(report.lines()) + "\n"
