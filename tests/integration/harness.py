@@ -12,21 +12,14 @@ from typing import Any, Iterable, Optional
 from services.common.replay import final_tasks
 from services.entrypoints import replay
 from services.common.settings import Settings
+from services.notifier.verify import COMPARED_FIELDS as COMPARED, comparable
 from tests.integration.pipeline import (
-    ServiceProcess, bootstrap, fresh_database, groups_stable, produce_envelopes, recreate_topics, service_env,
+    VPA, ServiceProcess, bootstrap, free_port, fresh_database, groups_stable, produce_envelopes, recreate_topics,
+    service_env,
 )
 
 STREAM_SERVICES = ("detector", "reminders", "journey")
 ALL_SERVICES = (*STREAM_SERVICES, "notifier")
-# What the AT sees of a task (issue 9): the fields the Kafka runner must agree on with replay.
-COMPARED = ("task_id", "tab", "kind", "stage", "vpa_id", "status", "priority", "reasons", "owner", "assignee",
-            "due_at")
-
-
-def comparable(task: dict) -> dict:
-    out = {k: task.get(k) for k in COMPARED}
-    out["reasons"] = sorted(out["reasons"] or [])
-    return out
 
 
 def differences(want: Iterable[dict], got: Iterable[dict]) -> list[str]:
@@ -42,9 +35,16 @@ def differences(want: Iterable[dict], got: Iterable[dict]) -> list[str]:
     return out
 
 
+def write_stream(items: Iterable[Any], path: Path) -> Path:
+    """Envelopes (dicts) and raw lines (bytes) as a JSONL file for `vpa replay` / `vpa verify`."""
+    with open(path, "wb") as out:
+        for item in items:
+            out.write((json.dumps(item, ensure_ascii=False).encode() if isinstance(item, dict) else item) + b"\n")
+    return path
+
+
 def replay_tasks(envelopes: list[dict], tmp_path: Path, until: Optional[Any] = None) -> list[dict]:
-    path = tmp_path / f"replay-{uuid.uuid4().hex[:6]}.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in envelopes))
+    path = write_stream(envelopes, tmp_path / f"replay-{uuid.uuid4().hex[:6]}.jsonl")
     return final_tasks(replay([str(path)], Settings(), until=until).drain_tasks())
 
 
@@ -57,10 +57,11 @@ def final_tick(envelopes: list[dict], event_id: str = "final-tick") -> dict:
 
 class Pipeline:
     def __init__(self, database_url: str, log_dir: Path, services: tuple[str, ...] = ALL_SERVICES, *,
-                 fresh_db: bool = True, keep_topics: bool = False, **env: str) -> None:
+                 fresh_db: bool = True, keep_topics: bool = False, metrics: bool = False, **env: str) -> None:
         self.base_url, self.log_dir, self.services = database_url, log_dir, services
         log_dir.mkdir(parents=True, exist_ok=True)
         self.fresh_db, self.keep_topics = fresh_db, keep_topics
+        self.metrics = metrics  # each process gets a metrics port of its own (/metrics, /healthz)
         self.prefix = f"it-{uuid.uuid4().hex[:8]}"
         self.extra_env = {"VPA_INPUT_IDLE_SECONDS": "1", **env}
         self.procs: list[ServiceProcess] = []
@@ -114,9 +115,94 @@ class Pipeline:
         return [f"{self.prefix}-{s}" for s in dict.fromkeys(p.service for p in self.procs)]
 
     def start(self, service: str, command: Optional[list[str]] = None, **env: str) -> ServiceProcess:
+        if self.metrics and "VPA_METRICS_PORT" not in env:
+            env["VPA_METRICS_PORT"] = str(free_port())
         proc = ServiceProcess(service, {**self.env, **env}, self.log_dir, command)
         self.procs.append(proc)
         return proc
+
+    def kill(self, proc: ServiceProcess, sig: int = 9) -> None:
+        """SIGKILL (by default) and wait until the process is gone."""
+        proc.stop(sig)
+
+    def restart(self, proc: ServiceProcess, sig: int = 9) -> ServiceProcess:
+        """Kill ``proc`` and start the same service again with the same settings (and port)."""
+        self.kill(proc, sig)
+        return self.restart_like(proc)
+
+    def restart_like(self, proc: ServiceProcess) -> ServiceProcess:
+        """Start the service of a process that has ended, with the same settings (and port)."""
+        env = {"VPA_METRICS_PORT": str(proc.metrics_port)} if proc.metrics_port else {}
+        return self.start(proc.service, **env)
+
+    @property
+    def partitions(self) -> int:
+        return int(self.env.get("VPA_PARTITIONS") or 4)
+
+    def input_topics(self, service: str) -> list[str]:
+        if service == "notifier":
+            return ["dashlet.tasks"]
+        return ["vpa.events", "vpa.commands"] + ([f"{self.prefix}-detector-commands"] if service == "reminders" else [])
+
+    async def progress(self, service: str) -> tuple[int, int]:
+        """(records committed, records on its input topics) of a service's group: how far it got."""
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.structs import TopicPartition
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
+        probe = AIOKafkaConsumer(bootstrap_servers=bootstrap(), group_id=None)
+        await admin.start()
+        await probe.start()
+        try:
+            tps = [TopicPartition(t, p) for t in self.input_topics(service) for p in sorted(await _partitions(probe, t))]
+            ends = await probe.end_offsets(tps)
+            committed = await admin.list_consumer_group_offsets(f"{self.prefix}-{service}")
+            done = sum(min(committed[tp].offset, end) for tp, end in ends.items()
+                       if tp in committed and committed[tp].offset >= 0)
+            return done, sum(ends.values())
+        finally:
+            await probe.stop()
+            await admin.close()
+
+    async def assignments(self, service: str) -> list[set[int]]:
+        """The vpa.events partitions of each member of a service's group (empty while it rebalances)."""
+        return list((await self.members(service)).values())
+
+    async def members(self, service: str) -> dict[str, set[int]]:
+        """member id -> its vpa.events (or dashlet.tasks) partitions; empty while the group rebalances."""
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
+        await admin.start()
+        try:
+            [resp] = await admin.describe_consumer_groups([f"{self.prefix}-{service}"])
+            _, _, state, _, _, members, *_ = resp.groups[0]
+            if state != "Stable":
+                return {}
+            topic = self.input_topics(service)[0]
+            out = {}
+            for member in members:
+                assignment = ConsumerProtocolMemberAssignment.decode(member[-1])
+                out[member[0]] = {p for t, parts in assignment.assignment if t == topic for p in parts}
+            return out
+        finally:
+            await admin.close()
+
+    def verify(self, files: Iterable[Path] = (), *args: str) -> dict:
+        """`vpa verify --json` against this pipeline's store (and `vpa replay` of ``files``)."""
+        import subprocess
+
+        cmd = [VPA, "verify", "--json", *args]
+        files = [str(f) for f in files]
+        if files:
+            cmd += ["--replay", *files]
+        out = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=1800)
+        assert out.returncode in (0, 1), f"vpa verify failed ({out.returncode}): {out.stderr[-3000:]}"
+        report = json.loads(out.stdout)
+        assert report["ok"] == (out.returncode == 0)
+        return report
 
     def running(self, service: str) -> list[ServiceProcess]:
         return [p for p in self.procs if p.service == service and p.proc.poll() is None]

@@ -1,0 +1,128 @@
+"""Injecting faults into a running pipeline and measuring what they cost.
+
+Every wait here is on a condition with a deadline (a group's committed progress, a group being
+stable again, a process gone): never a fixed sleep.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Optional, Sequence
+
+from tests.integration.harness import Pipeline, rss_kib
+from tests.integration.pipeline import produce_fast
+from tests.reliability.figures import Figures
+
+
+@dataclass
+class Kill:
+    service: str
+    part: int  # which part of the stream was being processed
+    done_at_kill: int  # records of its inputs the victim had committed when it was killed
+    pending_at_kill: int  # records on its inputs it had not committed yet
+    down_seconds: float  # from SIGKILL until its restarted group was stable again
+    recovery_seconds: float  # from SIGKILL until it committed input beyond where it died (or had all)
+
+
+async def wait_progress(pipe: Pipeline, service: str, target: int, timeout: float = 300) -> tuple[int, int]:
+    """Until the service has committed ``target`` records of its inputs (or all there are)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, end = await pipe.progress(service)
+        if done >= min(target, end) or time.monotonic() > deadline:
+            return done, end
+        await asyncio.sleep(0.1)
+
+
+async def wait_members(pipe: Pipeline, service: str, count: int, without: set[str] = frozenset(),
+                       timeout: float = 300) -> dict[str, set[int]]:
+    """Until the service's group is stable with ``count`` members, none of them in ``without``, and
+    every partition assigned; returns the members and their partitions."""
+    deadline = time.monotonic() + timeout
+    while True:
+        members = await pipe.members(service)
+        if (len(members) == count and not set(members) & set(without)
+                and sum(len(p) for p in members.values()) == pipe.partitions):
+            return members
+        assert time.monotonic() < deadline, f"{service}: no stable group of {count} within {timeout} s\n{pipe.logs()}"
+        await asyncio.sleep(0.2)
+
+
+async def kill_and_restart(pipe: Pipeline, service: str, part: int, timeout: float = 300) -> Kill:
+    victim = pipe.running(service)[0]
+    before = await wait_members(pipe, service, len(pipe.running(service)), timeout=timeout)
+    done, end = await pipe.progress(service)
+    t0 = time.monotonic()
+    pipe.kill(victim)  # SIGKILL: no shutdown, no commit, no leave-group
+    pipe.restart_like(victim)
+    # The dead member stays in the group until its session times out; then the new one gets its partitions.
+    await wait_members(pipe, service, len(pipe.running(service)), without=set(before), timeout=timeout)
+    down = time.monotonic() - t0
+    deadline = t0 + timeout
+    while True:
+        now_done, now_end = await pipe.progress(service)
+        if now_done > done or now_done >= now_end:
+            break
+        assert time.monotonic() < deadline, f"{service} did not recover within {timeout} s\n{pipe.logs()}"
+        await asyncio.sleep(0.1)
+    return Kill(service, part, done, end - done, round(down, 1), round(time.monotonic() - t0, 1))
+
+
+async def crash_run(pipe: Pipeline, stream: Sequence[Any], victims: Sequence[str], rng: random.Random,
+                    figures: Optional[Figures] = None) -> list[Kill]:
+    """Produce ``stream`` in ``len(victims) + 1`` parts; while part i is being worked through, wait
+    until victim i has committed a random share (20 to 80%) of what is on its inputs, then SIGKILL
+    it and start it again. Returns what each kill cost."""
+    n = len(victims) + 1
+    bounds = [round(len(stream) * i / n) for i in range(n + 1)]
+    kills: list[Kill] = []
+    for i in range(n):
+        if i < len(victims):
+            base, _ = await pipe.progress(victims[i])
+        await produce_fast(list(stream[bounds[i]:bounds[i + 1]]))
+        if i == len(victims):
+            break
+        victim = victims[i]
+        _, end = await pipe.progress(victim)
+        await wait_progress(pipe, victim, base + int(rng.uniform(0.2, 0.8) * (end - base)))
+        kill = await kill_and_restart(pipe, victim, i)
+        kills.append(kill)
+        if figures is not None:
+            figures.fault(kind="SIGKILL", **asdict(kill))
+    return kills
+
+
+class RssSampler:
+    """Samples the resident memory of every running service process every ``interval`` seconds."""
+
+    def __init__(self, pipe: Pipeline, interval: float = 2.0, figures: Optional[Figures] = None) -> None:
+        self.pipe, self.interval, self.figures = pipe, interval, figures
+        self.samples: dict[str, list[tuple[float, int]]] = {}
+        self._task: Optional[asyncio.Task] = None
+        self._t0 = time.monotonic()
+
+    async def _run(self) -> None:
+        while True:
+            t = round(time.monotonic() - self._t0, 1)
+            for p in self.pipe.procs:
+                if p.alive():
+                    try:
+                        self.samples.setdefault(p.service, []).append((t, rss_kib(p.pid)))
+                    except OSError:
+                        pass  # it just ended
+            if self.figures is not None:
+                self.figures.sample_load()
+            await asyncio.sleep(self.interval)  # a sampling period, not a wait for anything
+
+    def __enter__(self) -> "RssSampler":
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def peak(self, service: str) -> int:
+        return max((kib for _, kib in self.samples.get(service, [])), default=0)
