@@ -115,7 +115,9 @@ class PartitionEngine:
         # The highest key of any step done: everything this engine will still do lies after it
         # (in stream mode), which is what a service following this one waits for.
         self.done_key: Optional[OrderKey] = tuple(meta["last"]) if meta.get("last") else None
-        self.positions: dict[str, int] = dict(meta.get("pos", {}))  # keyless inputs (ticks)
+        # The last offset applied per input topic: of keyless inputs (ticks) by the engine, of every
+        # input by a driver that calls note_input.
+        self.positions: dict[str, int] = dict(meta.get("pos", {}))
         self.watermarks: dict[str, Optional[OrderKey]] = {
             s: (tuple(meta["watermarks"][s]) if meta.get("watermarks", {}).get(s) else None) for s in follows}
         roster = self.slots.get(ROSTER_SLOT) or {}
@@ -178,6 +180,13 @@ class PartitionEngine:
         if self.roster_positions.get(partition, 0) < next_offset:
             self.roster_positions[partition] = next_offset
             self._dirty.add(ROSTER_SLOT)
+
+    def note_input(self, topic: str, offset: int) -> None:
+        """A driver handed over the record at ``offset`` of its partition of ``topic``: kept with the
+        state (META), so a restarted driver knows where its inputs stand with the state it loads."""
+        if self.positions.get(topic, -1) < offset:
+            self.positions[topic] = offset
+            self._dirty.add(META_SLOT)
 
     def set_watermark(self, service: str, key: OrderKey) -> None:
         """``service`` (which this engine follows) has done every step up to ``key``."""

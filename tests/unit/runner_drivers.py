@@ -110,6 +110,7 @@ class _Driver:
         self.app = SimpleNamespace(producer=_Producer())
         self.worker: Optional[PartitionWorker] = None
         self.in_flight: dict[tuple[str, int], int] = {}  # records on the broker the worker has not been handed
+        self.seeks: list[tuple[str, int, int]] = []
 
     def highwater(self, topic: str, partition: int) -> Optional[int]:
         buf = self.worker.inputs.get(topic) if self.worker else None
@@ -124,6 +125,9 @@ class _Driver:
 
     def committed(self, topic: str, partition: int) -> Optional[int]:
         return None
+
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        self.seeks.append((topic, partition, offset))
 
     def pause(self, topic: str, partition: int) -> None:
         pass

@@ -36,8 +36,11 @@ class TableSlots(MutableMapping):
         raw = self.table.get(self.table_key(key))
         if raw is None:
             raise KeyError(key)
-        # Written as JSON bytes; faust hands recovered changelog values back already decoded.
-        slot = raw if isinstance(raw, dict) else json.loads(raw)
+        # Written as JSON bytes; faust hands recovered changelog values back already decoded, and
+        # then as the very object its store keeps: the engine changes slots in place, so a batch that
+        # never got written (a rebalance cancelled it) would live on in the table and the next worker
+        # would skip its redelivered inputs as done. Always a copy of its own.
+        slot = json.loads(json.dumps(raw) if isinstance(raw, dict) else raw)
         self._remember(key, slot)
         return slot
 

@@ -192,6 +192,16 @@ class StreamDriver:
             for wake in waiters:
                 wake()
 
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Fetch ``topic``'s ``partition`` again from ``offset`` (in the background)."""
+        async def seek() -> None:
+            try:  # seek_wait runs in the consumer's thread (a plain seek from here may never wake it)
+                await self.app.consumer.seek_wait({self._tp(topic, partition): offset})
+            except Exception as exc:  # noqa: BLE001 - revoked meanwhile: the next owner starts from the state
+                log.warning("%s[%d]: seeking %s to %d failed: %s", self.service, partition, topic, offset, exc)
+
+        asyncio.ensure_future(seek())
+
     def pause(self, topic: str, partition: int) -> None:
         self.app.consumer.pause_partitions({self._tp(topic, partition)})
 

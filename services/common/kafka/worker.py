@@ -41,6 +41,7 @@ from services.common.order import TOPIC_RANK, OrderKey
 log = logging.getLogger("vpa.kafka.worker")
 BATCH_STEPS = 500  # steps between two flushes while a backlog is worked through
 BUFFER_HIGH = 5000  # records buffered per input partition before its fetching pauses
+REFETCH_GIVE_UP = 60.0  # seconds a partition waits for records it asked for again
 
 
 @dataclass
@@ -64,6 +65,9 @@ class InputBuffer:
     done_offset: Optional[int] = None  # after the last record handled
     empty_since: float = field(default_factory=time.monotonic)
     paused: bool = False
+    expect: Optional[int] = None  # the offset the next record must have (from the stored state at start)
+    refetch_from: Optional[int] = None  # records before it were skipped by the client: asked again
+    refetch_since: float = 0.0
 
 
 class _PartitionEvent:
@@ -83,6 +87,9 @@ class PartitionWorker:
         self.engine = PartitionEngine([driver.proc], driver.settings, name=driver.service, mode=driver.mode,
                                       slots=self.slots, limits=driver.limits, follows=driver.follows)
         self.engine.load(list(self.slots))
+        for buf in self.inputs.values():
+            done = self.engine.positions.get(buf.topic)
+            buf.expect = None if done is None else done + 1
         self.roster_cursor: dict[int, int] = {}
         self.roster_empty_since: dict[int, Optional[float]] = {}
         self.wake = asyncio.Event()
@@ -103,6 +110,10 @@ class PartitionWorker:
             return
         if buf.next_offset is not None and msg.offset < buf.next_offset:
             return  # fetched again after a seek: already buffered
+        expected = buf.next_offset if buf.next_offset is not None else buf.expect
+        if expected is not None and msg.offset > expected and not self._refetch(buf, expected, msg.offset):
+            return
+        buf.refetch_from = None
         raw = event.value if isinstance(event.value, (bytes, bytearray)) else (event.value or b"")
         raw = bytes(raw)
         origin = Origin(f"{msg.topic}[{msg.partition}]@{msg.offset}", msg.topic, msg.partition, msg.offset,
@@ -125,6 +136,25 @@ class PartitionWorker:
             buf.paused = True
             self.d.pause(msg.topic, self.p)
         self.wake.set()
+
+    def _refetch(self, buf: InputBuffer, expected: int, got: int) -> bool:
+        """The client skipped records: a record fetched before a rebalance and handed over after it
+        is dropped by faust's stream as stale and acked, so it is committed without ever being
+        processed or fetched again. The stored state says where the partition stands: fetch again
+        from there and drop what comes before it. True: take the record after all (the records
+        before it stayed away for REFETCH_GIVE_UP seconds: deleted by retention)."""
+        now = time.monotonic()
+        if buf.refetch_from != expected:
+            log.warning("%s[%d]: %s: got offset %d, expected %d; fetching again from %d", self.d.service, self.p,
+                        buf.topic, got, expected, expected)
+            self.d.metrics.refetch(buf.topic)
+            buf.refetch_from, buf.refetch_since = expected, now
+            self.d.seek(buf.topic, self.p, expected)
+        elif now - buf.refetch_since > REFETCH_GIVE_UP:
+            log.error("%s[%d]: %s: offsets %d to %d never came again; going on from %d", self.d.service, self.p,
+                      buf.topic, expected, got - 1, got)
+            return True
+        return False
 
     # ---- the loop ------------------------------------------------------------------------
 
@@ -297,6 +327,7 @@ class PartitionWorker:
         else:
             self.engine.submit(rec.outcome, rec.raw, (TOPIC_RANK.get(o.topic, 3), o.partition, o.offset), o, wall)
         buf.done_offset = o.offset + 1
+        self.engine.note_input(o.topic, o.offset)
         self._acks.append((rec.stream, rec.event))
         self.d.metrics.processing(time.perf_counter() - started)
         self._collect(rec.outcome, rec.timestamp_ms)
