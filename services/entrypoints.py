@@ -59,7 +59,7 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
         return serve_dashlet()
     # Every topic the service touches exists before its consumer joins the group.
     asyncio.run(ensure_topics(cfg, internal_topics(cfg, name, follows(name))))
-    _start_metrics(cfg.metrics_port)
+    _start_metrics(cfg)
     if name == "notifier":
         from services.notifier.service import build_notifier_app
 
@@ -74,11 +74,14 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
     return 0
 
 
-def _start_metrics(port: int | None) -> None:
-    if port:
-        from prometheus_client import start_http_server
+def _start_metrics(cfg) -> None:  # noqa: ANN001 - a KafkaConfig
+    """``/metrics`` and ``/healthz`` (broker probe; the notifier adds the store) on the metrics port."""
+    if cfg.metrics_port:
+        from services.common import health, metrics
+        from services.common.kafka_config import aiokafka_kwargs
 
-        start_http_server(port)
+        health.serve(cfg.metrics_port)
+        health.probe_broker(aiokafka_kwargs(cfg), gauge=metrics.BROKER_UP)
 
 
 def serve_dashlet() -> int:

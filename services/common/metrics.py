@@ -15,6 +15,7 @@ PROCESSING = Histogram("vpa_processing_seconds", "Time to handle one envelope", 
 STORE_WRITES = Counter("vpa_store_writes_total", "Task versions written to the dashlet store (changed rows)")
 STORE_WRITE_ERRORS = Counter("vpa_store_write_errors_total", "Failed batch writes to the dashlet store")
 STORE_UP = Gauge("vpa_store_up", "1 while the notifier's last write to the dashlet store succeeded, else 0")
+BROKER_UP = Gauge("vpa_broker_up", "1 while the service's last probe of the Kafka brokers answered, else 0")
 STORE_BATCH = Histogram("vpa_store_batch_size", "Task versions per store batch",
                         buckets=(1, 5, 10, 50, 100, 250, 500, 1000))
 STREAM_TIME = Gauge("vpa_stream_time_seconds", "Stream clock (unix seconds) per partition", ["service", "partition"])
@@ -79,6 +80,9 @@ class MetricSink:
 PENDING_TIMERS = Gauge("vpa_pending_timers", "Timers set and not yet fired, per partition", ["service", "partition"])
 STREAM_CLOCK_LAG = Gauge("vpa_stream_clock_lag_seconds", "Wall clock minus a partition's clock",
                          ["service", "partition"])
+INPUT_REFETCHES = Counter("vpa_input_refetches_total",
+                          "Times a partition found records skipped by the Kafka client and fetched them again",
+                          ["service", "topic"])
 UPSTREAM_TIMEOUTS = Counter("vpa_upstream_wait_timeouts_total",
                             "Times a partition went on without an upstream service's progress", ["service", "upstream"])
 
@@ -110,6 +114,9 @@ class StreamMetrics(MetricSink):
             done = buf.done_offset if buf.done_offset is not None else worker.d.committed(buf.topic, worker.p)
             if hw is not None:
                 CONSUMER_LAG.labels(self.service, buf.topic, str(worker.p)).set(max(0, hw - (done or 0)))
+
+    def refetch(self, topic: str) -> None:
+        INPUT_REFETCHES.labels(self.service, topic).inc()
 
     def upstream_timeout(self, upstream: str) -> None:
         UPSTREAM_TIMEOUTS.labels(self.service, upstream).inc()

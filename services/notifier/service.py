@@ -89,6 +89,7 @@ class StoreWriter:
         self.queue: asyncio.Queue = asyncio.Queue(batch_size * 4)  # a full queue holds the agent back
         self._store: Any = None
         self.healthy = True
+        self._last_ok = 0.0  # loop time of the last answer from the store
 
     async def run(self) -> None:
         while True:
@@ -139,7 +140,7 @@ class StoreWriter:
                 changed = await store.apply(tasks)
                 metrics.STORE_WRITES.inc(len(changed))
                 metrics.STORE_BATCH.observe(len(tasks))
-                self._set_health(True)
+                self._set_health(True, "writes succeed")
                 return []
             except asyncpg.DataError as exc:  # SQLSTATE class 22: this data, not the store
                 if len(tasks) == 1:
@@ -148,7 +149,7 @@ class StoreWriter:
                 return await self._apply(tasks[:half]) + await self._apply(tasks[half:])
             except Exception as exc:  # noqa: BLE001 - the store is away: wait and try again
                 metrics.STORE_WRITE_ERRORS.inc()
-                self._set_health(False)
+                self._set_health(False, f"write failed: {type(exc).__name__}: {exc}"[:300])
                 log.warning("store write failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
                 await self._drop()
                 await asyncio.sleep(delay)
@@ -169,9 +170,30 @@ class StoreWriter:
             except Exception:  # noqa: BLE001 - it is broken already
                 pass
 
-    def _set_health(self, ok: bool) -> None:
+    def _set_health(self, ok: bool, detail: str) -> None:
+        from services.common.health import HEALTH
+
         self.healthy = ok
+        if ok:
+            self._last_ok = asyncio.get_running_loop().time()
         metrics.STORE_UP.set(1 if ok else 0)
+        HEALTH.set("store", ok, detail)
+
+    async def watch(self, interval: float = 5.0) -> None:
+        """While no batch comes, ask the store now and then, so /healthz tells even an idle
+        notifier's store is away (a batch being retried reports by itself)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)  # a probe period
+            if loop.time() - self._last_ok < interval or (not self.healthy and self.queue.qsize()):
+                continue  # recent answer, or a batch is retrying and reporting already
+            try:
+                store = await asyncio.wait_for(self._open(), interval)
+                await asyncio.wait_for(store.get("__health__"), interval)
+                self._set_health(True, "answers")
+            except Exception as exc:  # noqa: BLE001 - away: the next batch retries it anyway
+                self._set_health(False, f"probe failed: {type(exc).__name__}: {exc}"[:300])
+                await self._drop()
 
     async def _to_dlq(self, rejected: list[tuple[str, Any]]) -> None:
         producer = self.app.producer
@@ -208,6 +230,10 @@ def build_notifier_app(cfg: KafkaConfig):
     @app.task
     async def write() -> None:
         await writer.run()
+
+    @app.task
+    async def watch() -> None:
+        await writer.watch()
 
     app.writer = writer
     return app
