@@ -112,7 +112,7 @@ class Pipeline:
 
     @property
     def groups(self) -> list[str]:
-        return [f"{self.prefix}-{s}" for s in dict.fromkeys(p.service for p in self.procs)]
+        return [f"{self.prefix}-{s}" for s in dict.fromkeys(p.service for p in self.procs) if s != "dashlet"]
 
     def start(self, service: str, command: Optional[list[str]] = None, **env: str) -> ServiceProcess:
         if self.metrics and "VPA_METRICS_PORT" not in env:
@@ -222,16 +222,13 @@ class Pipeline:
         from aiokafka.admin import AIOKafkaAdminClient
         from aiokafka.structs import TopicPartition
 
-        inputs = {"notifier": ["dashlet.tasks"]}
-        for s in STREAM_SERVICES:
-            inputs[s] = ["vpa.events", "vpa.commands"] + ([f"{self.prefix}-detector-commands"]
-                                                          if s == "reminders" else [])
+        inputs = {s: self.input_topics(s) for s in ALL_SERVICES}  # the dashlet consumes nothing
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
         probe = AIOKafkaConsumer(bootstrap_servers=bootstrap(), group_id=None)
         await admin.start()
         await probe.start()
         try:
-            for service in dict.fromkeys(p.service for p in self.procs):
+            for service in dict.fromkeys(p.service for p in self.procs if p.service in inputs):
                 tps = [TopicPartition(t, p) for t in inputs[service]
                        for p in sorted(probe.partitions_for_topic(t) or await _partitions(probe, t))]
                 ends = await probe.end_offsets(tps)

@@ -49,7 +49,8 @@ class ServiceProcess:
         self.service = service
         self.log_path = log_dir / f"{service}-{uuid.uuid4().hex[:6]}.log"
         self._log = open(self.log_path, "wb")
-        self.metrics_port = int(env.get("VPA_METRICS_PORT") or 0)  # 0: no metrics endpoint
+        # /metrics and /healthz: the dashlet's HTTP port, a Kafka service's metrics port (0: none)
+        self.metrics_port = int(env.get("VPA_HTTP_PORT" if service == "dashlet" else "VPA_METRICS_PORT") or 0)
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(command or [VPA, "run", service], env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Optional, Sequence
 
 from tests.integration.harness import Pipeline, rss_kib
-from tests.integration.pipeline import produce_fast
+from tests.integration.pipeline import ROOT, produce_fast
 from tests.reliability.figures import Figures
 
 
@@ -126,3 +127,46 @@ class RssSampler:
 
     def peak(self, service: str) -> int:
         return max((kib for _, kib in self.samples.get(service, [])), default=0)
+
+
+class LocalBroker:
+    """The broker scripts/test started (deploy/kafka/kafka.sh, same KAFKA_PORT and KAFKA_HOME_DIR),
+    stopped and started again with its data kept."""
+
+    SCRIPT = ROOT / "deploy" / "kafka" / "kafka.sh"
+
+    def __init__(self) -> None:
+        import os
+
+        from tests.integration.pipeline import bootstrap
+
+        out = subprocess.run(["bash", str(self.SCRIPT), "status"], capture_output=True, text=True, timeout=60,
+                             env=os.environ)
+        self.ours = f"KAFKA_BOOTSTRAP_SERVERS={bootstrap()}" in out.stdout
+
+    def stop(self) -> None:
+        subprocess.run(["bash", str(self.SCRIPT), "stop"], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        out = subprocess.run(["bash", str(self.SCRIPT), "start"], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+
+
+async def wait_health(proc: Any, ok: bool, timeout: float = 120, check: Optional[str] = None) -> float:
+    """Until the process's /healthz says ``ok`` (and, when not ok, that ``check`` is the failing
+    one); returns the seconds it took."""
+    import json
+
+    t0 = time.monotonic()
+    while True:
+        status, body = await proc.get("/healthz", timeout=3)
+        if status in (200, 503):
+            checks = json.loads(body).get("checks", {}) if body.startswith("{") else {}
+            failing = {n for n, c in checks.items()  # a Kafka service's {"ok": ...}, the dashlet's "ok" or a reason
+                       if (isinstance(c, dict) and not c.get("ok")) or (isinstance(c, str) and c != "ok")}
+            if ok and status == 200:
+                return time.monotonic() - t0
+            if not ok and status == 503 and (check is None or check in failing or not checks):
+                return time.monotonic() - t0
+        assert time.monotonic() - t0 < timeout, f"{proc.service}: /healthz never said ok={ok}: {status} {body[:300]}"
+        await asyncio.sleep(0.5)
