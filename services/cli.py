@@ -13,7 +13,7 @@ from services.common.timeutil import parse
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from services.common.replay import final_tasks, replay, report
+    from services.common.replay import final_tasks, render, replay, report
 
     until = parse(args.until) if args.until else None
     if until is not None and until.tzinfo is None:
@@ -21,7 +21,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         return 2
     runner = replay(args.files, Settings.from_env(), until=until)
     tasks = final_tasks(runner.drain_tasks())
-    text = json.dumps(tasks, indent=2, ensure_ascii=False) + "\n"
+    text = render(tasks)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:

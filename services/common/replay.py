@@ -75,6 +75,11 @@ def final_tasks(task_versions: Iterable[dict]) -> list[dict]:
     return [latest[k] for k in sorted(latest)]
 
 
+def render(tasks: list[dict]) -> str:
+    """The text ``vpa replay`` writes: the tasks as an indented JSON array."""
+    return json.dumps(tasks, indent=2, ensure_ascii=False) + "\n"
+
+
 def report(runner: EmbeddedRunner, err: Optional[TextIO] = None) -> None:
     err = err or sys.stderr
     for rec in runner.dlq:
