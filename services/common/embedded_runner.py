@@ -17,6 +17,7 @@ from services.common.engine import ClockMode, DlqRecord, EngineLimits, Origin, P
 from services.common.metrics import MetricSink
 from services.common.processor import Processor
 from services.common.settings import Settings
+from services.common.tasks import fold
 
 __all__ = ["EmbeddedRunner", "DlqRecord", "replay_lines"]
 
@@ -63,8 +64,8 @@ class EmbeddedRunner:
         self._collect()
 
     def drain_tasks(self) -> list[dict]:
-        """Task versions emitted since the last call (only the latest of each task when the runner
-        keeps no versions)."""
+        """Task versions emitted since the last call (when the runner keeps no versions: the latest
+        of each task since the last call, with the history of all the versions it folded)."""
         if self._keep_versions:
             out, self._emitted = self._emitted, []
             return out
@@ -83,10 +84,9 @@ class EmbeddedRunner:
         if self._keep_versions:
             self._emitted += out.tasks
         else:
-            for task in out.tasks:
-                held = self._latest.get(task["task_id"])
-                if held is None or task["version"] > held["version"]:
-                    self._latest[task["task_id"]] = task
+            latest = self._latest
+            for task in out.tasks:  # versions carry their own history entry: put together here
+                latest[task["task_id"]] = fold(latest.get(task["task_id"]), task)
         self.dlq += out.dlq
         self._metrics.apply(out.counts)
         self.engine.clear_dirty()  # the slots are the store itself: nothing to write

@@ -9,7 +9,9 @@ from typing import Iterable, Optional, TextIO
 
 from services.common.clock import StreamClock
 from services.common.embedded_runner import EmbeddedRunner
+from services.common.engine import EngineLimits
 from services.common.settings import Settings
+from services.common.tasks import fold
 from services.common.timeutil import parse
 
 
@@ -21,6 +23,14 @@ class Line:
     text: str
     at: Optional[datetime]
 
+
+
+def limits_of(settings: Settings) -> EngineLimits:
+    """The engine limits from the settings: the same dedupe window as the Kafka runner."""
+    from datetime import timedelta
+
+    return EngineLimits(dedupe_window=timedelta(days=settings.dedupe_window_days),
+                        max_future=timedelta(minutes=settings.max_future_minutes))
 
 
 def _occurred_at(text: str) -> Optional[datetime]:
@@ -44,10 +54,14 @@ def read_lines(paths: Iterable[str]) -> list[Line]:
     return sorted(lines, key=lambda l: (l.at is not None, l.at.timestamp() if l.at else 0.0))
 
 
-def replay(paths: list[str], settings: Settings, until: Optional[datetime] = None, runner: Optional[EmbeddedRunner] = None) -> EmbeddedRunner:
+def replay(paths: list[str], settings: Settings, until: Optional[datetime] = None,
+           runner: Optional[EmbeddedRunner] = None, keep_versions: bool = False) -> EmbeddedRunner:
+    """``keep_versions``: the runner keeps every task version (tests); ``vpa replay`` keeps only
+    the latest of each task, with its history folded in, so memory does not grow with versions."""
     from services.bootstrap import processors
 
-    runner = runner or EmbeddedRunner(processors(), settings, StreamClock())
+    runner = runner or EmbeddedRunner(processors(), settings, StreamClock(), limits=limits_of(settings),
+                                      keep_versions=keep_versions)
     for line in _with_progress(read_lines(paths)):
         # The file's own bytes (read with surrogateescape): invalid UTF-8 is then an invalid line.
         runner.submit_raw(line.text.encode("utf-8", "surrogateescape"), f"{line.source}:{line.lineno}")
@@ -66,12 +80,10 @@ def _with_progress(lines: list[Line]) -> Iterable[Line]:
 
 
 def final_tasks(task_versions: Iterable[dict]) -> list[dict]:
-    """Latest version of every task, sorted by task_id: the replay output."""
+    """Latest version of every task with its whole history, sorted by task_id: the replay output."""
     latest: dict[str, dict] = {}
     for t in task_versions:
-        cur = latest.get(t["task_id"])
-        if cur is None or t["version"] > cur["version"]:
-            latest[t["task_id"]] = t
+        latest[t["task_id"]] = fold(latest.get(t["task_id"]), t)
     return [latest[k] for k in sorted(latest)]
 
 

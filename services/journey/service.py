@@ -21,7 +21,7 @@ from services.common import evidence, labels
 from services.common import profile as vpa_profile
 from services.common.processor import Context, Result, Timer, cancel_timer, role_token, set_timer
 from services.common.roster import is_present
-from services.common.tasks import get_task, is_active, put_task
+from services.common.tasks import get_task, is_active, put_task, retire
 from services.common.timeutil import at_local, local_date
 from services.journey import texts
 from services.journey.stages import (
@@ -100,6 +100,11 @@ class Journey:
     topics = frozenset({"vpa.events", "vpa.commands"})
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        result = self._handle(state, env, ctx)
+        retire(state, ctx)
+        return result
+
+    def _handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
         if env.type == "vpa.registered":
             return self._registered(state, env, ctx)
         if state.get("offboarded") and env.type.startswith("vpa."):
@@ -116,6 +121,11 @@ class Journey:
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
         """The 06:00 sweep for this VPA on the first day of its next stage."""
+        result = self._sweep(state, timer, ctx)
+        retire(state, ctx)
+        return result
+
+    def _sweep(self, state: dict, timer: Timer, ctx: Context) -> Result:
         if timer.name != TIMER_NAME or state.get("offboarded") or not state.get("profile"):
             return Result()
         started = date.fromisoformat(state["profile"]["started_on"])
@@ -144,7 +154,7 @@ class Journey:
         if not is_active(task):
             return Result()
         assignee, fallback = assignee_for(NEW_GT_12, vpa_id, state.get("profile") or {}, ctx)
-        if assignee == task["assignee"]:
+        if assignee == task.get("assignee"):
             return Result()
         fields = {"assignee": assignee, "evidence": _derived(state, NEW_GT_12, ctx)["evidence"]}
         return _one(put_task(state, task_id, fields, ctx, SERVICE, texts.manager_repicked(assignee, fallback)))

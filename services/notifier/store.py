@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Optional, Protocol
 import asyncpg
 
 from schemas.task import TASK_FIELDS, HistoryEntry
+from services.common.tasks import fold
 
 log = logging.getLogger("vpa.store")
 
@@ -120,14 +121,15 @@ class MemoryTaskStore:
 
     async def apply(self, tasks: list[dict]) -> list[str]:
         changed: list[str] = []
-        for task in latest_versions(tasks):
+        for task in sorted(tasks, key=lambda t: (t["task_id"], t["version"])):  # each adds its history entry
             held = self._tasks.get(task["task_id"])
             if newer(None if held is None else held["version"], task["version"]):
-                doc = ordered(copy.deepcopy(task))  # the caller may keep mutating its dict
+                doc = ordered(copy.deepcopy(fold(held, task)))  # the caller may keep mutating its dict
                 self._tasks[doc["task_id"]] = doc
                 changed.append(doc["task_id"])
-                self._fanout.publish(doc)
-        return changed
+        for task_id in sorted(set(changed)):
+            self._fanout.publish(self._tasks[task_id])
+        return sorted(set(changed))
 
     async def get(self, task_id: str) -> Optional[dict]:
         task = self._tasks.get(task_id)
@@ -160,21 +162,43 @@ class MemoryTaskStore:
 
 # One statement, so one round trip and one implicit transaction for a whole batch: upsert the
 # rows that are newer, keep each applied version, and NOTIFY (delivered on commit only).
+# A version carries the history entry of its own change (services.common.tasks): the stored
+# history is the stored one plus the entries of every version in the batch above the stored
+# version, in version order. A version that carries its whole history (N entries for version N,
+# as every version did before history left the services' state) replaces it.
 _UPSERT = f"""
 WITH batch AS (
-    SELECT d AS doc FROM jsonb_array_elements($1::jsonb) AS d
+    SELECT DISTINCT ON (doc->>'task_id', (doc->>'version')::int)
+           doc->>'task_id' AS task_id, (doc->>'version')::int AS version, doc
+    FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(doc, n)
+    ORDER BY doc->>'task_id', (doc->>'version')::int, n
+), latest AS (
+    SELECT DISTINCT ON (task_id) task_id, version, doc FROM batch ORDER BY task_id, version DESC
 ), written AS (
     INSERT INTO tasks AS t (task_id, tab, kind, stage, vpa_id, status, priority, owner, assignee,
                             due_at, version, updated_at, doc)
-    SELECT doc->>'task_id', doc->>'tab', doc->>'kind', doc->>'stage', doc->>'vpa_id', doc->>'status',
+    SELECT task_id, doc->>'tab', doc->>'kind', doc->>'stage', doc->>'vpa_id', doc->>'status',
            doc->>'priority', doc->>'owner', doc->>'assignee', (doc->>'due_at')::timestamptz,
-           (doc->>'version')::int, (doc->>'updated_at')::timestamptz, doc
-    FROM batch
+           version, (doc->>'updated_at')::timestamptz,
+           CASE WHEN jsonb_array_length(doc->'history') >= version THEN doc
+                ELSE jsonb_set(doc, '{{history}}', (
+                    SELECT coalesce(jsonb_agg(e ORDER BY b.version, i), '[]'::jsonb)
+                    FROM batch b, jsonb_array_elements(b.doc->'history') WITH ORDINALITY AS h(e, i)
+                    WHERE b.task_id = latest.task_id)) END
+    FROM latest
+    ORDER BY task_id
     ON CONFLICT (task_id) DO UPDATE SET
         tab = EXCLUDED.tab, kind = EXCLUDED.kind, stage = EXCLUDED.stage, vpa_id = EXCLUDED.vpa_id,
         status = EXCLUDED.status, priority = EXCLUDED.priority, owner = EXCLUDED.owner,
         assignee = EXCLUDED.assignee, due_at = EXCLUDED.due_at, version = EXCLUDED.version,
-        updated_at = EXCLUDED.updated_at, doc = EXCLUDED.doc
+        updated_at = EXCLUDED.updated_at,
+        doc = CASE
+            WHEN jsonb_array_length((SELECT l.doc FROM latest l WHERE l.task_id = t.task_id)->'history')
+                 >= EXCLUDED.version THEN EXCLUDED.doc
+            ELSE jsonb_set(EXCLUDED.doc, '{{history}}', coalesce(t.doc->'history', '[]'::jsonb) || (
+                SELECT coalesce(jsonb_agg(e ORDER BY b.version, i), '[]'::jsonb)
+                FROM batch b, jsonb_array_elements(b.doc->'history') WITH ORDINALITY AS h(e, i)
+                WHERE b.task_id = t.task_id AND b.version > t.version)) END
     WHERE t.version < EXCLUDED.version
     RETURNING t.task_id, t.version, t.doc
 ), kept AS (
@@ -247,10 +271,10 @@ class PostgresTaskStore:
         return cls(pool, url, kwargs, applied)
 
     async def apply(self, tasks: list[dict]) -> list[str]:
-        batch = latest_versions(tasks)
-        if not batch:
+        """Write a batch of task versions (any order, repeats allowed); returns the task ids changed."""
+        if not tasks:
             return []
-        rows = await self._pool.fetch(_UPSERT, batch)
+        rows = await self._pool.fetch(_UPSERT, tasks)
         return sorted(r["task_id"] for r in rows)
 
     async def get(self, task_id: str) -> Optional[dict]:

@@ -23,7 +23,7 @@ from services.common.handover import FLAGS, Assignment, assign, describe, handov
 from services.common.ids import issued_by, reminder_task_id
 from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
 from services.common.roster import is_active_member
-from services.common.tasks import get_task, is_active, put_task
+from services.common.tasks import get_task, is_active, put_task, retire
 from services.common.timeutil import fmt, local_date, parse
 from services.reminders import texts
 
@@ -62,7 +62,7 @@ def _handover(task: Optional[dict], owner: str, reminder_id: str, ctx: Context,
               "evidence": evidence.with_handover(base, evidence.handover(a, owner, reminder_id, ctx.roster, on))}
     if task is None:
         return fields, describe(a, owner) if a.flag else None
-    if task["assignee"] != a.assignee or task["reasons"] != reasons:
+    if task.get("assignee") != a.assignee or task["reasons"] != reasons:
         return fields, describe(a, owner)
     return fields, None
 
@@ -83,6 +83,20 @@ def _live_reminder(state: dict, env: Envelope) -> tuple[Optional[dict], Optional
     return task, None
 
 
+def tidy(state: dict, ctx: Context) -> None:
+    """Closed reminders become tombstones (issue 11); the link to a case is kept only while the
+    reminder is live (a resolved case cancels live reminders only)."""
+    retire(state, ctx, reopens=lambda task_id: False)  # a reminder_id is never set twice
+    links = state.get("links")
+    if links:
+        live = state.get("tasks", {})
+        for reminder_id in [r for r, link in links.items()
+                            if not link.get("case_task_id") or reminder_task_id(r) not in live]:
+            del links[reminder_id]
+        if not links:
+            del state["links"]
+
+
 class Reminders:
     name = SERVICE
     rank = 1
@@ -91,6 +105,11 @@ class Reminders:
     # ---- processor protocol ----------------------------------------------------------------
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        result = self._handle(state, env, ctx)
+        tidy(state, ctx)
+        return result
+
+    def _handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
         if env.type == "vpa.registered":
             return self._registered(state, env, ctx)
         if env.type.startswith("vpa.") and state.get("offboarded"):
@@ -106,6 +125,11 @@ class Reminders:
         return handler(state, env, ctx) if handler else Result()
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
+        result = self._on_timer(state, timer, ctx)
+        tidy(state, ctx)
+        return result
+
+    def _on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
         if timer.name != DUE_TIMER:
             return Result()
         reminder_id = timer.payload["reminder_id"]
@@ -137,6 +161,7 @@ class Reminders:
             fields, moved = _handover(task, task["owner"], _reminder_id(task_id), ctx)
             if moved:
                 _publish(out, put_task(state, task_id, fields, ctx, SERVICE, f"{moved} ({cause})"))
+        tidy(state, ctx)
         return out
 
     # ---- profile ---------------------------------------------------------------------------

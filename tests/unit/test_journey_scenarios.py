@@ -157,7 +157,7 @@ def test_replaying_a_scenario_twice_gives_the_same_tasks(name):
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in DIR.glob("*.jsonl")))
 def test_every_journey_task_version_matches_the_contract(name):
-    versions = [t for t in replay([str(DIR / f"{name}.jsonl")], Settings()).drain_tasks() if t["tab"] == "journey"]
+    versions = [t for t in replay([str(DIR / f"{name}.jsonl")], Settings(), keep_versions=True).drain_tasks() if t["tab"] == "journey"]
     assert versions
     for t in versions:
         Task.model_validate(t)
