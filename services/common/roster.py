@@ -48,12 +48,11 @@ def is_present(member: Optional[dict], on: date) -> bool:
     """Active and not absent on the local date ``on`` (DESIGN 5.8)."""
     if not member or not member.get("known") or not member.get("active"):
         return False
+    day = on.isoformat()  # ISO dates (years 1900 to 2999) compare as strings in date order
     for a in member.get("absences", {}).values():
         if a["ended"]:
             continue
-        start = date.fromisoformat(a["starts_on"])
-        end = date.fromisoformat(a["ends_on"]) if a["ends_on"] else None
-        if start <= on and (end is None or on <= end):
+        if a["starts_on"] <= day and (not a["ends_on"] or day <= a["ends_on"]):
             return False
     return True
 

@@ -94,6 +94,9 @@ class Detector:
     name = SERVICE
     rank = 0
     topics = frozenset({"vpa.events", "vpa.commands"})
+    types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.schedule_changed", "vpa.absence_registered",
+                       "vpa.absence_cancelled", "vpa.class_changed", "vpa.activity_status_changed",
+                       "vpa.activity_seen", "vpa.customer_complaint", "vpa.offboarded", "cmd.case.resolve"})  # what handle acts on
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
         result = self._handle(state, env, ctx)

@@ -98,6 +98,8 @@ class Journey:
     name = SERVICE
     rank = 2
     topics = frozenset({"vpa.events", "vpa.commands"})
+    types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.class_changed", "vpa.onboarding_call_completed",
+                       "vpa.checkin_call_scheduled", "vpa.offboarded", "cmd.journey.clear"})  # what handle acts on
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
         result = self._handle(state, env, ctx)

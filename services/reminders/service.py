@@ -101,6 +101,8 @@ class Reminders:
     name = SERVICE
     rank = 1
     topics = frozenset({"vpa.events", "vpa.commands"})
+    types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.offboarded", "cmd.reminder.set",
+                       "cmd.reminder.complete", "cmd.reminder.reschedule", "cmd.case.resolve"})  # what handle acts on
 
     # ---- processor protocol ----------------------------------------------------------------
 

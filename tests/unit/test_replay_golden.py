@@ -87,3 +87,16 @@ def _record() -> None:
 
 if __name__ == "__main__":
     sys.exit(_record())
+
+
+def test_declared_types_only_skip_calls_that_would_change_nothing(tmp_path: Path, monkeypatch):
+    """Processors declare the envelope types ``handle`` acts on (``Processor.types``) so the engine
+    skips the others; without the declarations every processor sees every type: same output."""
+    from services.detector.service import Detector
+    from services.journey.service import Journey
+    from services.reminders.service import Reminders
+
+    declared = simulated_text(300, 30, tmp_path)
+    for proc in (Detector, Reminders, Journey):
+        monkeypatch.setattr(proc, "types", None)
+    assert simulated_text(300, 30, tmp_path) == declared
