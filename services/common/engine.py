@@ -273,7 +273,9 @@ class PartitionEngine:
             return
         for proc in self.processors:
             if topic in proc.topics:
-                self._call(proc, env.vpa_id, key, origin, raw, env=env)
+                types = getattr(proc, "types", None)
+                if types is None or env.type in types:  # a type it ignores costs no call (no state copy)
+                    self._call(proc, env.vpa_id, key, origin, raw, env=env)
                 self.out.counts[("events", proc.name, env.type)] += 1
 
     def _apply_roster(self, env: Envelope, key: OrderKey, origin: Origin) -> None:
