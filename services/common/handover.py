@@ -7,7 +7,9 @@ else the owner, flagged ``handover_unavailable``. An owner not in the roster is 
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 from typing import Iterable, Mapping, Optional
 
@@ -30,16 +32,45 @@ def assign(owner: Optional[str], key: str, roster: Mapping[str, dict], on: date)
     member = roster.get(owner) if owner else None
     if member is None or not member.get("known"):
         return Assignment(owner)
-    if is_present(member, on):
+    present, present_at = presence(roster, on)
+    if owner in present:
         return Assignment(owner)
     deputy = member.get("deputy")
-    if deputy and deputy != owner and is_present(roster.get(deputy), on):
+    if deputy and deputy != owner and deputy in present:
         return Assignment(deputy, HANDOVER)
-    candidates = [i for i, m in roster.items() if i != owner and m.get("role") == "at" and is_present(m, on)]
-    pick = rendezvous_pick(key, sorted(candidates))
+    pick = _pick(key, tuple(i for i in present_at if i != owner))
     if pick:
         return Assignment(pick, HANDOVER)
     return Assignment(owner, UNAVAILABLE)
+
+
+# Who is present on a day is asked for every task a re-evaluation touches; the answer depends only
+# on the roster and the day, so it is computed once per roster state and day. The roster's member
+# records are replaced, never changed in place (``roster.apply_roster_event``), so the identities
+# of the records name a roster state; the cached entry holds them, so no identity is reused.
+_PRESENCE: "OrderedDict[tuple, tuple]" = OrderedDict()
+_PRESENCE_SIZE = 64
+
+
+def presence(roster: Mapping[str, dict], on: date) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(initials of every present member, sorted initials of the present AT members) on ``on``."""
+    members = tuple(roster.items())
+    key = (on, tuple(id(m) for _, m in members))
+    hit = _PRESENCE.get(key)
+    if hit is not None:
+        _PRESENCE.move_to_end(key)
+        return hit[1]
+    present = frozenset(i for i, m in members if is_present(m, on))
+    answer = (present, tuple(sorted(i for i in present if roster[i].get("role") == "at")))
+    _PRESENCE[key] = (members, answer)
+    if len(_PRESENCE) > _PRESENCE_SIZE:
+        _PRESENCE.popitem(last=False)
+    return answer
+
+
+@lru_cache(maxsize=1 << 16)
+def _pick(key: str, candidates: tuple[str, ...]) -> Optional[str]:
+    return rendezvous_pick(key, list(candidates))
 
 
 def with_flag(reasons: list[str], flag: Optional[str]) -> list[str]:

@@ -20,7 +20,7 @@ from services.common.ids import journey_task_id, rendezvous_pick
 from services.common import evidence, labels
 from services.common import profile as vpa_profile
 from services.common.processor import Context, Result, Timer, cancel_timer, role_token, set_timer
-from services.common.roster import is_present
+from services.common.handover import presence
 from services.common.tasks import get_task, is_active, put_task, retire
 from services.common.timeutil import at_local, local_date
 from services.journey import texts
@@ -50,7 +50,8 @@ def class_reasons(stage: str, vpa_class: Optional[str]) -> list[str]:
 
 def manager_pick(vpa_id: str, roster: Mapping[str, dict], on: date) -> Optional[str]:
     """An available VPA Manager for ``vpa_id``: rendezvous hashing over the present managers (5.7)."""
-    candidates = sorted(i for i, m in roster.items() if m.get("role") == "vpa_manager" and is_present(m, on))
+    present, _ = presence(roster, on)
+    candidates = sorted(i for i in present if roster[i].get("role") == "vpa_manager")
     return rendezvous_pick(vpa_id, candidates)
 
 
