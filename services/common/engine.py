@@ -34,7 +34,7 @@ from services.common.order import (
     OrderKey, child_key, end_key, input_key, instant_of, micros, midnight_key, timer_key,
 )
 from services.common.processor import ANY_ROSTER_CHANGE, Context, Processor, Result, Timer, json_copy
-from services.common.roster import apply_roster_event, roster_key
+from services.common.roster import Roster, apply_roster_event, roster_key
 from services.common.roster_index import (
     DependencyIndex, boundary_dates, members_with_boundary_on, next_boundary_after,
 )
@@ -119,7 +119,7 @@ class PartitionEngine:
         self.watermarks: dict[str, Optional[OrderKey]] = {
             s: (tuple(meta["watermarks"][s]) if meta.get("watermarks", {}).get(s) else None) for s in follows}
         roster = self.slots.get(ROSTER_SLOT) or {}
-        self.roster: dict[str, dict] = dict(roster.get("members", {}))
+        self.roster: dict[str, dict] = Roster(roster.get("members", {}))  # versioned: see handover.presence
         self.roster_positions: dict[int, int] = {int(k): v for k, v in roster.get("positions", {}).items()}
         self._roster_seen: dict[str, int] = dict(roster.get("seen", {}))
         self._boundaries = boundary_dates(self.roster)

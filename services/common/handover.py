@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import date
-from typing import Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from services.common.ids import rendezvous_pick
 from services.common.processor import role_token
@@ -45,22 +45,28 @@ def assign(owner: Optional[str], key: str, roster: Mapping[str, dict], on: date)
 
 
 # Who is present on a day is asked for every task a re-evaluation touches; the answer depends only
-# on the roster and the day, so it is computed once per roster state and day. The roster's member
-# records are replaced, never changed in place (``roster.apply_roster_event``), so the identities
-# of the records name a roster state; the cached entry holds them, so no identity is reused.
+# on the roster and the day, so it is computed once per roster state and day: the engine's roster is
+# a ``roster.Roster`` with a version; for any other mapping the identities of the member records
+# name its state (records are replaced, never changed in place: ``roster.apply_roster_event``).
+# A cached entry holds what it was keyed on, so no identity is reused while it is cached.
 _PRESENCE: "OrderedDict[tuple, tuple]" = OrderedDict()
 _PRESENCE_SIZE = 64
 
 
 def presence(roster: Mapping[str, dict], on: date) -> tuple[frozenset[str], tuple[str, ...]]:
     """(initials of every present member, sorted initials of the present AT members) on ``on``."""
-    members = tuple(roster.items())
-    key = (on, tuple(id(m) for _, m in members))
+    version = getattr(roster, "version", None)
+    if version is not None:  # a roster.Roster: its identity and version name its state
+        members: Any = roster
+        key: tuple = (on, id(roster), version)
+    else:
+        members = tuple(roster.items())
+        key = (on, tuple(id(m) for _, m in members))
     hit = _PRESENCE.get(key)
     if hit is not None:
         _PRESENCE.move_to_end(key)
         return hit[1]
-    present = frozenset(i for i, m in members if is_present(m, on))
+    present = frozenset(i for i, m in roster.items() if is_present(m, on))
     answer = (present, tuple(sorted(i for i in present if roster[i].get("role") == "at")))
     _PRESENCE[key] = (members, answer)
     if len(_PRESENCE) > _PRESENCE_SIZE:

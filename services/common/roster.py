@@ -12,6 +12,22 @@ from typing import Mapping, Optional
 from schemas.envelope import Envelope
 
 
+class Roster(dict):
+    """initials -> member record, with a version that grows with every change (``roster[i] = m``),
+    so what is derived from the roster (who is present on a day) can be computed once per
+    version (``handover.presence``)."""
+
+    version = 0
+
+    def __setitem__(self, key: str, value: dict) -> None:
+        super().__setitem__(key, value)
+        self.version += 1
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.version += 1
+
+
 def empty_member(initials: str) -> dict:
     return {"initials": initials, "name": None, "role": None, "deputy": None, "active": False,
             "known": False, "absences": {}}
