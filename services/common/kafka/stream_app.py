@@ -41,6 +41,15 @@ def limits_of(settings: Settings) -> EngineLimits:
                         max_future=timedelta(minutes=settings.max_future_minutes))
 
 
+def store_kwargs(cfg: KafkaConfig, service: str) -> dict:
+    """faust's table store: in memory, or RocksDB (rocksdict) in a folder of its own per app."""
+    import os
+
+    if cfg.state_store == "rocksdb":
+        return {"store": "rocksdb://", "datadir": os.path.join(cfg.state_dir, app_id(cfg, service))}
+    return {"store": "memory://"}
+
+
 class StreamDriver:
     """Everything a service's workers share: the app, its table, the roster feed, settings."""
 
@@ -60,7 +69,7 @@ class StreamDriver:
         self.metrics = StreamMetrics(self.service)
         self.app = faust.App(
             app_id(cfg, self.service), **faust_app_kwargs(cfg),
-            store="memory://", table_standby_replicas=cfg.standby_replicas,
+            table_standby_replicas=cfg.standby_replicas, **store_kwargs(cfg, self.service),
             key_serializer="raw", value_serializer="raw", web_enabled=False,
             consumer_auto_offset_reset="earliest",
             # Records wait in the workers' merge buffers unacked; a rebalance must not wait for them
