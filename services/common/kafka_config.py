@@ -43,6 +43,13 @@ class SaslMechanism(StrEnum):
     SCRAM_SHA_512 = "SCRAM-SHA-512"
 
 
+class StateStore(StrEnum):
+    """Where a stream service keeps its table locally (its changelog topic is the backup either way)."""
+
+    memory = "memory"  # in the process: a restarted worker reads the whole changelog
+    rocksdb = "rocksdb"  # faust's RocksDB store (rocksdict) under VPA_STATE_DIR: reads local state plus the changelog tail
+
+
 def _one_of(enum: type[StrEnum]) -> str:
     return "one of " + ", ".join(m.value for m in enum)
 
@@ -61,6 +68,8 @@ class KafkaConfig(EnvModel):
     upstream_wait_seconds: float = setting(30.0, "a positive number of seconds", gt=0)
     # standby copies of each partition's state on other workers (faust table_standby_replicas)
     standby_replicas: int = setting(0, "a whole number, 0 or more", ge=0)
+    state_store: StateStore = setting(StateStore.memory, _one_of(StateStore))
+    state_dir: str = setting("var/state", "a folder path")
     group_prefix: str = setting("vpa", "a consumer group prefix of letters, digits, '.', '_' or '-'",
                                 pattern=r"^[A-Za-z0-9._-]+$")
     # None: the service's default port (DEFAULT_METRICS_PORTS); 0: no metrics endpoint
