@@ -115,37 +115,39 @@ class StoreWriter:
                 good.append((parsed, event))
         if rejected:
             await self._to_dlq(rejected)
-        tasks = [t for t, _ in good]
-        while tasks:
-            refused = await self._apply(tasks)
+        # The bytes as they arrived (validated above) go to PostgreSQL, which parses them itself.
+        items = [(bytes(event.value), event) for _, event in good]
+        while items:
+            refused = await self._apply(items)
             if not refused:
                 break
-            await self._to_dlq([(reason, event) for reason, task in refused
-                                for t, event in good if t is task])
-            tasks = [t for t in tasks if all(t is not task for _, task in refused)]
+            await self._to_dlq([(reason, event) for reason, (_, event) in refused])
+            gone = {id(item) for _, item in refused}
+            items = [item for item in items if id(item) not in gone]
         metrics.EVENTS.labels(SERVICE, "task").inc(len(good))
         for stream, event in batch:
             await stream.ack(event)
 
-    async def _apply(self, tasks: list[dict]) -> list[tuple[str, dict]]:
-        """Write ``tasks``; retries until the store takes them. Returns the versions PostgreSQL
-        refuses for what they hold (found by halving the batch), which no retry can cure."""
+    async def _apply(self, items: list[tuple[bytes, Any]]) -> list[tuple[str, tuple[bytes, Any]]]:
+        """Write the task versions ``items`` ((JSON bytes, event)); retries until the store takes
+        them. Returns the items PostgreSQL refuses for what they hold (found by halving the batch),
+        which no retry can cure."""
         import asyncpg
 
         delay = 0.2
         while True:
             try:
                 store = await self._open()
-                changed = await store.apply(tasks)
+                changed = await store.apply_raw([raw for raw, _ in items])
                 metrics.STORE_WRITES.inc(len(changed))
-                metrics.STORE_BATCH.observe(len(tasks))
+                metrics.STORE_BATCH.observe(len(items))
                 self._set_health(True)
                 return []
             except asyncpg.DataError as exc:  # SQLSTATE class 22: this data, not the store
-                if len(tasks) == 1:
-                    return [(f"invalid: the store refuses this task: {exc}", tasks[0])]
-                half = len(tasks) // 2
-                return await self._apply(tasks[:half]) + await self._apply(tasks[half:])
+                if len(items) == 1:
+                    return [(f"invalid: the store refuses this task: {exc}", items[0])]
+                half = len(items) // 2
+                return await self._apply(items[:half]) + await self._apply(items[half:])
             except Exception as exc:  # noqa: BLE001 - the store is away: wait and try again
                 metrics.STORE_WRITE_ERRORS.inc()
                 self._set_health(False)

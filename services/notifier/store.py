@@ -164,41 +164,44 @@ class MemoryTaskStore:
 # rows that are newer, keep each applied version, and NOTIFY (delivered on commit only).
 # A version carries the history entry of its own change (services.common.tasks): the stored
 # history is the stored one plus the entries of every version in the batch above the stored
-# version, in version order. A version that carries its whole history (N entries for version N,
+# version, in version order (the stored row is read in the statement's snapshot; one notifier
+# owns a task's partition of dashlet.tasks, so no other writer adds a version in between). A version that carries its whole history (N entries for version N,
 # as every version did before history left the services' state) replaces it.
-_UPSERT = f"""
+_UPSERT_TEMPLATE = f"""
 WITH batch AS (
     SELECT DISTINCT ON (doc->>'task_id', (doc->>'version')::int)
            doc->>'task_id' AS task_id, (doc->>'version')::int AS version, doc
-    FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(doc, n)
+    FROM jsonb_array_elements({{input}}) WITH ORDINALITY AS x(doc, n)
     ORDER BY doc->>'task_id', (doc->>'version')::int, n
+), deltas AS (  -- per task: its versions' own history entries, in version order
+    SELECT task_id, jsonb_agg(jsonb_build_object('v', version, 'h', doc->'history') ORDER BY version) AS deltas
+    FROM batch GROUP BY task_id
 ), latest AS (
     SELECT DISTINCT ON (task_id) task_id, version, doc FROM batch ORDER BY task_id, version DESC
+), stored AS (
+    SELECT t.task_id, t.version, t.doc->'history' AS history FROM tasks t JOIN deltas USING (task_id)
+), docs AS MATERIALIZED (  -- computed once, not once per column that reads it
+    SELECT l.task_id, l.version,
+           CASE WHEN jsonb_array_length(l.doc->'history') >= l.version THEN l.doc
+                ELSE jsonb_set(l.doc, '{{{{history}}}}', coalesce(s.history, '[]'::jsonb) || (
+                    SELECT coalesce(jsonb_agg(h.e ORDER BY (d->>'v')::int, h.i), '[]'::jsonb)
+                    FROM jsonb_array_elements(dl.deltas) AS d, jsonb_array_elements(d->'h') WITH ORDINALITY AS h(e, i)
+                    WHERE (d->>'v')::int > coalesce(s.version, 0))) END AS doc
+    FROM latest l JOIN deltas dl USING (task_id) LEFT JOIN stored s USING (task_id)
+    WHERE s.version IS NULL OR s.version < l.version
 ), written AS (
     INSERT INTO tasks AS t (task_id, tab, kind, stage, vpa_id, status, priority, owner, assignee,
                             due_at, version, updated_at, doc)
     SELECT task_id, doc->>'tab', doc->>'kind', doc->>'stage', doc->>'vpa_id', doc->>'status',
            doc->>'priority', doc->>'owner', doc->>'assignee', (doc->>'due_at')::timestamptz,
-           version, (doc->>'updated_at')::timestamptz,
-           CASE WHEN jsonb_array_length(doc->'history') >= version THEN doc
-                ELSE jsonb_set(doc, '{{history}}', (
-                    SELECT coalesce(jsonb_agg(e ORDER BY b.version, i), '[]'::jsonb)
-                    FROM batch b, jsonb_array_elements(b.doc->'history') WITH ORDINALITY AS h(e, i)
-                    WHERE b.task_id = latest.task_id)) END
-    FROM latest
+           version, (doc->>'updated_at')::timestamptz, doc
+    FROM docs
     ORDER BY task_id
     ON CONFLICT (task_id) DO UPDATE SET
         tab = EXCLUDED.tab, kind = EXCLUDED.kind, stage = EXCLUDED.stage, vpa_id = EXCLUDED.vpa_id,
         status = EXCLUDED.status, priority = EXCLUDED.priority, owner = EXCLUDED.owner,
         assignee = EXCLUDED.assignee, due_at = EXCLUDED.due_at, version = EXCLUDED.version,
-        updated_at = EXCLUDED.updated_at,
-        doc = CASE
-            WHEN jsonb_array_length((SELECT l.doc FROM latest l WHERE l.task_id = t.task_id)->'history')
-                 >= EXCLUDED.version THEN EXCLUDED.doc
-            ELSE jsonb_set(EXCLUDED.doc, '{{history}}', coalesce(t.doc->'history', '[]'::jsonb) || (
-                SELECT coalesce(jsonb_agg(e ORDER BY b.version, i), '[]'::jsonb)
-                FROM batch b, jsonb_array_elements(b.doc->'history') WITH ORDINALITY AS h(e, i)
-                WHERE b.task_id = t.task_id AND b.version > t.version)) END
+        updated_at = EXCLUDED.updated_at, doc = EXCLUDED.doc
     WHERE t.version < EXCLUDED.version
     RETURNING t.task_id, t.version, t.doc
 ), kept AS (
@@ -210,6 +213,8 @@ SELECT task_id,
        pg_notify('{CHANNEL}', json_build_object('task_id', task_id, 'version', version)::text)
 FROM written
 """
+_UPSERT = _UPSERT_TEMPLATE.format(input="$1::jsonb")  # the batch as Python objects (the jsonb codec)
+_UPSERT_RAW = _UPSERT_TEMPLATE.format(input="$1::text::jsonb")  # the batch as one JSON text
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -275,6 +280,15 @@ class PostgresTaskStore:
         if not tasks:
             return []
         rows = await self._pool.fetch(_UPSERT, tasks)
+        return sorted(r["task_id"] for r in rows)
+
+    async def apply_raw(self, docs: list[bytes]) -> list[str]:
+        """``apply`` for task versions as the JSON bytes they arrived in (validated by the caller):
+        PostgreSQL parses them, so nothing is decoded and encoded again on the way."""
+        if not docs:
+            return []
+        text = b"[" + b",".join(docs) + b"]"
+        rows = await self._pool.fetch(_UPSERT_RAW, text.decode("utf-8"))
         return sorted(r["task_id"] for r in rows)
 
     async def get(self, task_id: str) -> Optional[dict]:
