@@ -68,6 +68,9 @@ class KafkaConfig(EnvModel):
     upstream_wait_seconds: float = setting(30.0, "a positive number of seconds", gt=0)
     # standby copies of each partition's state on other workers (faust table_standby_replicas)
     standby_replicas: int = setting(0, "a whole number, 0 or more", ge=0)
+    # static group membership (KIP-345): a worker restarted with the same id takes its partitions
+    # back at once instead of after the session timeout; unique per worker of a service
+    instance_id: Optional[str] = setting(None, "letters, digits, '.', '_' or '-'", pattern=r"^[A-Za-z0-9._-]+$")
     state_store: StateStore = setting(StateStore.memory, _one_of(StateStore))
     state_dir: str = setting("var/state", "a folder path")
     group_prefix: str = setting("vpa", "a consumer group prefix of letters, digits, '.', '_' or '-'",
@@ -191,6 +194,7 @@ def faust_app_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
         "producer_acks": -1,
         "topic_partitions": cfg.partitions,
         "topic_replication_factor": cfg.replication_factor,
+        **({"consumer_group_instance_id": cfg.instance_id} if cfg.instance_id else {}),
     }
 
 
