@@ -13,19 +13,20 @@ from services.common.timeutil import parse
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from services.common.replay import final_tasks, render, replay, report
+    from services.common.replay import render_parts, replay, report
 
     until = parse(args.until) if args.until else None
     if until is not None and until.tzinfo is None:
         print("vpa replay: --until needs a UTC offset, e.g. 2026-12-01T00:00:00+01:00", file=sys.stderr)
         return 2
     runner = replay(args.files, Settings.from_env(), until=until)
-    tasks = final_tasks(runner.drain_tasks())
-    text = render(tasks)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        for part in render_parts(runner.drain_latest()):  # one task at a time: never the whole text
+            out.write(part)
+    finally:
+        if args.output:
+            out.close()
     report(runner)
     return 0
 
