@@ -41,6 +41,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from services.common.service_config import RUN_CONFIG, check
 
     check(RUN_CONFIG[args.service])  # every setting the service reads, before it connects anywhere
+    if args.service != "dashlet":
+        from services.common import metrics
+
+        metrics.initialise(args.service)
     from services.common.kafka_runner import run_service
 
     return run_service(args.service)

@@ -43,6 +43,8 @@ class StoreConfig(EnvModel):
 
 class NotifierConfig(EnvModel):
     notifier_batch: int = setting(500, "a positive integer", gt=0)
+    # how often each notifier reads the open-work gauges from the store (services/notifier/store_gauges.py)
+    store_gauge_seconds: float = setting(30.0, "a positive number of seconds", gt=0)
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "NotifierConfig":
@@ -76,7 +78,7 @@ RUN_CONFIG: dict[str, tuple[type[EnvModel], ...]] = {
     "detector": (KafkaConfig, Settings),
     "reminders": (KafkaConfig, Settings),
     "journey": (KafkaConfig, Settings),
-    "notifier": (KafkaConfig, StoreConfig, NotifierConfig),
+    "notifier": (KafkaConfig, StoreConfig, NotifierConfig, Settings),
     "dashlet": (KafkaConfig, StoreConfig, DashletConfig, Settings),
 }
 """The settings models each ``vpa run SERVICE`` reads, all checked before it connects anywhere."""

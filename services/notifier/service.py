@@ -17,6 +17,8 @@ from schemas.task import Task
 from services.common import metrics
 from services.common.kafka_config import KafkaConfig, faust_app_kwargs
 from services.common.service_config import NotifierConfig, StoreConfig
+from services.common.settings import Settings
+from services.notifier import store_gauges
 
 log = logging.getLogger("vpa.notifier")
 SERVICE = "notifier"
@@ -71,7 +73,8 @@ def build_notifier_app(cfg: KafkaConfig):
     )
     tasks_topic = app.topic("dashlet.tasks", partitions=cfg.partitions)
     dlq_topic = app.topic("vpa.dlq", partitions=cfg.partitions)
-    batch_size = NotifierConfig.from_env().notifier_batch
+    notifier_cfg = NotifierConfig.from_env()
+    batch_size = notifier_cfg.notifier_batch
     store_cfg = StoreConfig.from_env()
     holder: dict[str, Any] = {}
 
@@ -98,4 +101,5 @@ def build_notifier_app(cfg: KafkaConfig):
             metrics.EVENTS.labels(SERVICE, "task").inc(len(good))
 
     watch_lag(app, SERVICE, {"dashlet.tasks"})
+    store_gauges.attach(app, store_cfg.url, store_cfg.data_dir, Settings.from_env(), notifier_cfg.store_gauge_seconds)
     return app
