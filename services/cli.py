@@ -50,6 +50,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_service(args.service)
 
 
+def _cmd_topics_create(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from services.common.kafka_config import KafkaConfig
+    from services.common.topics import create_contract_topics
+
+    from aiokafka.errors import KafkaError
+
+    cfg = KafkaConfig.from_env("topics")
+    try:
+        report = asyncio.run(create_contract_topics(cfg))
+    except KafkaError as exc:  # unreachable, or the credentials are refused
+        print(f"vpa topics create: cannot set up topics on {cfg.bootstrap_servers} "
+              f"({cfg.security_protocol.value}): {exc}", file=sys.stderr)
+        return 1
+    for line in report.lines:
+        print(line)
+    for warning in report.warnings:
+        print(f"vpa topics create: warning: {warning}", file=sys.stderr)
+    for error in report.errors:
+        print(f"vpa topics create: {error}", file=sys.stderr)
+    return 1 if report.errors else 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from services.dashlet.demo import run_demo
 
@@ -75,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one service against Kafka (production)")
     run.add_argument("service", choices=["detector", "reminders", "journey", "notifier", "dashlet"])
     run.set_defaults(func=_cmd_run)
+
+    t = sub.add_parser("topics", help="contract topics on a cluster")
+    t_sub = t.add_subparsers(dest="topics_command", required=True)
+    tc = t_sub.add_parser("create", help="create the contract topics (partitions, replication, configs) and check "
+                                         "existing ones; settings from the environment like `vpa run`")
+    tc.set_defaults(func=_cmd_topics_create)
 
     d = sub.add_parser("demo", help="embedded pipeline + embedded PostgreSQL + dashlet on 127.0.0.1:8080")
     d.add_argument("--host", default="127.0.0.1")

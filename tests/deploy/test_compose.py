@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from services.common.config_loader import variables
-from services.common.kafka_config import DEFAULT_METRICS_PORTS
+from services.common.kafka_config import DEFAULT_METRICS_PORTS, KafkaConfig
 from services.common.service_config import RUN_CONFIG, DashletConfig, check
 from tests.deploy.exported import ROOT
 
@@ -85,3 +85,15 @@ def test_the_image_exposes_the_ports_the_services_use():
         if line.startswith("EXPOSE"):
             exposed |= {int(p) for p in line.split()[1:]}
     assert exposed == {*DEFAULT_METRICS_PORTS.values(), DashletConfig().http_port}
+
+
+def test_topics_are_created_first_with_the_settings_the_services_use():
+    topics = COMPOSE["services"]["topics"]
+    assert topics["command"] == ["topics", "create"]
+    env = environment("topics")
+    assert set(env) <= set(variables(KafkaConfig))
+    check((KafkaConfig,), env)
+    for service in SERVICES:
+        assert COMPOSE["services"][service]["depends_on"]["topics"] == {"condition": "service_completed_successfully"}
+        for var in ("KAFKA_BOOTSTRAP_SERVERS", "VPA_PARTITIONS"):
+            assert environment(service)[var] == env[var], (service, var)

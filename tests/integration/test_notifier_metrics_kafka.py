@@ -11,7 +11,9 @@ import uuid
 import aiohttp
 import pytest
 
-from tests.integration.pipeline import ServiceProcess, fresh_database, produce, service_env, wait_for
+from tests.integration.pipeline import (
+    ServiceProcess, fresh_database, produce, recreate_topics, service_env, wait_for,
+)
 from tests.unit.test_store_rules import make_task
 
 pytestmark = pytest.mark.integration
@@ -38,6 +40,7 @@ def _sample(text: str, name: str, labels: str) -> float | None:
 
 
 async def test_open_work_gauges_follow_the_store(database_url, tmp_path):
+    await recreate_topics()  # an empty dashlet.tasks: only this test's task reaches the store
     url = await fresh_database(database_url)
     port = _free_port()
     env = service_env(url, f"nm-{uuid.uuid4().hex[:8]}", VPA_METRICS_PORT=str(port), VPA_STORE_GAUGE_SECONDS="0.5")
