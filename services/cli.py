@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from services.common.config_loader import ConfigError
+from services.common.logs import configure_logging
 from services.common.settings import Settings
 from services.common.timeutil import parse
 
@@ -41,6 +42,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from services.common.service_config import RUN_CONFIG, check
 
     check(RUN_CONFIG[args.service])  # every setting the service reads, before it connects anywhere
+    configure_logging(service=args.service)
     if args.service != "dashlet":
         from services.common import metrics
 
@@ -53,12 +55,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_topics_create(args: argparse.Namespace) -> int:
     import asyncio
 
+    from aiokafka.errors import KafkaError
+
     from services.common.kafka_config import KafkaConfig
     from services.common.topics import create_contract_topics
 
-    from aiokafka.errors import KafkaError
-
     cfg = KafkaConfig.from_env("topics")
+    configure_logging(service="topics")
     try:
         report = asyncio.run(create_contract_topics(cfg))
     except KafkaError as exc:  # unreachable, or the credentials are refused
@@ -76,6 +79,8 @@ def _cmd_topics_create(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from services.dashlet.demo import run_demo
+
+    configure_logging(service="demo")
 
     return run_demo(host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url)
 

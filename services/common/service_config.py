@@ -6,6 +6,7 @@ of the project, which the README configuration table is checked against.
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Mapping, Optional
 
 from pydantic import SecretStr, field_validator
@@ -72,14 +73,46 @@ class DashletConfig(EnvModel):
         return load(cls, env)
 
 
-CONFIG_MODELS: tuple[type[EnvModel], ...] = (KafkaConfig, StoreConfig, NotifierConfig, DashletConfig, Settings)
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class LogConfig(EnvModel):
+    log_format: LogFormat = setting(LogFormat.TEXT, "text or json")
+    log_level: LogLevel = setting(LogLevel.INFO, "one of DEBUG, INFO, WARNING, ERROR")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "LogConfig":
+        return load(cls, env)
+
+
+CONFIG_MODELS: tuple[type[EnvModel], ...] = (KafkaConfig, StoreConfig, NotifierConfig, DashletConfig, LogConfig,
+                                             Settings)
 
 RUN_CONFIG: dict[str, tuple[type[EnvModel], ...]] = {
-    "detector": (KafkaConfig, Settings),
-    "reminders": (KafkaConfig, Settings),
-    "journey": (KafkaConfig, Settings),
-    "notifier": (KafkaConfig, StoreConfig, NotifierConfig, Settings),
-    "dashlet": (KafkaConfig, StoreConfig, DashletConfig, Settings),
+    "detector": (KafkaConfig, Settings, LogConfig),
+    "reminders": (KafkaConfig, Settings, LogConfig),
+    "journey": (KafkaConfig, Settings, LogConfig),
+    "notifier": (KafkaConfig, StoreConfig, NotifierConfig, Settings, LogConfig),
+    "dashlet": (KafkaConfig, StoreConfig, DashletConfig, Settings, LogConfig),
 }
 """The settings models each ``vpa run SERVICE`` reads, all checked before it connects anywhere."""
 
