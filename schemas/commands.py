@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from typing import Optional
 
-from schemas.base import Data, Initials, NonEmpty, OffsetDatetime, Stage
+from schemas.base import Data, Initials, NonEmpty, OffsetDatetime, Stage, Text
 
 
 class ReminderSet(Data):
     reminder_id: NonEmpty
     due_at: OffsetDatetime
     owner: Initials
-    note: Optional[str] = None
-    case_task_id: Optional[str] = None
+    note: Optional[Text] = None
+    case_task_id: Optional[NonEmpty] = None
 
 
 class ReminderComplete(Data):
@@ -28,12 +28,12 @@ class ReminderReschedule(Data):
 
 class CaseResolve(Data):
     task_id: NonEmpty
-    note: Optional[str] = None
+    note: Optional[Text] = None
 
 
 class JourneyClear(Data):
     stage: Stage
-    note: Optional[str] = None
+    note: Optional[Text] = None
 
 
 COMMAND_DATA: dict[str, type[Data]] = {

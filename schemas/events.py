@@ -7,12 +7,12 @@ from typing import Optional
 
 from pydantic import Field, model_validator
 
-from schemas.base import Data, Initials, NonEmpty, OffsetDatetime, VpaClass
+from schemas.base import Data, Day, Initials, NonEmpty, OffsetDatetime, Text, VpaClass
 
 
 class Registered(Data):
     name: NonEmpty
-    started_on: date
+    started_on: Day
     part_time: bool = False
     vpa_class: Optional[VpaClass] = Field(default=None, alias="class")
     at_owner: Initials
@@ -37,9 +37,9 @@ class ScheduleChanged(Data):
 
 class AbsenceRegistered(Data):
     absence_id: NonEmpty
-    starts_on: date
-    ends_on: date
-    reason: Optional[str] = None
+    starts_on: Day
+    ends_on: Day
+    reason: Optional[Text] = None
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> "AbsenceRegistered":
@@ -78,7 +78,7 @@ class ActivitySeen(Data):
 
 class CustomerComplaint(Data):
     complaint_id: NonEmpty
-    summary: Optional[str] = None
+    summary: Optional[Text] = None
 
 
 class OnboardingCallCompleted(Data):

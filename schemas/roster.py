@@ -7,7 +7,7 @@ from typing import Literal, Optional
 
 from pydantic import model_validator
 
-from schemas.base import Data, Initials, NonEmpty
+from schemas.base import Data, Day, Initials, NonEmpty
 
 
 class MemberUpserted(Data):
@@ -27,8 +27,8 @@ class RosterAbsenceRegistered(Data):
     absence_id: NonEmpty
     initials: Initials
     kind: AbsenceKind
-    starts_on: date
-    ends_on: Optional[date] = None  # null: open-ended, until roster.absence_ended
+    starts_on: Day
+    ends_on: Optional[Day] = None  # null: open-ended, until roster.absence_ended
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> "RosterAbsenceRegistered":

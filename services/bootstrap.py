@@ -8,6 +8,18 @@ from services.reminders.service import Reminders
 
 SERVICES = ("detector", "reminders", "journey", "notifier", "dashlet")
 
+# On Kafka a service that consumes the commands another stream service emits follows it: it takes
+# no step beyond that service's progress (services.common.kafka.feedback). No cycles.
+FOLLOWS: dict[str, tuple[str, ...]] = {"reminders": ("detector",)}
+
+
+def follows(service: str) -> tuple[str, ...]:
+    return FOLLOWS.get(service, ())
+
+
+def is_followed(service: str) -> bool:
+    return any(service in upstream for upstream in FOLLOWS.values())
+
 
 def processors() -> list[Processor]:
     """Every stateful service's logic, in the order the embedded runner calls them."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -30,6 +31,74 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+SIMULATE_PROGRESS_FROM = 100_000  # VPA-days; smaller runs take a second or two
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from services.common.progress import bar
+    from services.simulator import SimConfig, simulate, to_line
+
+    settings = Settings.from_env()
+    try:
+        start = date.fromisoformat(args.start) if args.start else datetime.now(ZoneInfo(settings.timezone)).date()
+    except ValueError:
+        print(f"vpa simulate: --start must be a date YYYY-MM-DD, not {args.start!r}", file=sys.stderr)
+        return 2
+    try:
+        cfg = SimConfig(vpas=args.vpas, days=args.days, seed=args.seed, start=start, bad_ratio=args.bad_ratio,
+                        timezone=settings.timezone)
+    except ValueError as exc:
+        print(f"vpa simulate: {exc}", file=sys.stderr)
+        return 2
+    progress = bar(cfg.days, "vpa simulate", "day", SIMULATE_PROGRESS_FROM // cfg.vpas + 1)
+    items = simulate(cfg, on_day=lambda _n: progress.update(1))
+    counted = _Counted(items)
+    try:
+        if args.kafka:
+            import asyncio
+
+            from services.common.kafka_config import KafkaConfig
+            from services.simulator.kafka import produce
+
+            kafka = KafkaConfig.from_env("simulate")
+            asyncio.run(produce(counted, kafka))
+            where = f"Kafka at {kafka.bootstrap_servers}"
+        else:
+            out = open(args.output, "wb") if args.output else sys.stdout.buffer
+            try:
+                for item in counted:
+                    out.write(to_line(item) + b"\n")
+                out.flush()
+            except BrokenPipeError:  # `vpa simulate | head`: the reader has all it wants
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 1
+            finally:
+                if args.output:
+                    out.close()
+            where = args.output or "stdout"
+    finally:
+        progress.close()
+    print(f"vpa simulate: {counted.lines} lines ({counted.hostile} hostile) to {where}: {cfg.vpas} VPAs, "
+          f"{cfg.days} days from {cfg.start}, seed {cfg.seed}", file=sys.stderr)
+    return 0
+
+
+class _Counted:
+    """Counts what passes through (the summary line)."""
+
+    def __init__(self, items) -> None:  # noqa: ANN001
+        self._items, self.lines, self.hostile = items, 0, 0
+
+    def __iter__(self):  # noqa: ANN204
+        for item in self._items:
+            self.lines += 1
+            self.hostile += isinstance(item, bytes)
+            yield item
+
+
 def _cmd_schemas(args: argparse.Namespace) -> int:
     from schemas.export import DEFAULT_DIR, export
 
@@ -47,7 +116,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from services.common import metrics
 
         metrics.initialise(args.service)
-    from services.common.kafka_runner import run_service
+    from services.entrypoints import run_service
 
     return run_service(args.service)
 
@@ -58,7 +127,7 @@ def _cmd_topics_create(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
     from services.common.kafka_config import KafkaConfig
-    from services.common.topics import create_contract_topics
+    from services.common.kafka.topic_setup import create_contract_topics
 
     cfg = KafkaConfig.from_env("topics")
     configure_logging(service="topics")
@@ -81,8 +150,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from services.dashlet.demo import run_demo
 
     configure_logging(service="demo")
-
-    return run_demo(host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url)
+    return run_demo(host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url,
+                    vpas=args.vpas, seed=args.seed, reset=args.reset, summary_seconds=args.summary_seconds)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--until", help="advance the clock to this datetime (RFC 3339 with offset)")
     r.add_argument("--output", help="write the tasks here instead of stdout")
     r.set_defaults(func=_cmd_replay)
+
+    sim = sub.add_parser("simulate", help="a believable company as JSONL envelopes (stdout, a file or Kafka)")
+    sim.add_argument("--vpas", type=int, default=300, help="VPAs at the start (default 300)")
+    sim.add_argument("--days", type=int, default=30, help="days to simulate (default 30)")
+    sim.add_argument("--seed", type=int, default=1, help="random seed: same arguments, same bytes (default 1)")
+    sim.add_argument("--start", help="first day, YYYY-MM-DD (default: today)")
+    sim.add_argument("--bad-ratio", type=float, default=0.0,
+                     help="share of hostile (invalid) lines among all lines, for reliability tests (default 0)")
+    target = sim.add_mutually_exclusive_group()
+    target.add_argument("--output", help="write the lines to this file instead of stdout")
+    target.add_argument("--kafka", action="store_true",
+                        help="produce to the contract topics at KAFKA_BOOTSTRAP_SERVERS instead")
+    sim.set_defaults(func=_cmd_simulate)
 
     s = sub.add_parser("schemas", help="contract tools")
     s_sub = s.add_subparsers(dest="schemas_command", required=True)
@@ -111,11 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
                                          "existing ones; settings from the environment like `vpa run`")
     tc.set_defaults(func=_cmd_topics_create)
 
-    d = sub.add_parser("demo", help="embedded pipeline + embedded PostgreSQL + dashlet on 127.0.0.1:8080")
+    d = sub.add_parser("demo", help="a simulated company on the embedded pipeline + PostgreSQL + dashlet (127.0.0.1:8080)")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--data-dir", default="var/demo", help="embedded PostgreSQL data folder")
     d.add_argument("--database-url", default=None, help="use this PostgreSQL instead of the embedded one")
+    d.add_argument("--vpas", type=int, default=300, help="size of a new demo company (default 300)")
+    d.add_argument("--seed", type=int, default=1, help="seed of a new demo company (default 1)")
+    d.add_argument("--reset", action="store_true", help="forget the previous demo in this data folder; start afresh")
+    d.add_argument("--summary-seconds", type=float, default=5.0,
+                   help="print a one-line summary this often (0: never; default 5)")
     d.set_defaults(func=_cmd_demo)
     return p
 

@@ -7,7 +7,19 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from enum import Enum
 from typing import Optional, Protocol
+
+
+class ClockMode(str, Enum):
+    """How a runner's clock moves (DESIGN 3 "Clock")."""
+
+    stream = "stream"  # now = the highest occurred_at seen (replay, backfills, tests)
+    wall = "wall"  # now = the wall clock; events never move it
+    catchup = "catchup"  # stream time while working through a backlog, the wall clock once caught up
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class Clock(Protocol):

@@ -41,13 +41,49 @@ def _summarise(err: ValidationError) -> str:
     return "invalid: " + "; ".join(parts)
 
 
-def decode(raw: bytes | str) -> Outcome:
+MAX_DEPTH = 16  # an envelope is 3 levels deep; anything much deeper is not one
+MAX_BYTES = 256 * 1024  # the largest envelope the contract allows is a few KB
+
+
+def poison_in(obj: object) -> str | None:
+    """What PostgreSQL or the runners could not take, found before validation: U+0000 in any
+    string (PostgreSQL refuses it in text and jsonb) and nesting deeper than ``MAX_DEPTH``."""
+    stack: list[tuple[object, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "invalid: a string holds U+0000"
+        elif isinstance(value, dict):
+            if depth > MAX_DEPTH:
+                return f"invalid: nested deeper than {MAX_DEPTH} levels"
+            for k, v in value.items():
+                if "\x00" in k:
+                    return "invalid: a key holds U+0000"
+                stack.append((v, depth + 1))
+        elif isinstance(value, list):
+            if depth > MAX_DEPTH:
+                return f"invalid: nested deeper than {MAX_DEPTH} levels"
+            stack.extend((v, depth + 1) for v in value)
+    return None
+
+
+def decode(raw: bytes | str | None) -> Outcome:
+    if not raw:
+        return Invalid("undecodable: empty record (a null value or no bytes)")
+    if len(raw) > MAX_BYTES:
+        return Invalid(f"invalid: {len(raw)} bytes, more than the {MAX_BYTES} an envelope may have")
     try:
         obj = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return Invalid(f"undecodable: {exc}")
+    except RecursionError:
+        return Invalid(f"invalid: nested deeper than {MAX_DEPTH} levels")
     if not isinstance(obj, dict):
         return Invalid("invalid: envelope must be a JSON object")
+    poison = poison_in(obj)
+    if poison:
+        return Invalid(poison)
     type_ = obj.get("type")
     if not isinstance(type_, str) or not type_:
         return Invalid("invalid: type: missing or not a string")
@@ -60,3 +96,5 @@ def decode(raw: bytes | str) -> Outcome:
         return Decoded(model.model_validate_json(text))
     except ValidationError as exc:
         return Invalid(_summarise(exc))
+    except (ValueError, OverflowError, RecursionError) as exc:  # anything else pydantic lets through
+        return Invalid(f"invalid: {type(exc).__name__}: {exc}")

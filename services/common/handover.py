@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Mapping, Optional
+from typing import Iterable, Mapping, Optional
 
 from services.common.ids import rendezvous_pick
+from services.common.processor import role_token
 from services.common.roster import is_present
 
 HANDOVER = "handover"
@@ -54,3 +55,18 @@ def describe(a: Assignment, owner: Optional[str]) -> str:
     if a.flag == UNAVAILABLE:
         return f"{owner} ist abwesend, niemand verfügbar: bleibt bei {owner}"
     return f"Zurück bei {owner}"
+
+
+def handover_dependencies(owner: Optional[str], tasks: Iterable[dict]) -> set[str]:
+    """Roster facts the policy reads for these tasks (see ``Processor.roster_dependencies``):
+    the owner's record while any of them is live, and the set of present AT members while one is
+    handed over or flagged (someone arriving may win the rendezvous pick)."""
+    deps: set[str] = set()
+    for task in tasks:
+        if task["status"] not in ("waiting", "open"):
+            continue
+        if owner:
+            deps.add(owner)
+        if any(r in FLAGS for r in task["reasons"]):
+            deps.add(role_token("at"))
+    return deps

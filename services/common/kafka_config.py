@@ -15,16 +15,12 @@ from typing import Any, Optional
 
 from pydantic import SecretStr, field_validator, model_validator
 
+from services.common.clock import ClockMode
 from services.common.config_loader import EnvModel, load, setting
 
 CONTRACT_TOPICS = ("vpa.events", "at.roster", "vpa.commands", "dashlet.tasks", "vpa.dlq")
 DEFAULT_METRICS_PORTS = {"detector": 9101, "reminders": 9102, "journey": 9103, "notifier": 9104}
 _HOST_PORT = re.compile(r"^[^\s:,]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$")
-
-
-class ClockMode(StrEnum):
-    WALL = "wall"
-    STREAM = "stream"
 
 
 class SecurityProtocol(StrEnum):
@@ -57,7 +53,15 @@ class KafkaConfig(EnvModel):
                                      env="KAFKA_BOOTSTRAP_SERVERS")
     partitions: int = setting(4, "a positive integer", gt=0)
     replication_factor: int = setting(1, "a positive integer", gt=0)
-    clock_mode: ClockMode = setting(ClockMode.WALL, _one_of(ClockMode), env="VPA_CLOCK")
+    # catchup: stream time through a backlog, then the wall clock (a first deployment on a history)
+    clock_mode: ClockMode = setting(ClockMode.catchup, _one_of(ClockMode), env="VPA_CLOCK")
+    # how long a partition waits for an input topic that has nothing buffered before it goes on
+    # without it (Kafka Streams' max.task.idle.ms): merging inputs in time order needs it
+    input_idle_seconds: float = setting(0.5, "a number of seconds, 0 or more", ge=0)
+    # how long the reminders service waits for the detector's progress before it goes on alone
+    upstream_wait_seconds: float = setting(30.0, "a positive number of seconds", gt=0)
+    # standby copies of each partition's state on other workers (faust table_standby_replicas)
+    standby_replicas: int = setting(0, "a whole number, 0 or more", ge=0)
     group_prefix: str = setting("vpa", "a consumer group prefix of letters, digits, '.', '_' or '-'",
                                 pattern=r"^[A-Za-z0-9._-]+$")
     # None: the service's default port (DEFAULT_METRICS_PORTS); 0: no metrics endpoint

@@ -14,16 +14,14 @@ PROCESSING = Histogram("vpa_processing_seconds", "Time to handle one envelope", 
                        buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 STORE_WRITES = Counter("vpa_store_writes_total", "Task versions written to the dashlet store (changed rows)")
 STORE_WRITE_ERRORS = Counter("vpa_store_write_errors_total", "Failed batch writes to the dashlet store")
+STORE_UP = Gauge("vpa_store_up", "1 while the notifier's last write to the dashlet store succeeded, else 0")
 STORE_BATCH = Histogram("vpa_store_batch_size", "Task versions per store batch",
                         buckets=(1, 5, 10, 50, 100, 250, 500, 1000))
 STREAM_TIME = Gauge("vpa_stream_time_seconds", "Stream clock (unix seconds) per partition", ["service", "partition"])
 CONSUMER_LAG = Gauge("vpa_consumer_lag", "Messages behind the high watermark", ["service", "topic", "partition"])
 
 
-# ---- declared for the engine; the runner sets them (not implemented yet: issue 9/13) -------------
-STREAM_CLOCK_LAG = Gauge("vpa_stream_clock_lag_seconds", "Wall clock minus the stream clock of a partition",
-                         ["service", "partition"])
-PENDING_TIMERS = Gauge("vpa_pending_timers", "Timers set and not yet fired", ["service", "partition"])
+# ---- declared for the engine; not set yet (issue 13 item 1) ---------------------------------------
 END_TO_END_LATENCY = Histogram(
     "vpa_end_to_end_latency_seconds",
     "From an input's occurred_at (source=occurred_at) or its arrival in Kafka (source=ingested) to the "
@@ -53,3 +51,93 @@ def initialise(service: str) -> None:
 
 def dlq_kind(reason: str) -> str:
     return reason.split(":", 1)[0] if ":" in reason else "other"
+
+# Counts the service cores report in ``Result.counts`` (they never import prometheus).
+RULE_COUNTS = {
+    "detector_followup_reminders_skipped": Counter(
+        "vpa_detector_followup_reminders_skipped_total",
+        "Automatic inactivity reminders not requested because the at_owner is no active roster member"),
+    "detector_followup_reminders_requested": Counter(
+        "vpa_detector_followup_reminders_requested_total", "Automatic inactivity reminders requested"),
+}
+
+
+class MetricSink:
+    """Turns an engine's counts into Prometheus samples; label children are resolved once."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._children: dict[tuple, object] = {}
+
+    def _child(self, key: tuple):  # noqa: ANN202 - a prometheus child of any kind
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._resolve(key)
+        return child
+
+    def _resolve(self, key: tuple):  # noqa: ANN202
+        name, *labels = key
+        if name == "events":
+            return EVENTS.labels(*labels)
+        if name == "tasks":
+            return TASKS.labels(*labels)
+        if name == "timers":
+            return TIMERS.labels(*labels)
+        if name == "rejected":
+            return REJECTED.labels(*labels)
+        if name == "duplicates":
+            return DUPLICATES.labels(self.service)
+        if name == "unknown_types":
+            return UNKNOWN.labels(self.service)
+        if name == "dlq":
+            return DLQ.labels(self.service, *labels)
+        if name in RULE_COUNTS:
+            return RULE_COUNTS[name]
+        return None
+
+    def apply(self, counts) -> None:  # noqa: ANN001 - a Counter of (name, *labels) -> n
+        for key, n in counts.items():
+            child = self._child(key)
+            if child is not None and n:
+                child.inc(n)
+
+
+# ---- the Kafka runner's own gauges ----------------------------------------------------------------
+
+PENDING_TIMERS = Gauge("vpa_pending_timers", "Timers set and not yet fired, per partition", ["service", "partition"])
+STREAM_CLOCK_LAG = Gauge("vpa_stream_clock_lag_seconds", "Wall clock minus a partition's clock",
+                         ["service", "partition"])
+UPSTREAM_TIMEOUTS = Counter("vpa_upstream_wait_timeouts_total",
+                            "Times a partition went on without an upstream service's progress", ["service", "upstream"])
+
+
+class StreamMetrics(MetricSink):
+    """A stream service's metrics on Kafka: the engine's counts plus per-partition gauges."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(service)
+        self._processing = PROCESSING.labels(service)
+
+    def processing(self, seconds: float) -> None:
+        self._processing.observe(seconds)
+
+    def partition(self, worker) -> None:  # noqa: ANN001 - a PartitionWorker
+        import time as _time
+
+        p = str(worker.p)
+        engine = worker.engine
+        PENDING_TIMERS.labels(self.service, p).set(len(engine.timers))
+        if engine.clock is not None:
+            t = engine.clock.timestamp()
+            STREAM_TIME.labels(self.service, p).set(t)
+            STREAM_CLOCK_LAG.labels(self.service, p).set(max(0.0, _time.time() - t))
+
+    def lag(self, worker) -> None:  # noqa: ANN001
+        for buf in worker.inputs.values():
+            hw = worker.d.highwater(buf.topic, worker.p)
+            done = buf.done_offset if buf.done_offset is not None else worker.d.committed(buf.topic, worker.p)
+            if hw is not None:
+                CONSUMER_LAG.labels(self.service, buf.topic, str(worker.p)).set(max(0, hw - (done or 0)))
+
+    def upstream_timeout(self, upstream: str) -> None:
+        UPSTREAM_TIMEOUTS.labels(self.service, upstream).inc()

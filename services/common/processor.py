@@ -9,9 +9,10 @@ persisted and restored with it; runners only index them to know when one falls d
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Optional, Protocol
+from typing import Any, Iterable, Mapping, Optional, Protocol
 
 from schemas.envelope import Envelope
 from services.common.settings import Settings
@@ -30,11 +31,15 @@ class Result:
     tasks: list[dict] = field(default_factory=list)  # task versions for dashlet.tasks
     commands: list[Envelope] = field(default_factory=list)  # for vpa.commands
     rejections: list[str] = field(default_factory=list)  # reasons the input was rejected
+    # Things worth counting for ops (metric name -> increment); the drivers turn them into
+    # Prometheus counters, so no service core imports prometheus.
+    counts: Counter = field(default_factory=Counter)
 
     def extend(self, other: "Result") -> "Result":
         self.tasks += other.tasks
         self.commands += other.commands
         self.rejections += other.rejections
+        self.counts.update(other.counts)
         return self
 
 
@@ -46,8 +51,17 @@ class Timer:
     payload: dict
 
 
+# Roster dependency tokens (see ``Processor.roster_dependencies``).
+ANY_ROSTER_CHANGE = "*"
+
+
+def role_token(role: str) -> str:
+    return f"role:{role}"
+
+
 class Processor(Protocol):
     name: str
+    rank: int  # the order in which services handle the same step (detector 0, reminders 1, journey 2)
     topics: frozenset[str]  # the input topics it consumes
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result: ...
@@ -59,6 +73,14 @@ class Processor(Protocol):
 
         Runners call it for every VPA after each roster change and at each local midnight on
         which a roster absence starts or has just ended (DESIGN 5.8)."""
+        ...
+
+    def roster_dependencies(self, state: dict) -> Iterable[str]:
+        """Which roster facts ``reassign`` reads for this state, so the runner re-evaluates only
+        the VPAs a roster change can affect: initials (that member's record, and through it the
+        records of members whose deputy it is), ``role_token("at")`` (the set of present AT
+        members: a rendezvous pick) or ``role_token("vpa_manager")``; ``ANY_ROSTER_CHANGE`` for
+        every change. A processor without this method is re-evaluated on every change."""
         ...
 
 

@@ -48,11 +48,21 @@ def replay(paths: list[str], settings: Settings, until: Optional[datetime] = Non
     from services.bootstrap import processors
 
     runner = runner or EmbeddedRunner(processors(), settings, StreamClock())
-    for line in read_lines(paths):
-        runner.submit_raw(line.text, f"{line.source}:{line.lineno}")
+    for line in _with_progress(read_lines(paths)):
+        # The file's own bytes (read with surrogateescape): invalid UTF-8 is then an invalid line.
+        runner.submit_raw(line.text.encode("utf-8", "surrogateescape"), f"{line.source}:{line.lineno}")
     if until is not None:
         runner.advance_to(until)  # an --until before the clock changes nothing (5.4)
     return runner
+
+
+PROGRESS_FROM_LINES = 20_000  # smaller replays finish in seconds: no bar
+
+
+def _with_progress(lines: list[Line]) -> Iterable[Line]:
+    from services.common.progress import track
+
+    return track(lines, len(lines), "vpa replay", "lines", PROGRESS_FROM_LINES)
 
 
 def final_tasks(task_versions: Iterable[dict]) -> list[dict]:
@@ -68,7 +78,7 @@ def final_tasks(task_versions: Iterable[dict]) -> list[dict]:
 def report(runner: EmbeddedRunner, err: Optional[TextIO] = None) -> None:
     err = err or sys.stderr
     for rec in runner.dlq:
-        print(f"vpa replay: {rec.origin}: {rec.reason}", file=err)
+        print(f"vpa replay: {rec.origin.label}: {rec.reason}", file=err)
     s = runner.stats
     print(
         f"vpa replay: {s['processed']} processed, {s['invalid']} invalid, {s['rejected']} rejected, "

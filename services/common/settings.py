@@ -54,6 +54,10 @@ class Settings(EnvModel):
     # journey
     journey_sweep_time: time = setting(time(6, 0), _TIME)
     journey_grace_days: int = setting(30, "a positive integer (days)", gt=0)
+    # runners: how long a repeated event_id is recognised (stream time), and how far ahead of the
+    # wall clock an occurred_at may lie where the clock follows it (DESIGN 4.2, 5.4)
+    dedupe_window_days: int = setting(7, "a positive integer (days)", gt=0)
+    max_future_minutes: int = setting(60, "a positive integer (minutes)", gt=0)
 
     @field_validator("timezone")
     @classmethod

@@ -1,29 +1,56 @@
-"""``vpa demo``: the embedded runner, an embedded PostgreSQL and the dashlet on one machine.
+"""``vpa demo``: a simulated company on the embedded runner, an embedded PostgreSQL and the dashlet.
 
-The sample company's history is replayed in stream time, then the clock follows the wall
-clock (one tick a second), so follow-ups fall due as they would in production.
+At its first start the demo asks the simulator (``services.simulator``) for a company of about 300
+VPAs from 60 days ago to 14 days ahead. Everything up to now is replayed in stream time into the
+store; from then on the clock follows the wall clock (a tick a second) and the simulated platform's
+events arrive as the wall clock passes them. The simulated AT members stop acting when the demo goes
+live: from then on the people working the dashlet are its users.
+
+Restart-safe: the parameters (company, seed, first day, when it went live, login tokens) and every
+command accepted from the API (with the occurred_at the server stamped) are kept in the demo's
+database (``demo_store``). A restart replays the same simulation merged with that log, so the
+rebuilt runner is the one that stopped: task ids and versions come out the same, the store ignores
+the versions it already has, and reminders set before the restart can still be completed.
 """
 from __future__ import annotations
 
 import asyncio
+import errno
+import heapq
+import json
 import logging
 import os
 import secrets
-from datetime import datetime, timezone
-from typing import Optional
+import signal
+import socket
+import sys
+from collections import deque
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, timezone
+from typing import Callable, Iterable, Optional
 
 from aiohttp import web
 
 from services.bootstrap import processors
 from services.common.clock import StreamClock
 from services.common.embedded_runner import EmbeddedRunner
+from services.common.replay import final_tasks
 from services.common.settings import Settings
 from services.dashlet.api import build_app
 from services.dashlet.auth import Principal, tokens_from_env
-from services.dashlet.sample import sample_lines
 from services.notifier.service import write_batch
 
 log = logging.getLogger("vpa.demo")
+
+DEMO_VPAS = 300
+DEMO_SEED = 1
+HISTORY_DAYS = 60
+AHEAD_DAYS = 14
+SUMMARY_SECONDS = 5.0
+STORE_CHUNK = 500
+EXIT_PORT_IN_USE = 3
+EXIT_DATA_BUSY = 4
+EXIT_FOREIGN_DATA = 5
 
 
 class EmbeddedPipeline:
@@ -53,64 +80,340 @@ class EmbeddedPipeline:
 
     async def _flush(self) -> None:
         tasks = self.runner.drain_tasks()
-        if tasks:
-            await write_batch(self.store, tasks)
+        for i in range(0, len(tasks), STORE_CHUNK):
+            await write_batch(self.store, tasks[i:i + STORE_CHUNK])
 
 
-async def start_demo(host: str, port: int, data_dir: str, database_url: Optional[str]):
-    from services.notifier.store import open_store
+# ---- parameters --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DemoParams:
+    vpas: int
+    seed: int
+    start: date
+    days: int
+    live_since: datetime  # when the demo first went live: simulated people act only before
+    tokens: dict[str, Principal]
+
+    def to_json(self) -> dict:
+        return {"version": 1, "vpas": self.vpas, "seed": self.seed, "start": self.start.isoformat(),
+                "days": self.days, "live_since": self.live_since.isoformat(),
+                "tokens": {t: {"initials": p.initials, "role": p.role} for t, p in self.tokens.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "DemoParams":
+        return cls(d["vpas"], d["seed"], date.fromisoformat(d["start"]), d["days"],
+                   datetime.fromisoformat(d["live_since"]),
+                   {t: Principal(p["initials"], p["role"]) for t, p in d["tokens"].items()})
+
+
+def _second(t: datetime) -> datetime:
+    return t.replace(microsecond=0)
+
+
+# ---- the simulated company as input lines -------------------------------------------------------
+
+@dataclass(frozen=True)
+class CompanyFeed:
+    lines: list[tuple[float, bytes]]  # (instant, line) in time order: what the demo feeds
+    members: list[Principal]          # the roster in the simulator's order
+
+
+def company_feed(params: DemoParams, tz_name: str) -> CompanyFeed:
+    from services.simulator import SimConfig, simulate, to_line
+
+    cfg = SimConfig(vpas=params.vpas, days=params.days, seed=params.seed, start=params.start, timezone=tz_name)
+    live = params.live_since.timestamp()
+    lines: list[tuple[float, bytes]] = []
+    members: list[Principal] = []
+    for env in simulate(cfg):
+        at = datetime.fromisoformat(env["occurred_at"]).timestamp()
+        if env["type"].startswith("cmd.") and at > live:
+            continue  # the simulated AT stops acting when the demo goes live: the users take over
+        if env["type"] == "roster.member_upserted" and all(m.initials != env["data"]["initials"] for m in members):
+            members.append(Principal(env["data"]["initials"], env["data"]["role"]))
+        lines.append((at, to_line(env)))
+    return CompanyFeed(lines, members)
+
+
+def first_tokens(members: list[Principal], tasks: Iterable[dict] = ()) -> dict[str, Principal]:
+    """One login for an AT member and one for a VPA Manager: of each role, the one with the most
+    live tasks assigned (the busiest page to show), the first in the roster on a tie."""
+    load: dict[str, int] = {}
+    for t in tasks:
+        if t["status"] in ("waiting", "open") and t.get("assignee"):
+            load[t["assignee"]] = load.get(t["assignee"], 0) + 1
+    tokens: dict[str, Principal] = {}
+    for role in ("at", "vpa_manager"):
+        ranked = sorted((m for m in members if m.role == role), key=lambda m: -load.get(m.initials, 0))
+        if ranked:
+            tokens[secrets.token_urlsafe(16)] = ranked[0]
+    return tokens
+
+
+# ---- the live pipeline ---------------------------------------------------------------------------
+
+class LiveDemo(EmbeddedPipeline):
+    """The embedded pipeline following the wall clock, with the simulated platform still writing.
+
+    Every instant handed to the runner is a whole second and never goes back (``mark``). A command
+    from the API is stamped with that instant and logged before it is handled; simulated events up
+    to the same instant go first. That is exactly the order ``rebuild`` replays, so a restart gets
+    the same runner back."""
+
+    def __init__(self, runner: EmbeddedRunner, store, inputs, upcoming: Iterable[tuple[float, bytes]],  # noqa: ANN001
+                 tz, mark: datetime, wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:  # noqa: ANN001
+        super().__init__(runner, store)
+        self.inputs, self.tz, self.mark, self._wall = inputs, tz, mark, wall
+        self.upcoming: deque[tuple[float, bytes]] = deque(upcoming)
+        self._fed = 0
+
+    def _instant(self) -> datetime:
+        self.mark = max(_second(self._wall()).astimezone(self.tz), self.mark)
+        return self.mark
+
+    def _feed_until(self, t: datetime) -> None:
+        limit = t.timestamp()
+        while self.upcoming and self.upcoming[0][0] <= limit:
+            _, line = self.upcoming.popleft()
+            self._fed += 1
+            self.runner.submit_raw(line, f"simulation:live:{self._fed}")
+
+    async def follow(self) -> None:
+        async with self._lock:
+            t = self._instant()
+            self._feed_until(t)
+            self.runner.advance_to(t)
+            await self._flush()
+
+    async def command(self, raw: bytes, vpa_id: str) -> Optional[str]:
+        async with self._lock:
+            t = self._instant()
+            self._feed_until(t)
+            stamped = _restamp(raw, t)
+            await self.inputs.append(t, stamped)  # logged first: whatever is handled is in the log
+            dlq, duplicates = len(self.runner.dlq), self.runner.stats["duplicates"]
+            self.runner.submit_raw(stamped, "api")
+            await self._flush()
+            new = self.runner.dlq[dlq:]
+            if new:
+                return new[0].reason
+            if self.runner.stats["duplicates"] > duplicates:
+                return "rejected: this event_id was handled before; a repeated command has no effect"
+            return None
+
+
+def _restamp(raw: bytes, t: datetime) -> bytes:
+    """The command with the server's instant as occurred_at (the API validated it already)."""
+    obj = json.loads(raw)
+    obj["occurred_at"] = t.isoformat()
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
+
+def rebuild(runner: EmbeddedRunner, history: list[tuple[float, bytes]], inputs: list[tuple[datetime, bytes]]) -> None:
+    """Replay simulated history and logged API commands in the order the live demo handled them:
+    by instant, simulated lines before commands of the same second, each in its own order."""
+    sim = ((at, 0, n, line) for n, (at, line) in enumerate(history))
+    api = ((at.timestamp(), 1, n, raw) for n, (at, raw) in enumerate(inputs))
+    for _, source, n, line in heapq.merge(sim, api):
+        runner.submit_raw(line, f"{'simulation' if source == 0 else 'api-log'}:{n + 1}")
+
+
+# ---- start and stop ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DemoOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: str = "var/demo"
+    database_url: Optional[str] = None
+    vpas: int = DEMO_VPAS
+    seed: int = DEMO_SEED
+    reset: bool = False
+    summary_seconds: float = SUMMARY_SECONDS
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Take the port before anything else starts (raises OSError when it is in use)."""
+    family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does; a listener still blocks
+        sock.bind(addr)
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+async def _serve(opts: DemoOptions, sock: socket.socket, stop: asyncio.Event) -> int:
+    from services.common import embedded_pg
+    from services.dashlet.demo_store import DemoBusy, DemoStore
+    from services.notifier.store import PostgresTaskStore
 
     settings = Settings.from_env()
-    store = await open_store(database_url, data_dir)
-    pipeline = EmbeddedPipeline(EmbeddedRunner(processors(), settings, StreamClock()), store)
-    await pipeline.feed(sample_lines(datetime.now(settings.tz).date(), settings.tz), "sample")
-    tokens = tokens_from_env()
-    if not tokens:
-        tokens = {secrets.token_urlsafe(16): Principal("VM", "vpa_manager")}
-    app = build_app(store, pipeline.command, tokens)
-    runner = web.AppRunner(app, shutdown_timeout=2)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    actual_port = site._server.sockets[0].getsockname()[1]  # port 0 picks a free one (tests)
+    started_pg = False
+    store = demo_db = web_runner = None
+    background: list[asyncio.Task] = []
+    try:
+        url = opts.database_url
+        if not url:
+            say(f"vpa demo: starting PostgreSQL in {opts.data_dir} ...")
+            url = await asyncio.to_thread(embedded_pg.start, opts.data_dir)
+            started_pg = True
+        if stop.is_set():
+            return 0
+        store = await PostgresTaskStore.connect(url)
+        try:
+            demo_db = await DemoStore.open(url)
+        except DemoBusy:
+            started_pg = False  # that demo's PostgreSQL: leave it running for it
+            print(f"vpa demo: another vpa demo is running on {opts.data_dir if not opts.database_url else 'this database'};"
+                  " stop it first or pass another --data-dir", file=sys.stderr)
+            return EXIT_DATA_BUSY
 
-    async def follow_wall_clock() -> None:
-        while True:
-            await asyncio.sleep(1)
-            await pipeline.tick(datetime.now(timezone.utc))
+        params = await demo_db.params()
+        if params is not None and opts.reset:
+            await demo_db.reset()
+            params = None
+            say("vpa demo: --reset: the previous demo's tasks and inputs are gone; starting a new company")
+        if params is None and await demo_db.has_tasks():
+            if opts.database_url:
+                print("vpa demo: the database holds tasks that no demo wrote; --reset clears them (all tasks!)",
+                      file=sys.stderr)
+                return EXIT_FOREIGN_DATA
+            await demo_db.reset()  # our own data folder, from an older demo without a log
+            say(f"vpa demo: {opts.data_dir} held tasks of an older demo; starting a new company")
 
-    ticker = asyncio.create_task(follow_wall_clock())
+        now = _second(datetime.now(settings.tz))
+        if params is None:
+            today = now.date()
+            draft = DemoParams(opts.vpas, opts.seed, today - timedelta(days=HISTORY_DAYS),
+                               HISTORY_DAYS + 1 + AHEAD_DAYS, now, {})
+            feed = company_feed(draft, settings.timezone)
+            params = draft
+            say(f"vpa demo: a new company of {params.vpas} VPAs (seed {params.seed}), history from {params.start}")
+        else:
+            params = DemoParams.from_json(params)
+            feed = company_feed(params, settings.timezone)
+            say(f"vpa demo: resuming the demo live since {params.live_since:%Y-%m-%d %H:%M} "
+                f"({params.vpas} VPAs, seed {params.seed}; --reset starts a new one)")
 
-    async def stop() -> None:
-        ticker.cancel()
-        await runner.cleanup()
-        await store.close()
-        if not database_url:  # the demo started its own PostgreSQL: leave nothing running
-            from services.common import embedded_pg
+        inputs = await demo_db.inputs()
+        mark = max([now, *(t.astimezone(settings.tz) for t, _ in inputs)])
+        cut = mark.timestamp()
+        history = [x for x in feed.lines if x[0] <= cut]
+        upcoming = [x for x in feed.lines if x[0] > cut]
+        say(f"vpa demo: replaying {len(history)} simulated envelopes and {len(inputs)} command"
+            f"{'' if len(inputs) == 1 else 's'} from the page ...")
+        runner = EmbeddedRunner(processors(), settings, StreamClock())
+        rebuild(runner, history, inputs)
+        runner.advance_to(mark)
+        latest = final_tasks(runner.drain_tasks())
+        for i in range(0, len(latest), STORE_CHUNK):  # versions the store has already are ignored
+            await write_batch(store, latest[i:i + STORE_CHUNK])
+        await _check_consistency(demo_db, latest)
+        if not params.tokens:  # a new demo: its logins, and from now on it resumes
+            params = replace(params, tokens=first_tokens(feed.members, latest))
+            await demo_db.save_params(params.to_json())
+        demo = LiveDemo(runner, store, demo_db, upcoming, settings.tz, mark)
+        if stop.is_set():
+            return 0
 
-            await asyncio.to_thread(embedded_pg.stop, data_dir)
+        tokens = tokens_from_env() or params.tokens
+        web_runner = web.AppRunner(build_app(store, demo.command, tokens, settings), shutdown_timeout=2)
+        await web_runner.setup()
+        await web.SockSite(web_runner, sock).start()
+        host, port = sock.getsockname()[:2]
+        shown = opts.host if opts.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        base = f"http://{shown}:{port}"
+        say(f"VPA Manager Dashlet: {base}/")
+        for token, who in tokens.items():
+            say(f"login token ({who.initials}, {who.role}): {token}")
+            say(f"  or open {base}/#token={token}")
+        say(f"Ctrl-C stops the demo; its data stays in {opts.data_dir if not opts.database_url else 'the database'}"
+            " and a restart resumes it (--reset starts afresh).")
 
-    return actual_port, tokens, stop
+        background.append(asyncio.create_task(_follow_wall_clock(demo)))
+        if opts.summary_seconds > 0:
+            background.append(asyncio.create_task(_summaries(demo, demo_db, settings, opts.summary_seconds)))
+        await stop.wait()
+        say("vpa demo: stopping ...")
+        return 0
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if web_runner is not None:
+            await web_runner.cleanup()
+        if demo_db is not None:
+            await demo_db.close()
+        if store is not None:
+            await store.close()
+        if started_pg:  # the demo started its own PostgreSQL: leave nothing running
+            await asyncio.to_thread(embedded_pg.stop, opts.data_dir)
+        sock.close()
 
 
-def run_demo(host: str, port: int, data_dir: str, database_url: Optional[str]) -> int:
+async def _check_consistency(demo_db, latest: list[dict]) -> None:  # noqa: ANN001
+    """The store must hold nothing the rebuilt runner does not explain (else say so loudly)."""
+    ours = {t["task_id"]: t["version"] for t in latest}
+    ahead = [tid for tid, v in (await demo_db.task_versions()).items() if ours.get(tid, 0) < v]
+    if ahead:
+        log.warning("%d tasks in the store are ahead of the rebuilt pipeline (e.g. %s): something else wrote "
+                    "this database; --reset starts afresh", len(ahead), ahead[0])
+
+
+async def _follow_wall_clock(demo: LiveDemo) -> None:
+    while True:
+        await asyncio.sleep(1)
+        await demo.follow()
+
+
+async def _summaries(demo: LiveDemo, demo_db, settings: Settings, every: float) -> None:  # noqa: ANN001
+    from services.reminders.shifts import current_shift
+
+    while True:
+        await asyncio.sleep(every)
+        now = datetime.now(settings.tz)
+        window = current_shift(now, settings)
+        counts = await demo_db.open_counts(window[1] if window else None)
+        due = f" ({counts['due_this_shift']} due by the end of this shift)" if window else ""
+        say(f"{now:%H:%M:%S} {demo.runner.stats['processed']:,} events | open tasks: "
+            f"cases {counts.get('cases', 0)}, reminders {counts.get('reminders', 0)}{due}, "
+            f"journey {counts.get('journey', 0)}")
+
+
+def run_demo(host: str = "127.0.0.1", port: int = 8080, data_dir: str = "var/demo",
+             database_url: Optional[str] = None, vpas: int = DEMO_VPAS, seed: int = DEMO_SEED,
+             reset: bool = False, summary_seconds: float = SUMMARY_SECONDS) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # initdb chatter on first start
-
-    async def main() -> None:
-        actual, tokens, stop = await start_demo(host, port, data_dir, database_url or os.environ.get("DATABASE_URL"))
-        print(f"VPA Manager Dashlet: http://{host}:{actual}/", flush=True)
-        for token, who in tokens.items():
-            print(f"login token ({who.initials}, {who.role}): {token}", flush=True)
-            print(f"  or open http://{host}:{actual}/#token={token}", flush=True)
-        print("Ctrl-C stops the demo.", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await stop()
-
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    opts = DemoOptions(host, port, data_dir, database_url or os.environ.get("DATABASE_URL") or None, vpas, seed,
+                       reset, summary_seconds)
+    if vpas < 1:
+        print("vpa demo: --vpas must be at least 1", file=sys.stderr)
+        return 2
     try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
-    return 0
+        sock = bind(host, port)  # before PostgreSQL starts: a busy port must not leave a server behind
+    except OSError as exc:
+        why = "already in use (another vpa demo?)" if exc.errno == errno.EADDRINUSE else exc.strerror
+        print(f"vpa demo: cannot listen on {host}:{port}: {why}; stop that process or pick another --port",
+              file=sys.stderr)
+        return EXIT_PORT_IN_USE
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, stop.set)  # all three stop cleanly, PostgreSQL included
+        return await _serve(opts, sock, stop)
+
+    return asyncio.run(main())

@@ -19,7 +19,7 @@ from services.common.processor import Context, Result, cancel_timer, set_timer
 from services.common.roster import is_active_member
 from services.common.tasks import get_task, max_priority, put_task
 from services.common.timeutil import fmt, local_date, parse
-from services.detector import inactivity_rules, metrics, texts
+from services.detector import inactivity_rules, texts
 from services.detector.cases import SERVICE, assignment, base_reasons, draft_for, owner, profile, system_command
 
 FOLLOW_UP_TIMER = "inactive.follow_up"
@@ -62,7 +62,7 @@ def status_changed(state: dict, env: Envelope, ctx: Context) -> Result:
     }
     set_timer(state, timer_id(task_id), follow_up, FOLLOW_UP_TIMER, {"case_id": task_id})
     out = Result(tasks=[task] if task else [])
-    out.commands += request_reminder(state, task_id, ctx, count_skip=True)
+    request_reminder(state, task_id, ctx, True, out)
     return out
 
 
@@ -161,30 +161,28 @@ def offboarded(state: dict, task_id: str, ctx: Context) -> list[Envelope]:
 
 # ---- the automatic follow-up reminder (5.13) -------------------------------------------------
 
-def request_reminder(state: dict, task_id: str, ctx: Context, count_skip: bool) -> list[Envelope]:
+def request_reminder(state: dict, task_id: str, ctx: Context, count_skip: bool, out: Result) -> None:
     """``cmd.reminder.set`` for the at_owner, while the case waits and the owner is an active member."""
     track, task = state["inactivity"][task_id], get_task(state, task_id)
     if track["reminder"] or track["decided"] or task["status"] != "waiting":
-        return []
+        return
     who = owner(state)
     if not is_active_member(ctx.roster, who):
         if count_skip:
-            metrics.REMINDERS_SKIPPED.inc()
-        return []
+            out.counts["detector_followup_reminders_skipped"] += 1
+        return
     track["reminder"] = True
-    metrics.REMINDERS_REQUESTED.inc()
+    out.counts["detector_followup_reminders_requested"] += 1
     data = {"reminder_id": f"follow-up:{task_id}", "due_at": track["follow_up"], "owner": who,
             "note": texts.REMINDER_NOTE, "case_task_id": task_id}
-    return [system_command("cmd.reminder.set", task["vpa_id"], command_id(SERVICE, "reminder.set", task_id),
-                           ctx, data)]
+    out.commands.append(system_command("cmd.reminder.set", task["vpa_id"],
+                                       command_id(SERVICE, "reminder.set", task_id), ctx, data))
 
 
-def pending_reminders(state: dict, ctx: Context) -> list[Envelope]:
+def pending_reminders(state: dict, ctx: Context, out: Result) -> None:
     """Reminders skipped earlier (owner unknown or no active member), once the owner qualifies."""
-    out: list[Envelope] = []
     for task_id in state.get("inactivity", {}):
-        out += request_reminder(state, task_id, ctx, count_skip=False)
-    return out
+        request_reminder(state, task_id, ctx, False, out)
 
 
 def cancel_reminder(state: dict, task_id: str, ctx: Context, why: str) -> list[Envelope]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date
 
 from schemas.envelope import Envelope
-from services.common.handover import FLAGS, assign, describe, with_flag
+from services.common.handover import FLAGS, assign, describe, handover_dependencies, with_flag
 from services.common.ids import case_id, command_id
 from services.common import profile as vpa_profile
 from services.common.processor import Context, Result, Timer
@@ -59,6 +59,7 @@ def _vpa_case(state: dict, kind: str, env: Envelope, reasons: list[str], rules, 
 
 class Detector:
     name = SERVICE
+    rank = 0
     topics = frozenset({"vpa.events", "vpa.commands"})
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
@@ -86,6 +87,11 @@ class Detector:
             return inactivity.decide(state, timer.payload["case_id"], ctx)
         return Result()
 
+    def roster_dependencies(self, state: dict) -> set[str]:
+        """Open cases depend on their owner's record (and through it on the deputy's); a case
+        handed over or flagged depends on which AT members are present (a rendezvous pick)."""
+        return handover_dependencies(cases.owner(state), state.get("tasks", {}).values())
+
     def reassign(self, state: dict, ctx: Context) -> Result:
         """Roster changed or a new day began: apply the handover policy to every open case, and
         request the follow-up reminders that had to be skipped while the owner was no active member."""
@@ -99,7 +105,7 @@ class Detector:
             t = put_task(state, task_id, fields, ctx, SERVICE, describe(a, owner))
             if t:
                 out.tasks.append(t)
-        out.commands += inactivity.pending_reminders(state, ctx)
+        inactivity.pending_reminders(state, ctx, out)
         return out
 
     # ---- profile -------------------------------------------------------------------------
@@ -127,7 +133,7 @@ class Detector:
             t = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY["profile"])
             if t:
                 out.tasks.append(t)
-        out.commands += inactivity.pending_reminders(state, ctx)
+        inactivity.pending_reminders(state, ctx, out)
         return out
 
     # ---- schedule changes (5.16, 5.17) -------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Mapping, Optional
 from schemas.envelope import Envelope
 from services.common.ids import journey_task_id, rendezvous_pick
 from services.common import profile as vpa_profile
-from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
+from services.common.processor import Context, Result, Timer, cancel_timer, role_token, set_timer
 from services.common.roster import is_present
 from services.common.tasks import get_task, is_active, put_task
 from services.common.timeutil import at_local, local_date
@@ -79,6 +79,7 @@ def _one(task: Optional[dict]) -> Result:
 
 class Journey:
     name = SERVICE
+    rank = 2
     topics = frozenset({"vpa.events", "vpa.commands"})
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
@@ -108,6 +109,13 @@ class Journey:
         out = self._open(state, stage, ctx, reopen=False)
         self._schedule(state, started, stage_start(started, stage), ctx)
         return out
+
+    def roster_dependencies(self, state: dict) -> set[str]:
+        """Only an open NEW_GT_12 reads the roster: which VPA Managers are present."""
+        vpa_id = state.get("vpa_id")
+        if vpa_id and is_active(get_task(state, journey_task_id(vpa_id, NEW_GT_12))):
+            return {role_token("vpa_manager")}
+        return set()
 
     def reassign(self, state: dict, ctx: Context) -> Result:
         """Roster changed (or an absence boundary): re-pick the VPA Manager of an open NEW_GT_12."""

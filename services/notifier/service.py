@@ -15,6 +15,9 @@ from pydantic import ValidationError
 
 from schemas.task import Task
 from services.common import metrics
+from schemas.base import MAX_YEAR, MIN_YEAR
+from services.common.decode import poison_in
+from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, app_id, dlq_headers, dlq_value
 from services.common.kafka_config import KafkaConfig, faust_app_kwargs
 from services.common.service_config import NotifierConfig, StoreConfig
 from services.common.settings import Settings
@@ -24,12 +27,23 @@ log = logging.getLogger("vpa.notifier")
 SERVICE = "notifier"
 
 
-def parse_task(raw: bytes) -> Union[dict, str]:
-    """The task dict, or the reason it is not a valid task version."""
+MAX_VERSION = 2**31 - 1  # the store's version column is an integer
+_DATETIMES = ("created_at", "updated_at", "due_at")
+
+
+def parse_task(raw: bytes | None) -> Union[dict, str]:
+    """The task dict, or the reason it is not a task version the store can take."""
+    if not raw:
+        return "undecodable: empty record (a null value or no bytes)"
     try:
         obj = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return f"undecodable: {exc}"
+    except RecursionError:
+        return "invalid: task nested too deeply"
+    poison = poison_in(obj)  # U+0000 (PostgreSQL refuses it), deep nesting
+    if poison:
+        return poison
     try:
         # Strict JSON validation: datetimes must be RFC 3339 strings with an offset, so nothing
         # reaches the store that PostgreSQL would refuse (a refused batch would be retried forever).
@@ -37,6 +51,13 @@ def parse_task(raw: bytes) -> Union[dict, str]:
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         return f"invalid: task {'.'.join(map(str, first['loc']))}: {first['msg']}"
+    if not 0 < obj["version"] <= MAX_VERSION:
+        return f"invalid: task version {obj['version']} is outside 1 to {MAX_VERSION}"
+    stamps = [obj.get(k) for k in _DATETIMES] + [h.get("at") for h in obj.get("history", [])]
+    for value in filter(None, stamps):
+        year = int(value[:4]) if value[:4].isdigit() else 0
+        if not MIN_YEAR <= year <= MAX_YEAR:
+            return f"invalid: task datetime {value} is outside the years {MIN_YEAR} to {MAX_YEAR}"
     return obj
 
 
@@ -59,47 +80,138 @@ async def write_batch(store: Any, tasks: list[dict], attempts: int = 0) -> list[
             delay = min(delay * 2, 10.0)
 
 
+class StoreWriter:
+    """Takes task versions off ``dashlet.tasks`` in batches and makes each batch durable: versions
+    the store cannot take go to ``vpa.dlq``, every other one into the store, retried for as long as
+    the store is away (refused, restarting, a missing socket, a closed pool), and only then are the
+    records acked, so an offset is committed only after its version is in the store or the DLQ."""
+
+    def __init__(self, app: Any, store_cfg: StoreConfig, batch_size: int) -> None:
+        self.app, self.store_cfg, self.batch_size = app, store_cfg, batch_size
+        self.queue: asyncio.Queue = asyncio.Queue(batch_size * 4)  # a full queue holds the agent back
+        self._store: Any = None
+        self.healthy = True
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            deadline = asyncio.get_running_loop().time() + 0.2
+            while len(batch) < self.batch_size:
+                timeout = deadline - asyncio.get_running_loop().time()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self.queue.get(), timeout))
+                except asyncio.TimeoutError:
+                    break
+            await self._write(batch)
+
+    async def _write(self, batch: list[tuple[Any, Any]]) -> None:
+        good: list[tuple[dict, Any]] = []
+        rejected: list[tuple[str, Any]] = []
+        for stream, event in batch:
+            parsed = parse_task(event.value)
+            if isinstance(parsed, str):
+                rejected.append((parsed, event))
+            else:
+                good.append((parsed, event))
+        if rejected:
+            await self._to_dlq(rejected)
+        tasks = [t for t, _ in good]
+        while tasks:
+            refused = await self._apply(tasks)
+            if not refused:
+                break
+            await self._to_dlq([(reason, event) for reason, task in refused
+                                for t, event in good if t is task])
+            tasks = [t for t in tasks if all(t is not task for _, task in refused)]
+        metrics.EVENTS.labels(SERVICE, "task").inc(len(good))
+        for stream, event in batch:
+            await stream.ack(event)
+
+    async def _apply(self, tasks: list[dict]) -> list[tuple[str, dict]]:
+        """Write ``tasks``; retries until the store takes them. Returns the versions PostgreSQL
+        refuses for what they hold (found by halving the batch), which no retry can cure."""
+        import asyncpg
+
+        delay = 0.2
+        while True:
+            try:
+                store = await self._open()
+                changed = await store.apply(tasks)
+                metrics.STORE_WRITES.inc(len(changed))
+                metrics.STORE_BATCH.observe(len(tasks))
+                self._set_health(True)
+                return []
+            except asyncpg.DataError as exc:  # SQLSTATE class 22: this data, not the store
+                if len(tasks) == 1:
+                    return [(f"invalid: the store refuses this task: {exc}", tasks[0])]
+                half = len(tasks) // 2
+                return await self._apply(tasks[:half]) + await self._apply(tasks[half:])
+            except Exception as exc:  # noqa: BLE001 - the store is away: wait and try again
+                metrics.STORE_WRITE_ERRORS.inc()
+                self._set_health(False)
+                log.warning("store write failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
+                await self._drop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _open(self) -> Any:
+        if self._store is None:
+            from services.notifier.store import open_store
+
+            self._store = await open_store(self.store_cfg.url, self.store_cfg.data_dir)
+        return self._store
+
+    async def _drop(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            try:
+                await asyncio.wait_for(store.close(), 5)
+            except Exception:  # noqa: BLE001 - it is broken already
+                pass
+
+    def _set_health(self, ok: bool) -> None:
+        self.healthy = ok
+        metrics.STORE_UP.set(1 if ok else 0)
+
+    async def _to_dlq(self, rejected: list[tuple[str, Any]]) -> None:
+        producer = self.app.producer
+        sent = []
+        for reason, event in rejected:
+            m = event.message
+            value, truncated = dlq_value(event.value)
+            metrics.DLQ.labels(SERVICE, metrics.dlq_kind(reason)).inc()
+            log.warning("to vpa.dlq: %s (%s[%s]@%s)", reason[:300], m.topic, m.partition, m.offset)
+            sent.append(await producer.send(DLQ_TOPIC, m.key, value, None, None,
+                                            dlq_headers(reason, SERVICE, m.topic, m.partition, m.offset, truncated)))
+        await producer.flush()
+        for fut in sent:
+            if fut.done() and fut.exception() is not None:
+                raise fut.exception()
+
+
 def build_notifier_app(cfg: KafkaConfig):
     import faust
 
-    from services.common.kafka_runner import dlq_headers, watch_lag
-    from services.notifier.store import open_store
-
     app = faust.App(
-        f"{cfg.group_prefix}-notifier",
-        key_serializer="raw", value_serializer="raw", web_enabled=False,
-        consumer_auto_offset_reset="earliest",
-        **faust_app_kwargs(cfg),
+        app_id(cfg, SERVICE), key_serializer="raw", value_serializer="raw", web_enabled=False,
+        consumer_auto_offset_reset="earliest", stream_wait_empty=False, **faust_app_kwargs(cfg),
     )
-    tasks_topic = app.topic("dashlet.tasks", partitions=cfg.partitions)
-    dlq_topic = app.topic("vpa.dlq", partitions=cfg.partitions)
-    notifier_cfg = NotifierConfig.from_env()
-    batch_size = notifier_cfg.notifier_batch
-    store_cfg = StoreConfig.from_env()
-    holder: dict[str, Any] = {}
-
-    async def store() -> Any:
-        if "store" not in holder:
-            holder["store"] = await open_store(store_cfg.url, store_cfg.data_dir)
-        return holder["store"]
+    notifier_cfg, store_cfg = NotifierConfig.from_env(), StoreConfig.from_env()
+    writer = StoreWriter(app, store_cfg, notifier_cfg.notifier_batch)
+    tasks_topic = app.topic(TASKS_TOPIC, partitions=cfg.partitions, key_type=bytes, value_type=bytes)
 
     @app.agent(tasks_topic, name="notifier-store-writer")
-    async def write(stream):  # noqa: ANN001
-        async for events in stream.take_events(batch_size, within=0.2):
-            good: list[dict] = []
-            for ev in events:
-                parsed = parse_task(ev.value)
-                if isinstance(parsed, str):
-                    m = ev.message
-                    metrics.DLQ.labels(SERVICE, metrics.dlq_kind(parsed)).inc()
-                    await dlq_topic.send(key=ev.key, value=ev.value or b"",
-                                         headers=dlq_headers(parsed, SERVICE, m.topic, m.partition, m.offset))
-                else:
-                    good.append(parsed)
-            if good:
-                await write_batch(await store(), good)
-            metrics.EVENTS.labels(SERVICE, "task").inc(len(good))
+    async def take(stream):  # noqa: ANN001
+        noack = stream.noack()
+        async for event in noack.events():
+            await writer.queue.put((noack, event))
 
-    watch_lag(app, SERVICE, {"dashlet.tasks"})
+    @app.task
+    async def write() -> None:
+        await writer.run()
+
     store_gauges.attach(app, store_cfg.url, store_cfg.data_dir, Settings.from_env(), notifier_cfg.store_gauge_seconds)
+    app.writer = writer
     return app

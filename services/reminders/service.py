@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Optional
 
 from schemas.envelope import Envelope
-from services.common.handover import Assignment, assign, describe, with_flag
+from services.common.handover import Assignment, assign, describe, handover_dependencies, with_flag
 from services.common.ids import issued_by, reminder_task_id
 from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
 from services.common.roster import is_active_member
@@ -79,6 +79,7 @@ def _live_reminder(state: dict, env: Envelope) -> tuple[Optional[dict], Optional
 
 class Reminders:
     name = SERVICE
+    rank = 1
     topics = frozenset({"vpa.events", "vpa.commands"})
 
     # ---- processor protocol ----------------------------------------------------------------
@@ -112,6 +113,13 @@ class Reminders:
         out = Result()
         _publish(out, put_task(state, task_id, fields, ctx, SERVICE, texts.with_assignment(texts.DUE, moved)))
         return out
+
+    def roster_dependencies(self, state: dict) -> set[str]:
+        """Each live reminder depends on its owner (who set it), handed-over ones on who is present."""
+        deps: set[str] = set()
+        for task in state.get("tasks", {}).values():
+            deps |= handover_dependencies(task["owner"], [task])
+        return deps
 
     def reassign(self, state: dict, ctx: Context) -> Result:
         """Roster changed or an absence boundary passed: re-apply the policy to every live reminder."""

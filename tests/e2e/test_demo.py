@@ -1,66 +1,258 @@
-"""`vpa demo` as a user starts it: a real process, embedded runner, real PostgreSQL, HTTP API."""
+"""`vpa demo` as a user starts it: a real process, the simulated company, embedded PostgreSQL, HTTP.
+
+The demo runs on its own embedded PostgreSQL in a temporary data folder (DATABASE_URL is removed
+from its environment), so the tests can check that stopping it leaves no PostgreSQL behind.
+"""
 from __future__ import annotations
 
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
+import psutil
 import pytest
 
 VPA = str(Path(sys.executable).with_name("vpa"))
+START_TIMEOUT = 180  # first start: initdb, simulation, replay of 60 days
+TOKEN_LINE = re.compile(r"login token \(([A-Z]{2,4}), (at|vpa_manager)\): (\S+)")
+
+
+class DemoProcess:
+    """A running ``vpa demo`` whose output a thread collects (so the pipe never fills)."""
+
+    def __init__(self, data_dir: Path, port: int = 0) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("DATABASE_URL", None)
+        env.pop("VPA_DASHLET_TOKENS", None)
+        self.data_dir = data_dir
+        self.proc = subprocess.Popen(
+            [VPA, "demo", "--port", str(port), "--data-dir", str(data_dir), "--summary-seconds", "1"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_ready(self) -> tuple[str, dict[str, tuple[str, str]]]:
+        """The base URL and {role: (initials, token)} once the demo serves."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            out = self.output
+            url = re.search(r"VPA Manager Dashlet: (http://127\.0\.0\.1:\d+)/", out)
+            tokens = {role: (ini, tok) for ini, role, tok in TOKEN_LINE.findall(out)}
+            if url and len(tokens) == 2 and "Ctrl-C stops the demo" in out:
+                return url.group(1), tokens
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        pytest.fail("demo did not start:\n" + "".join(self.lines[-40:]))
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        os.killpg(self.proc.pid, sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"demo did not stop within {timeout} s after signal {sig}:\n" + "".join(self.lines[-20:]))
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def postgres_processes(data_dir: Path) -> list[psutil.Process]:
+    """PostgreSQL server processes serving ``data_dir``."""
+    found = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if "postgres" in (p.info["name"] or "") and str(data_dir.resolve()) in " ".join(p.info["cmdline"] or []):
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def wait_no_postgres(data_dir: Path, timeout: float = 20) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    while (left := postgres_processes(data_dir)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def _stop_leftovers(data_dir: Path) -> None:
+    from services.common import embedded_pg
+
+    if postgres_processes(data_dir):
+        embedded_pg.stop(data_dir)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    data = tmp_path_factory.mktemp("demo")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    # With DATABASE_URL set (scripts/test) the demo uses that server, else its embedded one.
-    proc = subprocess.Popen([VPA, "demo", "--port", "0", "--data-dir", str(data / "pg")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    url = token = None
-    seen = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (url and token):
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if m := re.search(r"(http://127\.0\.0\.1:\d+)/", line):
-            url = m.group(1)
-        if m := re.search(r"login token \(VM, vpa_manager\): (\S+)", line):
-            token = m.group(1)
-    if not (url and token):
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("demo did not start:\n" + "".join(seen[-40:]))
-    yield url, token
-    os.killpg(proc.pid, signal.SIGINT)
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("demo") / "pg"
+    yield path
+    _stop_leftovers(path)
+
+
+@pytest.fixture(scope="module")
+def first_run(data_dir):
+    demo = DemoProcess(data_dir)
     try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        url, tokens = demo.wait_ready()
+        yield demo, url, tokens
+    finally:
+        demo.kill()
 
 
-async def test_demo_serves_the_sample_cases(demo):
-    url, token = demo
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def all_tasks(http: aiohttp.ClientSession, url: str, token: str) -> dict[str, dict]:
+    out, offset = {}, 0
+    while offset is not None:
+        async with http.get(f"{url}/api/tasks", params={"limit": 500, "offset": offset}, headers=auth(token)) as r:
+            assert r.status == 200
+            body = await r.json()
+        out.update((t["task_id"], t) for t in body["items"])
+        offset = body["next_offset"]
+    return out
+
+
+async def poll(fn, timeout: float, what: str):  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        await _sleep(0.3)
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+async def post(http: aiohttp.ClientSession, url: str, token: str, type_: str, vpa_id: str, data: dict) -> int:
+    body = {"event_id": f"e2e-{uuid.uuid4()}", "type": type_, "vpa_id": vpa_id, "data": data}
+    async with http.post(f"{url}/api/commands", json=body, headers=auth(token)) as r:
+        return r.status
+
+
+async def test_both_tokens_work_and_nothing_without_one(first_run):
+    _, url, tokens = first_run
+    assert set(tokens) == {"at", "vpa_manager"}
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{url}/api/tasks", params={"tab": "cases"},
-                            headers={"Authorization": f"Bearer {token}"}) as resp:
-            assert resp.status == 200
-            body = await resp.json()
-        reasons = {r for t in body["items"] for r in t["reasons"]}
-        assert {"long", "frequent", "short_notice"} <= reasons
-        cancelled = [t for t in body["items"] if t["status"] == "cancelled"]
-        assert cancelled, "the cancelled sample absence is kept as a cancelled case"
-        async with http.get(f"{url}/api/tasks") as resp:
-            assert resp.status == 401
-        async with http.get(f"{url}/healthz") as resp:
-            assert resp.status == 200
-        async with http.get(f"{url}/openapi.json") as resp:
-            assert "/api/tasks" in (await resp.json())["paths"]
-        async with http.get(f"{url}/") as resp:
-            assert "VPA Manager Dashlet" in await resp.text()
+        for _, token in tokens.values():
+            async with http.get(f"{url}/api/tasks", params={"tab": "cases"}, headers=auth(token)) as r:
+                assert r.status == 200
+        async with http.get(f"{url}/api/tasks") as r:
+            assert r.status == 401
+        async with http.get(f"{url}/") as r:
+            assert "VPA Manager Dashlet" in await r.text()
+
+
+async def test_every_tab_has_open_tasks_within_a_minute(first_run):
+    demo, url, tokens = first_run
+    token = tokens["at"][1]
+    async with aiohttp.ClientSession() as http:
+        async def tabs_filled():
+            counts = {}
+            for tab in ("cases", "reminders", "journey"):
+                async with http.get(f"{url}/api/tasks", params={"tab": tab, "status": "open"}, headers=auth(token)) as r:
+                    counts[tab] = len((await r.json())["items"])
+            return all(counts.values()) and counts
+        counts = await poll(tabs_filled, 60, "open tasks on every tab")
+    assert counts["cases"] >= 10, counts  # "a few dozen open cases" for 300 VPAs
+
+    async def summary_printed():
+        return re.search(r"\d[\d,]* events \| open tasks: cases \d+, reminders \d+", demo.output)
+    await poll(summary_printed, 10, "the live summary line")
+
+
+async def test_restart_resumes_and_stopping_leaves_no_postgres(first_run, data_dir):
+    demo, url, tokens = first_run
+    initials, token = tokens["at"]
+    now = datetime.now(timezone.utc)
+    async with aiohttp.ClientSession() as http:
+        before = await all_tasks(http, url, token)
+        vpa_id = next(t["vpa_id"] for t in before.values() if t["tab"] == "cases")
+        assert await post(http, url, token, "cmd.reminder.set", vpa_id, {
+            "reminder_id": "e2e-keep", "due_at": (now + timedelta(days=2)).isoformat(), "owner": initials,
+            "note": "vor dem Neustart gesetzt"}) == 202
+        assert await post(http, url, token, "cmd.reminder.set", vpa_id, {
+            "reminder_id": "e2e-done", "due_at": (now + timedelta(hours=1)).isoformat(), "owner": initials,
+            "note": "vor dem Neustart erledigt"}) == 202
+        assert await post(http, url, token, "cmd.reminder.complete", vpa_id,
+                          {"reminder_id": "e2e-done", "file_updated": True}) == 202
+
+        async def both_stored():
+            tasks = await all_tasks(http, url, token)
+            keep, done = tasks.get("reminder:e2e-keep"), tasks.get("reminder:e2e-done")
+            return keep and done and done["status"] == "done" and tasks
+        before = await poll(both_stored, 30, "the two reminders in the store")
+    assert before["reminder:e2e-keep"]["status"] == "waiting"
+
+    assert demo.stop(signal.SIGTERM) == 0
+    assert not wait_no_postgres(data_dir), "SIGTERM left PostgreSQL running"
+
+    again = DemoProcess(data_dir)
+    try:
+        url, tokens_after = again.wait_ready()
+        assert tokens_after == tokens, "the login links survive a restart"
+        assert "resuming the demo" in again.output
+        async with aiohttp.ClientSession() as http:
+            after = await all_tasks(http, url, token)
+            for task_id in ("reminder:e2e-keep", "reminder:e2e-done"):
+                assert after[task_id]["status"] == before[task_id]["status"]
+                assert after[task_id]["version"] == before[task_id]["version"]
+                assert after[task_id]["history"] == before[task_id]["history"]
+            lost = [t for t, task in before.items() if t not in after or after[t]["version"] < task["version"]]
+            assert not lost, lost[:5]
+            # the rebuilt runner knows the reminder set before the restart: it can be completed
+            assert await post(http, url, token, "cmd.reminder.complete", vpa_id,
+                              {"reminder_id": "e2e-keep", "file_updated": True}) == 202
+
+            async def kept_done():
+                async with http.get(f"{url}/api/tasks/reminder:e2e-keep", headers=auth(token)) as r:
+                    return (await r.json()).get("status") == "done"
+            await poll(kept_done, 30, "the reminder set before the restart to be done")
+        assert "ahead of the rebuilt pipeline" not in again.output
+        assert again.stop(signal.SIGHUP) == 0
+        assert not wait_no_postgres(data_dir), "SIGHUP left PostgreSQL running"
+    finally:
+        again.kill()
+
+
+def test_a_busy_port_is_reported_before_postgres_starts(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        env = dict(os.environ)
+        env.pop("DATABASE_URL", None)
+        done = subprocess.run([VPA, "demo", "--port", str(port), "--data-dir", str(tmp_path / "pg")], env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: already in use" in done.stderr
+    assert "starting PostgreSQL" not in done.stdout
+    assert not (tmp_path / "pg").exists(), "no PostgreSQL data folder for a demo that cannot serve"

@@ -45,12 +45,12 @@ async def fresh_database(base_url: str) -> str:
 
 
 class ServiceProcess:
-    def __init__(self, service: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, service: str, env: dict[str, str], log_dir: Path, command: Optional[list[str]] = None) -> None:
         self.service = service
         self.log_path = log_dir / f"{service}-{uuid.uuid4().hex[:6]}.log"
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([VPA, "run", service], env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=ROOT, start_new_session=True)
+        self.proc = subprocess.Popen(command or [VPA, "run", service], env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
         if self.proc.poll() is None:
@@ -197,5 +197,31 @@ async def recreate_topics() -> None:
             if not set(doomed) & set(await admin.list_topics()):
                 break
             await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
+async def groups_stable(groups: list[str], timeout: float = 90) -> bool:
+    """Wait until every consumer group is Stable with at least one member (its partitions assigned)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = 0
+            for group in groups:
+                try:
+                    [resp] = await admin.describe_consumer_groups([group])
+                    _, _, state, _, _, members, *_ = resp.groups[0]
+                except Exception:  # noqa: BLE001 - no coordinator yet, group unknown: not ready
+                    continue
+                if state == "Stable" and members:
+                    ready += 1
+            if ready == len(groups):
+                return True
+            await asyncio.sleep(0.3)
+        return False
     finally:
         await admin.close()

@@ -86,7 +86,7 @@ def test_every_bad_variable_is_reported_at_once():
 @pytest.mark.parametrize("var, value, expected", [
     ("VPA_PARTITIONS", "x", "VPA_PARTITIONS: expected a positive integer, got 'x'"),
     ("VPA_PARTITIONS", "0", "VPA_PARTITIONS: expected a positive integer, got '0'"),
-    ("VPA_CLOCK", "fast", "VPA_CLOCK: expected one of wall, stream, got 'fast'"),
+    ("VPA_CLOCK", "fast", "VPA_CLOCK: expected one of stream, wall, catchup, got 'fast'"),
     ("VPA_METRICS_PORT", "70000", "VPA_METRICS_PORT: expected a TCP port 0-65535 (0 = off), got '70000'"),
     ("VPA_SESSION_TIMEOUT_SECONDS", "-5", "VPA_SESSION_TIMEOUT_SECONDS: expected a positive number of seconds"),
     ("KAFKA_BOOTSTRAP_SERVERS", "broker1", "KAFKA_BOOTSTRAP_SERVERS: expected comma-separated HOST:PORT pairs"),

@@ -231,7 +231,7 @@ def test_invalid_line_does_not_move_the_clock():
     assert runner.clock.now() == t(0)
     assert entries(rec) == [("event", "e1", t(0))]
     assert runner.stats["invalid"] == 2
-    assert [r.origin for r in runner.dlq] == ["file.jsonl:2", "file.jsonl:3"]
+    assert [r.origin.label for r in runner.dlq] == ["file.jsonl:2", "file.jsonl:3"]
 
 
 def test_unknown_type_does_not_move_the_clock():
@@ -340,6 +340,7 @@ def test_rejections_go_to_the_dlq_with_the_service_as_origin():
     runner = make_runner(rec)
     rec.plan["e1"] = lambda s: Result(rejections=["rejected: not today"])
     runner.submit_raw(line("e1", t(0)), "test")
-    assert [(r.reason, r.origin, r.key) for r in runner.dlq] == [("rejected: not today", "rec", VPA)]
+    assert [(r.reason, r.service, r.origin.label, r.key) for r in runner.dlq] == [
+        ("rejected: not today", "rec", "test", VPA)]
     assert runner.stats["rejected"] == 1
     assert runner.stats["invalid"] == 0

@@ -30,7 +30,7 @@ def run(name: str):
 
 
 def rejections(runner) -> list[str]:
-    return [r.reason for r in runner.dlq if r.origin == "reminders"]
+    return [r.reason for r in runner.dlq if r.service == "reminders"]
 
 
 def states(versions, task_id) -> list[tuple]:

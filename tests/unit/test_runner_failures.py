@@ -36,7 +36,7 @@ def test_failing_handler_goes_to_dlq_state_untouched_and_next_event_processed():
     runner.submit_raw(line("e1", "ok"), "t:1")
     runner.submit_raw(line("e2", "boom"), "t:2")
     runner.submit_raw(line("e3", "ok2"), "t:3")
-    assert runner.states[("fragile", "V-1")]["count"] == 2  # the failed call left no trace
+    assert runner.state_of("fragile", "V-1")["count"] == 2  # the failed call left no trace
     assert len(runner.dlq) == 1
     assert runner.dlq[0].reason == "error: fragile: ValueError: kaputt"
     assert json.loads(runner.dlq[0].value)["event_id"] == "e2"

@@ -1,0 +1,144 @@
+"""``at.roster`` for every partition of a worker, record by record (a global input).
+
+The roster is global: every partition's engine needs every roster event, at its place in time
+among that partition's own events (a handover decided at 09:00 must see a vacation registered
+at 08:59 and not one registered at 09:01). So each worker reads the whole topic itself, as Kafka
+Streams' global consumer does, and each partition engine takes the records in order from its own
+cursor, which it stores with its state. The topic is small (members and their absences), so the
+records are kept from the beginning.
+"""
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from services.common.decode import Outcome, decode
+from services.common.kafka_config import KafkaConfig, aiokafka_kwargs
+
+log = logging.getLogger("vpa.roster_feed")
+TOPIC = "at.roster"
+
+
+@dataclass(frozen=True)
+class RosterRecord:
+    partition: int
+    offset: int
+    outcome: Outcome
+    raw: bytes
+    key: Optional[bytes]
+    timestamp_ms: int
+
+
+class RosterFeed:
+    def __init__(self, cfg: KafkaConfig) -> None:
+        self.cfg = cfg
+        self.partitions: list[int] = []
+        self._offsets: dict[int, list[int]] = {}
+        self._records: dict[int, dict[int, RosterRecord]] = {}
+        self._highwater: dict[int, Optional[int]] = {}
+        self._fetched_to: dict[int, int] = {}
+        self._listeners: list[Callable[[], None]] = []
+        self._consumer: Any = None
+        self._task: Optional[asyncio.Task] = None
+        self.started = asyncio.Event()  # partitions known, reading
+
+    def subscribe(self, wake: Callable[[], None]) -> Callable[[], None]:
+        self._listeners.append(wake)
+        return lambda: self._listeners.remove(wake) if wake in self._listeners else None
+
+    async def start(self) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        self._consumer = AIOKafkaConsumer(**aiokafka_kwargs(self.cfg), group_id=None, enable_auto_commit=False,
+                                          auto_offset_reset="earliest")
+        await self._consumer.start()
+        parts = None
+        for _ in range(300):  # the topic was created before start; metadata may lag a moment
+            cluster = await self._consumer._client.fetch_all_metadata()
+            parts = cluster.partitions_for_topic(TOPIC)
+            if parts:
+                break
+            await asyncio.sleep(0.1)
+        if not parts:
+            raise RuntimeError(f"topic {TOPIC} has no partitions (does it exist?)")
+        self.partitions = sorted(parts)
+        tps = [TopicPartition(TOPIC, p) for p in self.partitions]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_beginning(*tps)
+        ends = await self._consumer.end_offsets(tps)
+        for tp in tps:
+            self._offsets[tp.partition], self._records[tp.partition] = [], {}
+            self._highwater[tp.partition] = ends.get(tp)
+            self._fetched_to[tp.partition] = 0
+        self._task = asyncio.ensure_future(self._run())
+        self.started.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _run(self) -> None:
+        from aiokafka import TopicPartition
+
+        delay = 0.5
+        while True:
+            try:
+                batch = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+                delay = 0.5
+            except Exception:  # noqa: BLE001 - a broker outage: keep trying, never die
+                log.exception("reading at.roster failed; retrying in %.1fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            changed = False
+            for tp, msgs in batch.items():
+                for m in msgs:
+                    rec = RosterRecord(tp.partition, m.offset, decode(m.value or b""), m.value or b"", m.key,
+                                       m.timestamp)
+                    self._records[tp.partition][m.offset] = rec
+                    self._offsets[tp.partition].append(m.offset)
+                    self._fetched_to[tp.partition] = m.offset + 1
+                    changed = True
+            for p in self.partitions:
+                tp = TopicPartition(TOPIC, p)
+                hw = self._consumer.highwater(tp)
+                if hw is not None and hw != self._highwater.get(p):
+                    self._highwater[p] = hw
+                    changed = True
+                try:  # the fetch position also steps over offsets that hold no record
+                    position = await asyncio.wait_for(self._consumer.position(tp), 1.0)
+                except Exception:  # noqa: BLE001 - unknown for the moment: keep the last one
+                    continue
+                if position > self._fetched_to[p]:
+                    self._fetched_to[p] = position
+                    changed = True
+            if changed:
+                for wake in list(self._listeners):
+                    wake()
+
+    # ---- what a partition engine asks --------------------------------------------------------
+
+    def next_record(self, partition: int, cursor: int) -> Optional[RosterRecord]:
+        """The first record at or after offset ``cursor`` that has been read, if any."""
+        offsets = self._offsets.get(partition, [])
+        i = bisect.bisect_left(offsets, cursor)
+        return self._records[partition][offsets[i]] if i < len(offsets) else None
+
+    def caught_up(self, partition: int, cursor: int) -> bool:
+        """Nothing at or after ``cursor`` exists in the partition (as far as the broker said)."""
+        hw = self._highwater.get(partition)
+        return hw is not None and self._fetched_to.get(partition, 0) >= hw and cursor >= self._last_offset(partition)
+
+    def _last_offset(self, partition: int) -> int:
+        offsets = self._offsets.get(partition)
+        return offsets[-1] + 1 if offsets else 0
+
+    def lag(self, partition: int, cursor: int) -> int:
+        hw = self._highwater.get(partition) or 0
+        return max(0, hw - cursor)

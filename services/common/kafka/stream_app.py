@@ -1,0 +1,171 @@
+"""The Kafka runner: one faust-streaming app per stream service (DESIGN.md 3), a thin driver.
+
+* Own consumer group per service (``<prefix>-<service>``); scales out by partitions of
+  ``vpa.events``/``vpa.commands`` (co-partitioned by vpa_id).
+* One ``PartitionWorker`` per assigned partition: the time-ordered merge of the inputs in front
+  of a ``PartitionEngine`` (the same engine the embedded runner uses).
+* Per-VPA state in a faust Table whose changelog gives a restarted or rebalanced worker the state
+  back, the timers inside it included; the roster from ``RosterFeed`` (every worker reads all of
+  ``at.roster``).
+* Values on every topic are the plain JSON of the contract, not faust records.
+* Delivery is at least once, with outputs before state (see ``worker``); ids and versions are
+  deterministic, so a repeated batch repeats the same task versions, which the store ignores.
+* In wall and catch-up modes the workers advance their clocks by the wall clock themselves; no
+  tick is written to any topic.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Optional
+
+from services.common.clock import ClockMode
+from services.common.engine import EngineLimits
+from services.common.kafka.roster_feed import RosterFeed
+from services.common.kafka.topics import (
+    CO_PARTITIONED, app_id, feedback_topic, internal_topics, state_table,
+)
+from services.common.kafka.worker import PartitionWorker
+from services.common.kafka_config import KafkaConfig, faust_app_kwargs
+from services.common.metrics import StreamMetrics
+from services.common.processor import Processor
+from services.common.settings import Settings
+
+log = logging.getLogger("vpa.kafka")
+
+
+def limits_of(settings: Settings) -> EngineLimits:
+    from datetime import timedelta
+
+    return EngineLimits(dedupe_window=timedelta(days=settings.dedupe_window_days),
+                        max_future=timedelta(minutes=settings.max_future_minutes))
+
+
+class StreamDriver:
+    """Everything a service's workers share: the app, its table, the roster feed, settings."""
+
+    def __init__(self, proc: Processor, settings: Settings, cfg: KafkaConfig, follows: tuple[str, ...],
+                 emits_marks: bool) -> None:
+        import faust
+
+        self.proc, self.settings, self.cfg = proc, settings, cfg
+        self.service = proc.name
+        self.mode = ClockMode(cfg.clock_mode)
+        self.limits = limits_of(settings)
+        self.follows = follows
+        self.emits_marks = emits_marks
+        self.co_topics = tuple(t for t in CO_PARTITIONED if t in proc.topics)
+        self.followed_topics = {u: feedback_topic(cfg, u) for u in follows}
+        self.own_feedback = feedback_topic(cfg, self.service)
+        self.metrics = StreamMetrics(self.service)
+        self.app = faust.App(
+            app_id(cfg, self.service), **faust_app_kwargs(cfg),
+            store="memory://", table_standby_replicas=cfg.standby_replicas,
+            key_serializer="raw", value_serializer="raw", web_enabled=False,
+            consumer_auto_offset_reset="earliest",
+            # Records wait in the workers' merge buffers unacked; a rebalance must not wait for them
+            # (they come again from the last commit).
+            stream_wait_empty=False,
+        )
+        schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="raw")
+        self.table = self.app.Table(state_table(self.service), partitions=cfg.partitions, schema=schema)
+        self.roster = RosterFeed(cfg)
+        self.workers: dict[int, PartitionWorker] = {}
+        self._assigned: set[int] = set()
+        self._wire()
+
+    # ---- wiring ------------------------------------------------------------------------------
+
+    def _wire(self) -> None:
+        app = self.app
+        for topic_name in (*self.co_topics, *self.followed_topics.values()):
+            topic = app.topic(topic_name, partitions=self.cfg.partitions, key_type=bytes, value_type=bytes)
+
+            async def consume(stream, _name=topic_name):  # noqa: ANN001
+                noack = stream.noack()
+                async for event in noack.events():
+                    self._offer(noack, event)
+
+            app.agent(topic, name=f"{self.service}-{topic_name}")(consume)
+
+        @app.on_partitions_revoked.connect
+        async def on_revoked(app_, revoked, **kwargs) -> None:  # noqa: ANN001
+            await self._stop_workers({tp.partition for tp in revoked if tp.topic == "vpa.events"})
+
+        @app.on_rebalance_complete.connect
+        async def on_rebalanced(app_, **kwargs) -> None:  # noqa: ANN001
+            self._assigned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == "vpa.events"}
+            await self._stop_workers(set(self.workers) - self._assigned)
+            for p in sorted(self._assigned):
+                self._ensure_worker(p)
+
+        @app.task
+        async def start_roster() -> None:
+            await self.roster.start()
+
+        @app.timer(interval=5.0)
+        async def report_lag() -> None:
+            for worker in list(self.workers.values()):
+                self.metrics.lag(worker)
+
+    def _offer(self, stream: Any, event: Any) -> None:
+        p = event.message.partition
+        worker = self.workers.get(p) or self._ensure_worker(p)
+        if worker is not None:
+            worker.offer(stream, event)
+
+    def _ensure_worker(self, p: int) -> Optional[PartitionWorker]:
+        worker = self.workers.get(p)
+        if worker is None:
+            worker = self.workers[p] = PartitionWorker(self, p)
+            worker.task = asyncio.ensure_future(self._run_worker(worker))
+            log.info("%s: partition %d assigned (%d stored slots)", self.service, p, len(worker.slots))
+        return worker
+
+    async def _run_worker(self, worker: PartitionWorker) -> None:
+        try:
+            await worker.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the broker refused a record: start over cleanly
+            log.exception("%s[%d]: worker failed; the service restarts from its last commit",
+                          self.service, worker.p)
+            await self.app.crash(exc)
+
+    async def _stop_workers(self, partitions: set[int]) -> None:
+        stopping = [self.workers.pop(p) for p in partitions if p in self.workers]
+        for worker in stopping:
+            if worker.task is not None:
+                worker.task.cancel()
+        await asyncio.gather(*(w.task for w in stopping if w.task is not None), return_exceptions=True)
+
+    # ---- what workers ask ----------------------------------------------------------------------
+
+    def _tp(self, topic: str, partition: int) -> Any:
+        from faust.types import TP
+
+        return TP(topic, partition)
+
+    def highwater(self, topic: str, partition: int) -> Optional[int]:
+        try:
+            return self.app.consumer.highwater(self._tp(topic, partition))
+        except Exception:  # noqa: BLE001 - not assigned (any more) or not fetched yet
+            return None
+
+    def committed(self, topic: str, partition: int) -> Optional[int]:
+        return self.app.consumer._committed_offset.get(self._tp(topic, partition))
+
+    def pause(self, topic: str, partition: int) -> None:
+        self.app.consumer.pause_partitions({self._tp(topic, partition)})
+
+    def resume(self, topic: str, partition: int) -> None:
+        self.app.consumer.resume_partitions({self._tp(topic, partition)})
+
+
+def build_stream_app(proc: Processor, settings: Settings, cfg: KafkaConfig, follows: tuple[str, ...] = (),
+                     emits_marks: bool = False) -> StreamDriver:
+    return StreamDriver(proc, settings, cfg, follows, emits_marks)
+
+
+def topics_for(cfg: KafkaConfig, service: str, follows: tuple[str, ...]) -> dict[str, dict]:
+    return internal_topics(cfg, service, follows)

@@ -1,0 +1,351 @@
+"""One partition of one stream service on Kafka: the ordered merge in front of its engine.
+
+A worker owns partition ``p`` of a service. It takes the records of its co-partitioned input
+topics (``vpa.events``, ``vpa.commands``, and the commands of a service it follows), plus every
+``at.roster`` record (``RosterFeed``), and hands them to its ``PartitionEngine`` in order-key
+order, timestamp first (``services.common.order``): the order ``vpa replay`` uses, whatever the
+order in which the broker delivers the topics.
+
+The merge takes the smallest head among the inputs, but only once no input could still deliver a
+smaller one: an input with nothing buffered must be caught up with the broker and have stayed
+empty for ``input_idle_seconds`` (Kafka Streams' ``max.task.idle.ms``); the commands of a followed
+service must have reached, with their progress mark, the key about to be taken (waiting at most
+``upstream_wait_seconds``). Records that need no place in the order (undecodable, unknown types,
+progress marks) are handled at once.
+
+After a batch of steps the worker sends the batch's outputs, waits until the broker has all of
+them, then writes the changed slots to the table and acks the input records: a crash at any point
+repeats at most the batch, with the same outputs.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Optional
+
+from services.common.clock import ClockMode
+from services.common.decode import Decoded, Invalid, Outcome, decode
+from services.common.engine import Origin, Output, PartitionEngine
+from services.common.kafka.feedback import FeedbackCommand, ProgressMark, command_record, mark_record, parse_feedback
+from services.common.kafka.slots import TableSlots
+from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, dlq_headers, dlq_value
+from services.common.order import TOPIC_RANK, OrderKey
+
+if TYPE_CHECKING:
+    from services.common.kafka.stream_app import StreamDriver
+
+log = logging.getLogger("vpa.kafka.worker")
+BATCH_STEPS = 500  # steps between two flushes while a backlog is worked through
+BUFFER_HIGH = 5000  # records buffered per input partition before its fetching pauses
+
+
+@dataclass
+class Buffered:
+    key: Optional[OrderKey]  # its place in the order; None: handled at once
+    outcome: Any  # decode Outcome, or a FeedbackCommand / ProgressMark / reason str (feedback)
+    raw: bytes
+    origin: Origin
+    timestamp_ms: int
+    stream: Any = None
+    event: Any = None
+
+
+@dataclass
+class InputBuffer:
+    topic: str
+    upstream: Optional[str] = None  # the followed service, for a commands topic of another service
+    records: deque = field(default_factory=deque)
+    next_offset: Optional[int] = None  # after the last record received
+    done_offset: Optional[int] = None  # after the last record handled
+    empty_since: float = field(default_factory=time.monotonic)
+    paused: bool = False
+
+
+class _PartitionEvent:
+    """What faust's table code reads of "the current event": the partition a write belongs to."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.message = SimpleNamespace(topic=topic, partition=partition)
+
+
+class PartitionWorker:
+    def __init__(self, driver: "StreamDriver", partition: int) -> None:
+        self.d, self.p = driver, partition
+        self.inputs: dict[str, InputBuffer] = {t: InputBuffer(t) for t in driver.co_topics}
+        for upstream, topic in driver.followed_topics.items():
+            self.inputs[topic] = InputBuffer(topic, upstream=upstream)
+        self.slots = TableSlots(driver.table, partition)
+        self.engine = PartitionEngine([driver.proc], driver.settings, name=driver.service, mode=driver.mode,
+                                      slots=self.slots, limits=driver.limits, follows=driver.follows)
+        self.engine.load(list(self.slots))
+        self.roster_cursor: dict[int, int] = {}
+        self.roster_empty_since: dict[int, Optional[float]] = {}
+        self.wake = asyncio.Event()
+        self._outputs: list[tuple[Output, int, int]] = []  # (output, occurred_at ms, ingested ms)
+        self._acks: list[tuple[Any, Any]] = []
+        self._marked: Optional[OrderKey] = self.engine.done_key
+        self._last_advance = 0.0
+        self._upstream_waiting_since: Optional[float] = None
+        self._context = _PartitionEvent("vpa.events", partition)
+        self.task: Optional[asyncio.Task] = None
+
+    # ---- records arriving ----------------------------------------------------------------
+
+    def offer(self, stream: Any, event: Any) -> None:
+        msg = event.message
+        buf = self.inputs.get(msg.topic)
+        if buf is None:
+            return
+        if buf.next_offset is not None and msg.offset < buf.next_offset:
+            return  # fetched again after a seek: already buffered
+        raw = event.value if isinstance(event.value, (bytes, bytearray)) else (event.value or b"")
+        raw = bytes(raw)
+        origin = Origin(f"{msg.topic}[{msg.partition}]@{msg.offset}", msg.topic, msg.partition, msg.offset,
+                        msg.key if isinstance(msg.key, bytes) else None)
+        ts = int(msg.timestamp * 1000) if msg.timestamp else 0
+        if buf.upstream is not None:
+            parsed = parse_feedback(raw)
+            key = parsed.key if isinstance(parsed, FeedbackCommand) else None
+            rec = Buffered(key, parsed, raw, origin, ts, stream, event)
+        else:
+            outcome = decode(raw)
+            key = None
+            if isinstance(outcome, Decoded):
+                env = outcome.envelope
+                key = (*_key_time(env.occurred_at), TOPIC_RANK.get(msg.topic, 3), msg.partition, msg.offset)
+            rec = Buffered(key, outcome, raw, origin, ts, stream, event)
+        buf.records.append(rec)
+        buf.next_offset = msg.offset + 1
+        if len(buf.records) > BUFFER_HIGH and not buf.paused:
+            buf.paused = True
+            self.d.pause(msg.topic, self.p)
+        self.wake.set()
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        from faust.streams import _current_event
+
+        _current_event.set(weakref.ref(self._context))  # table writes of this task go to partition p
+        await self.d.roster.started.wait()
+        unsubscribe = self.d.roster.subscribe(self.wake.set)
+        try:
+            steps = 0
+            while True:
+                now = time.monotonic()
+                action, arg = self._choose(now)
+                if action == "step":
+                    self._step(*arg)
+                    steps += 1
+                    if steps >= BATCH_STEPS:
+                        await self._flush()
+                        steps = 0
+                        await asyncio.sleep(0)  # let the agents and other partitions run
+                    continue
+                self._maybe_advance(now, idle=(action == "idle"))
+                if self._outputs or self._acks or steps:
+                    await self._flush()
+                    steps = 0
+                    continue
+                timeout = self.d.cfg.wall_tick_seconds
+                if action == "wait" and arg is not None:
+                    timeout = max(0.005, min(timeout, arg - now))
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            unsubscribe()
+
+    def _choose(self, now: float) -> tuple[str, Any]:
+        """("step", what), ("wait", until or None) or ("idle", None)."""
+        engine = self.engine
+        candidates: list[tuple[OrderKey, str, Any]] = []
+        for buf in self.inputs.values():
+            if buf.records:
+                head = buf.records[0]
+                if head.key is None:
+                    return "step", ("now", buf)
+                candidates.append((head.key, "input", buf))
+        feed = self.d.roster
+        for q in feed.partitions:
+            rec = feed.next_record(q, self.roster_cursor.get(q, engine.roster_positions.get(q, 0)))
+            if rec is None:
+                if self.roster_empty_since.get(q) is None:
+                    self.roster_empty_since[q] = now
+                continue
+            self.roster_empty_since[q] = None
+            if not isinstance(rec.outcome, Decoded):
+                return "step", ("roster", rec)
+            env = rec.outcome.envelope
+            candidates.append(((*_key_time(env.occurred_at), TOPIC_RANK["at.roster"], q, rec.offset), "roster", rec))
+        if not candidates:
+            return "idle", None
+        key, kind, src = min(candidates, key=lambda c: c[0])
+        idle = self.d.cfg.input_idle_seconds
+        until: Optional[float] = None
+        for buf in self.inputs.values():
+            if buf.records or buf.upstream is not None:
+                continue
+            if not self._caught_up(buf):
+                return "wait", None  # records are on their way
+            if now < buf.empty_since + idle:
+                until = min(until or 1e18, buf.empty_since + idle)
+        for q in feed.partitions:
+            since = self.roster_empty_since.get(q)
+            if since is None:
+                continue
+            if not feed.caught_up(q, self.roster_cursor.get(q, engine.roster_positions.get(q, 0))):
+                return "wait", None
+            if now < since + idle:
+                until = min(until or 1e18, since + idle)
+        for buf in self.inputs.values():
+            if buf.upstream is None:
+                continue
+            if buf.records:
+                # The upstream service emits in key order: everything before its next command is out.
+                engine.set_watermark(buf.upstream, buf.records[0].key)
+                continue
+            mark = engine.watermarks.get(buf.upstream)
+            if mark is not None and mark >= key:
+                continue
+            if self._upstream_waiting_since is None:
+                self._upstream_waiting_since = now
+            give_up = self._upstream_waiting_since + self.d.cfg.upstream_wait_seconds
+            if now < give_up:
+                until = min(until or 1e18, give_up)
+                continue
+            log.warning("%s[%d]: no progress from %s for %.0f s; going on without it (its commands may "
+                        "arrive late)", self.d.service, self.p, buf.upstream, self.d.cfg.upstream_wait_seconds)
+            self.d.metrics.upstream_timeout(buf.upstream)
+            engine.set_watermark(buf.upstream, key)
+        if until is not None:
+            return "wait", until
+        self._upstream_waiting_since = None
+        return "step", (kind, src)
+
+    def _caught_up(self, buf: InputBuffer) -> bool:
+        hw = self.d.highwater(buf.topic, self.p)
+        if hw is None:
+            return False
+        offset = buf.next_offset if buf.next_offset is not None else self.d.committed(buf.topic, self.p)
+        return (offset or 0) >= hw
+
+    def _step(self, kind: str, src: Any) -> None:
+        wall = datetime.now(timezone.utc)
+        started = time.perf_counter()
+        if kind == "roster":
+            rec = src
+            self.roster_cursor[rec.partition] = rec.offset + 1
+            origin = Origin(f"at.roster[{rec.partition}]@{rec.offset}", "at.roster", rec.partition, rec.offset, rec.key)
+            self.engine.submit(rec.outcome, rec.raw, (TOPIC_RANK["at.roster"], rec.partition, rec.offset), origin, wall)
+            self.engine.note_roster_position(rec.partition, rec.offset + 1)
+            self._collect(rec.outcome, rec.timestamp_ms)
+            return
+        buf: InputBuffer = src
+        rec: Buffered = buf.records.popleft()
+        if not buf.records:
+            buf.empty_since = time.monotonic()
+            if buf.paused:
+                buf.paused = False
+                self.d.resume(buf.topic, self.p)
+        elif buf.paused and len(buf.records) < BUFFER_HIGH // 2:
+            buf.paused = False
+            self.d.resume(buf.topic, self.p)
+        o = rec.origin
+        if buf.upstream is not None:
+            item = rec.outcome
+            if isinstance(item, ProgressMark):
+                self.engine.set_watermark(buf.upstream, item.key)
+            elif isinstance(item, FeedbackCommand):
+                self.engine.submit_keyed(item.envelope, item.key, o, buf.upstream, wall)
+            else:
+                self.engine.submit(Invalid(str(item)), rec.raw, (9, o.partition, o.offset), o, wall)
+        else:
+            self.engine.submit(rec.outcome, rec.raw, (TOPIC_RANK.get(o.topic, 3), o.partition, o.offset), o, wall)
+        buf.done_offset = o.offset + 1
+        self._acks.append((rec.stream, rec.event))
+        self.d.metrics.processing(time.perf_counter() - started)
+        self._collect(rec.outcome, rec.timestamp_ms)
+
+    def _collect(self, outcome: Any, ingested_ms: int) -> None:
+        out = self.engine.take_output()
+        if out or out.counts:
+            env = getattr(outcome, "envelope", None)
+            occurred = int(env.occurred_at.timestamp() * 1000) if env is not None else 0
+            self._outputs.append((out, occurred, ingested_ms))
+
+    def _maybe_advance(self, now: float, idle: bool) -> None:
+        """Timers by the wall clock: always in wall mode, in catch-up mode once caught up."""
+        mode = self.d.mode
+        if mode is ClockMode.stream or now - self._last_advance < self.d.cfg.wall_tick_seconds:
+            return
+        if mode is ClockMode.catchup and not (idle and self._all_caught_up(now)):
+            return
+        self._last_advance = now
+        self.engine.advance(datetime.now(timezone.utc))
+        self._collect(None, 0)
+
+    def _all_caught_up(self, now: float) -> bool:
+        idle = self.d.cfg.input_idle_seconds
+        for buf in self.inputs.values():
+            if buf.upstream is not None:
+                continue
+            if buf.records or not self._caught_up(buf) or now < buf.empty_since + idle:
+                return False
+        feed = self.d.roster
+        return all(feed.caught_up(q, self.roster_cursor.get(q, self.engine.roster_positions.get(q, 0)))
+                   for q in feed.partitions)
+
+    # ---- making a batch durable ------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        producer = self.d.app.producer
+        sent: list[Any] = []
+        outputs, self._outputs = self._outputs, []
+        for out, occurred_ms, ingested_ms in outputs:
+            headers = [("occurred_at_ms", str(occurred_ms).encode()), ("ingested_at_ms", str(ingested_ms).encode())]
+            for task in out.tasks:
+                sent.append(await producer.send(TASKS_TOPIC, task["task_id"].encode(),
+                                                json.dumps(task, ensure_ascii=False).encode(), None, None, headers))
+            for key, cmd in out.commands:
+                sent.append(await producer.send(self.d.own_feedback, cmd.vpa_id.encode(), command_record(key, cmd),
+                                                self.p, None, None))
+            for rec in out.dlq:
+                value, truncated = dlq_value(rec.value)
+                o = rec.origin
+                key = o.key if o.key is not None else (rec.key.encode() if rec.key else None)
+                sent.append(await producer.send(DLQ_TOPIC, key, value, None, None, dlq_headers(
+                    rec.reason, rec.service, o.topic or o.label, o.partition, o.offset, truncated)))
+                log.warning("to vpa.dlq: %s (%s)", rec.reason[:300], o.label)
+            self.d.metrics.apply(out.counts)
+        done = self.engine.done_key
+        if self.d.emits_marks and done is not None and done != self._marked:
+            sent.append(await producer.send(self.d.own_feedback, None, mark_record(done), self.p, None, None))
+            self._marked = done
+        if sent:
+            await producer.flush()
+            for fut in sent:
+                exc = fut.exception() if fut.done() else None
+                if exc is not None:
+                    raise exc  # the broker refused a record: crash, restart from the last commit
+        self.slots.write(self.engine.take_dirty())
+        acks, self._acks = self._acks, []
+        for stream, event in acks:
+            if stream is not None:
+                await stream.ack(event)
+        self.d.metrics.partition(self)
+
+
+def _key_time(t: datetime) -> tuple[int]:
+    from services.common.order import micros
+
+    return (micros(t),)

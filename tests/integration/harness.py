@@ -1,0 +1,194 @@
+"""A whole pipeline for an integration test: fresh topics, database and consumer groups, the
+services as OS processes, and the conditions a test waits on (never a fixed sleep)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from services.common.replay import final_tasks, replay
+from services.common.settings import Settings
+from tests.integration.pipeline import (
+    ServiceProcess, bootstrap, fresh_database, groups_stable, produce_envelopes, recreate_topics, service_env,
+)
+
+STREAM_SERVICES = ("detector", "reminders", "journey")
+ALL_SERVICES = (*STREAM_SERVICES, "notifier")
+# What the AT sees of a task (issue 9): the fields the Kafka runner must agree on with replay.
+COMPARED = ("task_id", "tab", "kind", "stage", "vpa_id", "status", "priority", "reasons", "owner", "assignee",
+            "due_at")
+
+
+def comparable(task: dict) -> dict:
+    out = {k: task.get(k) for k in COMPARED}
+    out["reasons"] = sorted(out["reasons"] or [])
+    return out
+
+
+def differences(want: Iterable[dict], got: Iterable[dict]) -> list[str]:
+    w = {t["task_id"]: comparable(t) for t in want}
+    g = {t["task_id"]: comparable(t) for t in got}
+    out = []
+    for tid in sorted(set(w) | set(g)):
+        if tid not in g or tid not in w:
+            out.append(f"{tid}: only in {'replay' if tid in w else 'kafka'}")
+        elif w[tid] != g[tid]:
+            out.append(f"{tid}: " + ", ".join(f"{k} replay {w[tid][k]!r} kafka {g[tid][k]!r}"
+                                               for k in COMPARED if w[tid][k] != g[tid][k]))
+    return out
+
+
+def replay_tasks(envelopes: list[dict], tmp_path: Path, until: Optional[Any] = None) -> list[dict]:
+    path = tmp_path / f"replay-{uuid.uuid4().hex[:6]}.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in envelopes))
+    return final_tasks(replay([str(path)], Settings(), until=until).drain_tasks())
+
+
+def final_tick(envelopes: list[dict], event_id: str = "final-tick") -> dict:
+    """A clock.tick at the last instant of the stream (DESIGN 5.26: every partition sees it)."""
+    last = max(e["occurred_at"] for e in envelopes)
+    return {"event_id": event_id, "type": "clock.tick", "occurred_at": last, "vpa_id": None, "actor": None,
+            "schema_version": 1, "data": {}}
+
+
+class Pipeline:
+    def __init__(self, database_url: str, log_dir: Path, services: tuple[str, ...] = ALL_SERVICES, *,
+                 fresh_db: bool = True, keep_topics: bool = False, **env: str) -> None:
+        self.base_url, self.log_dir, self.services = database_url, log_dir, services
+        self.fresh_db, self.keep_topics = fresh_db, keep_topics
+        self.prefix = f"it-{uuid.uuid4().hex[:8]}"
+        self.extra_env = {"VPA_INPUT_IDLE_SECONDS": "1", **env}
+        self.procs: list[ServiceProcess] = []
+        self.store: Any = None
+        self.url = ""
+        self.env: dict[str, str] = {}
+
+    async def __aenter__(self) -> "Pipeline":
+        from services.notifier.store import PostgresTaskStore
+
+        if not self.keep_topics:
+            await recreate_topics()
+        self.url = await fresh_database(self.base_url) if self.fresh_db else self.base_url
+        self.env = service_env(self.url, self.prefix, **self.extra_env)
+        for s in self.services:
+            self.start(s)
+        assert await groups_stable(self.groups), "consumer groups did not form:\n" + self.logs()
+        if self.fresh_db:
+            self.store = await PostgresTaskStore.connect(self.url)
+        return self
+
+    async def connect_store(self, timeout: float = 60) -> None:
+        """(Re)connect the test's own reader, e.g. after the server was restarted."""
+        from services.notifier.store import PostgresTaskStore
+
+        if self.store is not None:
+            try:
+                await asyncio.wait_for(self.store.close(), 5)
+            except Exception:  # noqa: BLE001 - the old pool may be broken
+                pass
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.store = await PostgresTaskStore.connect(self.url)
+                return
+            except (OSError, Exception):  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        for p in self.procs:
+            p.stop()
+        if self.store is not None:
+            await self.store.close()
+
+    @property
+    def groups(self) -> list[str]:
+        return [f"{self.prefix}-{s}" for s in dict.fromkeys(p.service for p in self.procs)]
+
+    def start(self, service: str, command: Optional[list[str]] = None, **env: str) -> ServiceProcess:
+        proc = ServiceProcess(service, {**self.env, **env}, self.log_dir, command)
+        self.procs.append(proc)
+        return proc
+
+    def running(self, service: str) -> list[ServiceProcess]:
+        return [p for p in self.procs if p.service == service and p.proc.poll() is None]
+
+    def logs(self, n: int = 30) -> str:
+        return "\n".join(f"--- {p.service} ({p.log_path.name})\n{p.log_tail(n)}" for p in self.procs)
+
+    async def produce(self, envelopes: list[dict]) -> None:
+        await produce_envelopes(envelopes)
+
+    async def tasks(self) -> list[dict]:
+        return await self.store.all()
+
+    async def caught_up(self) -> bool:
+        """Every group has committed every input partition up to its end."""
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.structs import TopicPartition
+
+        inputs = {"notifier": ["dashlet.tasks"]}
+        for s in STREAM_SERVICES:
+            inputs[s] = ["vpa.events", "vpa.commands"] + ([f"{self.prefix}-detector-commands"]
+                                                          if s == "reminders" else [])
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
+        probe = AIOKafkaConsumer(bootstrap_servers=bootstrap(), group_id=None)
+        await admin.start()
+        await probe.start()
+        try:
+            for service in dict.fromkeys(p.service for p in self.procs):
+                tps = [TopicPartition(t, p) for t in inputs[service]
+                       for p in sorted(probe.partitions_for_topic(t) or await _partitions(probe, t))]
+                ends = await probe.end_offsets(tps)
+                committed = await admin.list_consumer_group_offsets(f"{self.prefix}-{service}")
+                for tp, end in ends.items():
+                    done = committed.get(tp)
+                    if end > 0 and (done is None or done.offset < end):
+                        return False
+            return True
+        finally:
+            await probe.stop()
+            await admin.close()
+
+    async def settle(self, timeout: float = 300, calm: float = 3.0) -> list[dict]:
+        """Wait until every group is caught up and the store has stopped changing; the tasks."""
+        deadline = time.monotonic() + timeout
+        last, since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            tasks = await self.tasks()
+            snapshot = [(t["task_id"], t["version"]) for t in tasks]
+            if snapshot != last:
+                last, since = snapshot, time.monotonic()
+            elif time.monotonic() - since >= calm and await self.caught_up():
+                return tasks
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"the pipeline did not settle within {timeout} s\n{self.logs()}")
+
+
+async def _partitions(consumer: Any, topic: str) -> set[int]:
+    for _ in range(50):
+        cluster = await consumer._client.fetch_all_metadata()
+        parts = cluster.partitions_for_topic(topic)
+        if parts:
+            return parts
+        await asyncio.sleep(0.1)
+    return set()
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    import os
+
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
