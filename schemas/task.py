@@ -49,6 +49,18 @@ class HistoryEntry(BaseModel):
     by: str  # initials or the service name
 
 
+class Evidence(BaseModel):
+    """One fact that made the task exist or look as it does: German text for the AT team, the
+    event it comes from (null when the fact is not one event's, e.g. the roster at a moment),
+    and a short machine code (a reason code when the fact fired that reason)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    text: str  # German, internal (may name classes: evidence never reaches an assistant)
+    event_id: Optional[str] = None
+
+
 class Task(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -71,6 +83,7 @@ class Task(BaseModel):
     updated_at: AwareDatetime
     version: int
     history: list[HistoryEntry]
+    evidence: Optional[list[Evidence]] = None  # why the task exists ("Warum" in the dashlet)
 
 
 TASK_FIELDS: tuple[str, ...] = tuple(Task.model_fields)

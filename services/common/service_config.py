@@ -15,7 +15,18 @@ from services.common.config_loader import ConfigError, EnvModel, load, setting
 from services.common.kafka_config import KafkaConfig
 from services.common.settings import Settings
 
-_TOKEN_ENTRY = re.compile(r"^[^=,\s]+=[^:,\s]+:(at|vpa_manager)$")
+_INITIALS = re.compile(r"^[A-Z]{2,4}$")
+_SHA256 = re.compile(r"^sha256:[0-9a-fA-F]{64}$")
+
+
+def _token_entry_ok(entry: str) -> bool:
+    """The form services/dashlet/auth.parse_tokens takes (kept in step by a test): TOKEN=INITIALS:ROLE,
+    the token may hold "=" or be ``sha256:<64 hex digits>``."""
+    token, _, who = entry.rpartition("=")
+    initials, _, role = who.partition(":")
+    if not token or not _INITIALS.match(initials) or role not in ("at", "vpa_manager"):
+        return False
+    return not token.startswith("sha256:") or bool(_SHA256.match(token))
 
 
 class StoreConfig(EnvModel):
@@ -57,14 +68,15 @@ class DashletConfig(EnvModel):
 
     http_host: str = setting("0.0.0.0", "a host name or IP address to listen on", min_length=1)
     http_port: int = setting(8080, "a TCP port 1-65535", ge=1, le=65535)
-    dashlet_tokens: SecretStr = setting(SecretStr(""), "comma-separated TOKEN=INITIALS:at|vpa_manager entries",
+    dashlet_tokens: SecretStr = setting(SecretStr(""), "comma-separated TOKEN=INITIALS:at|vpa_manager entries "
+                                        "(INITIALS: 2 to 4 capital letters; TOKEN or sha256:<64 hex digits>)",
                                         secret=True)
 
     @field_validator("dashlet_tokens")
     @classmethod
     def _token_entries(cls, value: SecretStr) -> SecretStr:
         entries = [p.strip() for p in value.get_secret_value().split(",") if p.strip()]
-        if not all(_TOKEN_ENTRY.match(e) for e in entries):
+        if not all(_token_entry_ok(e) for e in entries):
             raise ValueError("bad token entry")
         return value
 

@@ -13,6 +13,9 @@ from services.common.processor import Context
 from services.common.timeutil import fmt
 
 _BOOKKEEPING = {"updated_at", "history", "version", "created_at"}
+# Evidence explains the other fields: it is written with a version that changes one of them and
+# never makes a version by itself, so adding it changed no version or history (DESIGN 5.25).
+_FOLLOWERS = ("evidence",)
 ACTIVE = ("waiting", "open")
 
 
@@ -42,10 +45,12 @@ def put_task(state: dict, task_id: str, fields: dict[str, Any], ctx: Context, by
         task["history"] = [{"at": now, "change": change, "by": by}]
         tasks[task_id] = task
         return _snapshot(task)
-    changed = {k: v for k, v in fields.items() if k not in _BOOKKEEPING and old.get(k) != v}
+    changed = {k: v for k, v in fields.items()
+               if k not in _BOOKKEEPING and k not in _FOLLOWERS and old.get(k) != v}
     if not changed:
         return None
     old.update(changed)
+    old.update((k, fields[k]) for k in _FOLLOWERS if k in fields)
     old["version"] += 1
     old["updated_at"] = now
     old["history"].append({"at": now, "change": change, "by": by})

@@ -1,7 +1,8 @@
-"""Dashlet HTTP API (DESIGN 4.8) on aiohttp, over any TaskStore and a command sink.
+"""Dashlet HTTP API (DESIGN 4.8) and page on aiohttp, over any TaskStore and a command sink.
 
 The API never writes the store: commands go to ``vpa.commands`` (Kafka) or to the embedded
-runner, and the resulting task versions come back through the notifier.
+runner, and the resulting task versions come back through the notifier. Every error is JSON
+``{"error", "code"}`` with a 4xx (``errors.py``); bad input never yields a 5xx.
 """
 from __future__ import annotations
 
@@ -9,153 +10,230 @@ import asyncio
 import json
 import logging
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import TypeAdapter, ValidationError
 
-from schemas.task import Status, Tab
-from services.common.decode import Decoded, Invalid, Unknown, decode
 from services.common.settings import Settings
-from services.reminders.shifts import current_shift, due_in_current_shift
-from services.dashlet.auth import Principal, authenticate, tokens_from_env
+from services.dashlet import commands
+from services.dashlet.auth import Principal, TokenTable, tokens_from_env
+from services.dashlet.errors import MAX_BODY_BYTES, ApiError, ErrorCode, error_middleware, error_response
+from services.dashlet.health import CommandPath, CommandPathError, CommandSink, store_problem
+from services.dashlet.ledger import ledger_for
 from services.dashlet.openapi import openapi_spec
 from services.dashlet.precheck import precheck
+from services.dashlet.query import Selection, TaskId, TaskQuery, reader_for
+from services.detector.drafts import draft_is_safe
+from services.reminders.shifts import current_shift
 
 log = logging.getLogger("vpa.dashlet")
-CommandSink = Callable[[bytes, str], Awaitable[Optional[str]]]  # (envelope bytes, vpa_id) -> rejection
-PAGE = Path(__file__).with_name("page.html")
-MAX_LIMIT = 500
+HERE = Path(__file__).parent
+PAGE = HERE / "page.html"
+STATIC = {name: HERE / "static" / name for name in ("app.js", "app.css", "icon.svg")}
+CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+# The page is self-contained: scripts, styles and images from this origin only, no inline code.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+KEEP_ALIVE_SECONDS = 15.0
 
 STORE = web.AppKey("store", object)
-SINK = web.AppKey("sink", object)
-TOKENS = web.AppKey("tokens", dict)
+READER = web.AppKey("reader", object)
+LEDGER = web.AppKey("ledger", object)
+COMMANDS = web.AppKey("commands", CommandPath)
+TOKENS = web.AppKey("tokens", TokenTable)
 SETTINGS = web.AppKey("settings", Settings)
+NOW = web.AppKey("now", object)
 PRINCIPAL = web.RequestKey("principal", Principal)
+_TASK_ID = TypeAdapter(TaskId)
+
+__all__ = ["build_app", "kafka_sink", "serve_forever", "CommandSink"]
 
 
-def _error(status: int, reason: str) -> web.Response:
-    return web.json_response({"error": reason}, status=status)
-
+# ---- middleware ------------------------------------------------------------------------------
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler):  # noqa: ANN001
     if request.path.startswith("/api/"):
-        who = authenticate(request.app[TOKENS], request.headers.get("Authorization"))
+        header = request.headers.get("Authorization")
+        who = request.app[TOKENS].lookup(header)
         if who is None:
-            return _error(401, "missing or unknown bearer token")
+            challenge = 'Bearer realm="vpa-dashlet"' + (', error="invalid_token"' if header else "")
+            raise ApiError(401, ErrorCode.unauthorized, "Anmeldung nötig: Authorization: Bearer <Token> fehlt oder "
+                                                        "ist unbekannt", {"WWW-Authenticate": challenge})
         request[PRINCIPAL] = who
     return await handler(request)
 
 
-def _parse_filters(q: Any) -> dict:
-    f: dict[str, Any] = {}
-    if "tab" in q:
-        f["tab"] = Tab(q["tab"]).value
-    if "status" in q:
-        f["status"] = Status(q["status"]).value
-    for name in ("assignee", "vpa_id"):
-        if name in q:
-            f[name] = q[name]
-    if "due_before" in q:
-        due = datetime.fromisoformat(q["due_before"].replace("Z", "+00:00"))
-        if due.tzinfo is None:
-            raise ValueError("due_before needs a UTC offset")
-        f["due_before"] = due
-    f["limit"] = min(int(q.get("limit", 100)), MAX_LIMIT)
-    f["offset"] = int(q.get("offset", 0))
-    if f["limit"] < 1 or f["offset"] < 0:
-        raise ValueError("limit must be >= 1 and offset >= 0")
-    return f
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+_QUERY_WORDS = {
+    "extra_forbidden": "ist kein bekannter Filter",
+    "enum": "ist kein erlaubter Wert",
+    "int_parsing": "ist keine ganze Zahl",
+    "less_than_equal": "ist zu groß",
+    "greater_than_equal": "ist zu klein",
+    "string_pattern_mismatch": "hat nicht das erwartete Format",
+    "string_too_long": "ist zu lang",
+    "string_too_short": "ist leer",
+    "timezone_aware": "braucht einen UTC-Offset",
+}
+
+
+def _query(request: web.Request) -> TaskQuery:
+    raw: dict[str, Any] = {}
+    for key in set(request.query.keys()):
+        values = request.query.getall(key)
+        if key == "status":
+            raw[key] = values
+        elif len(values) > 1:
+            raise ApiError(400, ErrorCode.bad_query, f"Filter {key[:40]!r} ist mehrfach angegeben")
+        else:
+            raw[key] = values[0]
+    try:
+        return TaskQuery.model_validate(raw)
+    except ValidationError as exc:
+        parts = []
+        for e in exc.errors(include_url=False)[:5]:
+            name = str(e["loc"][0])[:40] if e["loc"] else "Filter"
+            word = _QUERY_WORDS.get(e["type"])
+            if word is None:
+                word = "ist kein Zeitpunkt im Format RFC 3339 mit UTC-Offset" if e["type"].startswith("datetime") \
+                    else e["msg"].removeprefix("Value error, ")
+            parts.append(f"{name}: {word}")
+        raise ApiError(400, ErrorCode.bad_query, "Ungültiger Filter: " + "; ".join(parts)) from None
+
+
+def _presentable(task: dict) -> dict:
+    """The task as the API shows it: a draft that fails the drafts guard is never shown (DESIGN 2)."""
+    draft = task.get("message_draft")
+    if draft is not None and not draft_is_safe(draft):
+        log.error("task %s carries a message draft that fails the guard; not shown", task.get("task_id"))
+        task = {**task, "message_draft": None}
+    return task
 
 
 async def list_tasks(request: web.Request) -> web.Response:
-    try:
-        f = _parse_filters(request.query)
-    except ValueError as exc:
-        return _error(400, f"bad filter: {exc}")
-    shift = request.query.get("shift")
-    if shift not in (None, "current"):
-        return _error(400, "bad filter: shift must be 'current'")
-    if shift == "current":
-        return await _due_this_shift(request, f)
-    items = await request.app[STORE].list(**f)
-    return web.json_response({"items": items, "limit": f["limit"], "offset": f["offset"],
-                              "next_offset": f["offset"] + len(items) if len(items) == f["limit"] else None})
-
-
-async def _due_this_shift(request: web.Request, f: dict) -> web.Response:
-    """What the AT checks every shift: waiting or open tasks due by the shift's end (overdue too)."""
-    settings = request.app[SETTINGS]
-    now = datetime.now(timezone.utc)  # the API is a shell: "current" is the wall clock
-    window = current_shift(now, settings)
-    items: list[dict] = []
-    if window is not None:
-        f = {**f, "due_before": window[1] + timedelta(seconds=1)}
-        items = [t for t in await request.app[STORE].list(**f) if due_in_current_shift(t, now, settings)]
-    return web.json_response({"items": items, "limit": f["limit"], "offset": f["offset"],
-                              "next_offset": f["offset"] + f["limit"] if len(items) == f["limit"] else None,
-                              "shift": [w.isoformat() for w in window] if window else None})
+    q = _query(request)
+    statuses = tuple(s.value for s in q.status) if q.status else None
+    shift_window = None
+    due_by = None
+    if q.shift is not None:
+        # What the AT checks every shift: waiting or open tasks due by the shift's end (overdue too).
+        shift_window = current_shift(request.app[NOW](), request.app[SETTINGS])
+        live = ("waiting", "open")
+        statuses = tuple(s for s in (statuses or live) if s in live)
+        due_by = shift_window[1] if shift_window else None
+    body: dict[str, Any] = {"items": [], "limit": q.limit, "offset": q.offset, "total": 0, "next_offset": None}
+    if q.shift is not None:
+        body["shift"] = [w.isoformat() for w in shift_window] if shift_window else None
+    if q.shift is None or (shift_window is not None and statuses):
+        sel = Selection(tab=q.tab.value if q.tab else None, statuses=statuses, assignee=q.assignee, vpa_id=q.vpa_id,
+                        due_before=q.due_before, due_by=due_by, sort=q.sort, limit=q.limit, offset=q.offset)
+        items, total = await request.app[READER].page(sel)
+        body.update(items=[_presentable(t) for t in items], total=total,
+                    next_offset=q.offset + len(items) if items and q.offset + len(items) < total else None)
+    return web.json_response(body)
 
 
 async def get_task(request: web.Request) -> web.Response:
-    task = await request.app[STORE].get(request.match_info["task_id"])
-    return web.json_response(task) if task else _error(404, "no such task")
+    try:
+        task_id = _TASK_ID.validate_python(request.match_info["task_id"])
+    except ValidationError:
+        raise ApiError(400, ErrorCode.bad_path, "Ungültige Aufgaben-ID (leer, zu lang oder mit Steuerzeichen)") from None
+    task = await request.app[STORE].get(task_id)
+    if task is None:
+        raise ApiError(404, ErrorCode.not_found, f"Aufgabe {task_id[:80]} gibt es nicht")
+    return web.json_response(_presentable(task))
 
+
+async def me(request: web.Request) -> web.Response:
+    who: Principal = request[PRINCIPAL]
+    s: Settings = request.app[SETTINGS]
+    return web.json_response({"initials": who.initials, "role": who.role, "timezone": s.timezone,
+                              "shifts": [[a.strftime("%H:%M"), b.strftime("%H:%M")] for a, b in s.shifts]})
+
+
+# ---- commands --------------------------------------------------------------------------------
 
 async def post_command(request: web.Request) -> web.Response:
     who: Principal = request[PRINCIPAL]
+    commands.check_media_type(request.content_type, request.charset)
+    obj = commands.parse_body(await request.read())  # > MAX_BODY_BYTES: aiohttp's 413, as JSON
+    s: Settings = request.app[SETTINGS]
+    env, raw = commands.stamp(obj, who, request.app[NOW](), s.tz)
+    ledger = request.app[LEDGER]
+    duplicate = ApiError(409, ErrorCode.duplicate_event,
+                         f"event_id {env.event_id[:80]} wurde schon verwendet: der Befehl würde nichts ändern")
+    if await ledger.seen(env.event_id):  # a retry of an accepted command: say so before any rule
+        raise duplicate
+    rejection = await precheck(env, request.app[STORE].get)
+    if rejection is not None:
+        raise ApiError(422, rejection.code, rejection.reason)
+    if not await ledger.claim(env.event_id):  # taken meanwhile by a concurrent request
+        raise duplicate
     try:
-        body = await request.json()
-    except json.JSONDecodeError:
-        return _error(400, "body is not JSON")
-    if not isinstance(body, dict):
-        return _error(400, "body must be a JSON object")
-    if not str(body.get("type", "")).startswith("cmd."):
-        return _error(400, "only cmd.* types may be posted")
-    body["actor"] = {"initials": who.initials, "role": who.role}  # never trust a client's actor
-    body.setdefault("schema_version", 1)
-    body.setdefault("occurred_at", datetime.now(timezone.utc).isoformat())
-    raw = json.dumps(body).encode()
-    outcome = decode(raw)
-    if isinstance(outcome, Invalid):
-        return _error(400, outcome.reason)
-    if isinstance(outcome, Unknown):
-        return _error(400, f"unknown command type {outcome.type}")
-    assert isinstance(outcome, Decoded)
-    rejection = await precheck(outcome.envelope, request.app[STORE].get)
-    if rejection is None:
-        rejection = await request.app[SINK](raw, outcome.envelope.vpa_id)
-    if rejection:
-        return _error(422, rejection)
-    return web.json_response({"event_id": outcome.envelope.event_id}, status=202)
+        refused = await request.app[COMMANDS].send(raw, env.vpa_id)
+    except CommandPathError as exc:
+        await ledger.release(env.event_id)
+        raise ApiError(503, ErrorCode.command_path_unavailable,
+                       f"Der Befehl konnte nicht weitergegeben werden ({exc}); bitte erneut versuchen") from None
+    if refused:
+        raise ApiError(422, ErrorCode.rejected, refused.removeprefix("rejected:").strip())
+    return web.json_response({"event_id": env.event_id}, status=202)
 
+
+# ---- live feed -------------------------------------------------------------------------------
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: one ``task`` event per task change seen by the store."""
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await resp.prepare(request)
-    queue: asyncio.Queue = await request.app[STORE].subscribe()
+    """Server-sent events: ``ready`` once, then one ``task`` event per changed task (full document).
+
+    Ids count per connection; changes missed while disconnected are not replayed, so a client
+    that reconnects re-reads its lists (the page does) instead of resuming at ``Last-Event-ID``."""
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store",
+                                       "X-Accel-Buffering": "no"})
+    store = request.app[STORE]
+    queue: asyncio.Queue = await store.subscribe()
     try:
+        await resp.prepare(request)
+        await resp.write(b'retry: 2000\nevent: ready\ndata: {"replayed": false}\n\n')
+        seq = 0
         while True:
             try:
-                change = await asyncio.wait_for(queue.get(), timeout=15)
-                await resp.write(f"event: task\ndata: {json.dumps(change)}\n\n".encode())
+                change = await asyncio.wait_for(queue.get(), timeout=KEEP_ALIVE_SECONDS)
             except asyncio.TimeoutError:
                 await resp.write(b": keep-alive\n\n")
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+                continue
+            seq += 1
+            data = json.dumps(_presentable(change), ensure_ascii=False)
+            await resp.write(f"id: {seq}\nevent: task\ndata: {data}\n\n".encode("utf-8"))
+    except (ConnectionResetError, ConnectionError):
+        pass  # the client went away
     finally:
-        unsubscribe = getattr(request.app[STORE], "unsubscribe", None)
-        if unsubscribe:
-            await unsubscribe(queue)
+        await store.unsubscribe(queue)
     return resp
 
 
+# ---- operations ------------------------------------------------------------------------------
+
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    checks = {"store": await store_problem(request.app[STORE]), "commands": request.app[COMMANDS].problem()}
+    if any(checks.values()):
+        summary = "; ".join(f"{k}: {v}" for k, v in checks.items() if v)
+        return error_response(503, ErrorCode.unhealthy, f"nicht bereit: {summary}", status="unhealthy",
+                              checks={k: v or "ok" for k, v in checks.items()})
+    return web.json_response({"status": "ok", "checks": {k: "ok" for k in checks}})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -167,22 +245,46 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def page(request: web.Request) -> web.Response:
-    return web.FileResponse(PAGE)
+    return web.FileResponse(PAGE, headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"})
 
 
-def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal],
-              settings: Optional[Settings] = None) -> web.Application:
-    app = web.Application(middlewares=[auth_middleware])
-    app[STORE], app[SINK], app[TOKENS] = store, sink, tokens
+async def static(request: web.Request) -> web.Response:
+    path = STATIC.get(request.match_info["name"])
+    if path is None:
+        raise ApiError(404, ErrorCode.not_found, "Diese Datei gibt es nicht")
+    return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES[path.suffix] + "; charset=utf-8",
+                                           "Cache-Control": "no-cache"})
+
+
+ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]], ...] = (
+    ("GET", "/api/tasks", list_tasks),
+    ("GET", "/api/tasks/{task_id}", get_task),
+    ("POST", "/api/commands", post_command),
+    ("GET", "/api/me", me),
+    ("GET", "/api/stream", stream),
+    ("GET", "/healthz", healthz),
+    ("GET", "/metrics", metrics),
+    ("GET", "/openapi.json", openapi),
+    ("GET", "/", page),
+    ("GET", "/static/{name}", static),
+)
+
+
+def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal], settings: Optional[Settings] = None, *,
+              reader: Any = None, ledger: Any = None, now: Optional[Callable[[], datetime]] = None,
+              command_timeout: float = 10.0) -> web.Application:
+    """The dashlet app. ``reader`` and ``ledger`` default to ones over the same store; ``now``
+    (the wall clock by default) decides the current shift and stamps commands."""
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES)
+    app[STORE], app[TOKENS] = store, TokenTable(tokens)
+    app[READER] = reader or reader_for(store)
+    app[LEDGER] = ledger or ledger_for(store)
+    app[COMMANDS] = CommandPath(sink, timeout=command_timeout, stuck_after=min(5.0, command_timeout))
     app[SETTINGS] = settings or Settings.from_env()
-    app.router.add_get("/api/tasks", list_tasks)
-    app.router.add_get("/api/tasks/{task_id}", get_task)
-    app.router.add_post("/api/commands", post_command)
-    app.router.add_get("/api/stream", stream)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/openapi.json", openapi)
-    app.router.add_get("/", page)
+    app[NOW] = now or (lambda: datetime.now(timezone.utc))  # the API is a shell: it may read the clock
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    app.on_response_prepare.append(_security_headers)
     return app
 
 
@@ -230,3 +332,4 @@ def serve_forever() -> int:
 
     asyncio.run(main())
     return 0
+

@@ -1,55 +1,184 @@
-"""OpenAPI document for the dashlet API, built from the contract models."""
+"""The OpenAPI 3.1 document of the dashlet API, generated from the pydantic models.
+
+Query parameters come from ``query.TaskQuery`` (typed, with enums), the command body is the
+discriminated union of the ``cmd.*`` request models (``commands.CommandRequest``), and every
+response names its schema. ``tests/e2e/test_openapi.py`` fails when routes and document differ;
+schemathesis checks the answers against it.
+"""
 from __future__ import annotations
 
+import copy
 from functools import lru_cache
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic.json_schema import models_json_schema
+
+from schemas.base import Initials
 from schemas.task import Task
+from services.dashlet.errors import ErrorCode
+from services.dashlet.query import TaskId, TaskPage, TaskQuery
+
+REF = "#/components/schemas/{model}"
+
+
+class Error(BaseModel):
+    """Every error: a German reason for people and a machine code."""
+
+    model_config = ConfigDict(title="Error")
+    error: str
+    code: ErrorCode
+
+
+class Me(BaseModel):
+    """Who the token belongs to, and what the page needs to show times and shifts."""
+
+    model_config = ConfigDict(title="Me", extra="forbid")
+    initials: Initials
+    role: str = Field(pattern="^(at|vpa_manager)$")
+    timezone: str
+    shifts: list[list[str]]
+
+
+class HealthChecks(BaseModel):
+    model_config = ConfigDict(title="HealthChecks")
+    store: str
+    commands: str
+
+
+class Health(BaseModel):
+    """``/healthz`` when healthy; unhealthy is a 503 ``Error`` with ``status`` and ``checks``."""
+
+    model_config = ConfigDict(title="Health", extra="forbid")
+    status: str = Field(pattern="^ok$")
+    checks: HealthChecks
+
+
+class Unhealthy(Error):
+    model_config = ConfigDict(title="Unhealthy")
+    status: str = Field(pattern="^unhealthy$")
+    checks: HealthChecks
+
+
+def _json(ref: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
+
+
+def _text(media: str, description: str) -> dict:
+    return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
+
+
+def _no_null(schema: dict) -> dict:
+    """A query parameter is absent or has a value: drop the ``null`` branch of an Optional."""
+    options = schema.get("anyOf")
+    if options:
+        rest = [o for o in options if o.get("type") != "null"]
+        if len(rest) == 1:
+            out = {k: v for k, v in schema.items() if k != "anyOf"}
+            out.update(rest[0])
+            if out.get("default", 0) is None:
+                del out["default"]  # "absent" is the default, not null
+            return out
+    return schema
+
+
+def _parameters(defs: dict) -> list[dict]:
+    schema = TaskQuery.model_json_schema(ref_template=REF, mode="validation")
+    defs.update(schema.pop("$defs", {}))
+    out = []
+    for name, prop in schema["properties"].items():
+        prop = _no_null(copy.deepcopy(prop))
+        param: dict[str, Any] = {"name": name, "in": "query", "required": False, "schema": prop}
+        if "description" in prop:
+            param["description"] = prop.pop("description")
+        prop.pop("title", None)
+        if prop.get("type") == "array":
+            param.update(style="form", explode=True)
+        out.append(param)
+    return out
+
+
+def _errors(ref: dict, *statuses: int) -> dict:
+    words = {400: "ungültige Anfrage", 401: "kein oder unbekanntes Token", 404: "nicht gefunden",
+             409: "event_id schon verwendet", 413: "zu groß", 415: "kein JSON in UTF-8",
+             422: "von einer Regel abgelehnt (der Grund steht in error)", 503: "Befehlsweg nicht verfügbar"}
+    out = {}
+    for status in statuses:
+        out[str(status)] = _json(ref, words[status])
+        if status == 401:
+            out["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
+    return out
 
 
 @lru_cache(maxsize=1)
 def openapi_spec() -> dict:
-    task = Task.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
-    defs = task.pop("$defs", {})
+    from services.dashlet.commands import COMMAND_REQUEST, Accepted
+
+    _, top = models_json_schema(
+        [(Task, "serialization"), (TaskPage, "serialization"), (Error, "serialization"), (Me, "serialization"),
+         (Health, "serialization"), (Unhealthy, "serialization"), (Accepted, "serialization")],
+        ref_template=REF)
+    defs: dict = top.get("$defs", {})
+    body = COMMAND_REQUEST.json_schema(ref_template=REF, mode="validation")
+    defs.update(body.pop("$defs", {}))
+    defs["CommandRequest"] = {"title": "CommandRequest", **body}
+    task_id = TypeAdapter(TaskId).json_schema()
+
+    def ref(name: str) -> dict:
+        assert name in defs, name
+        return {"$ref": REF.format(model=name)}
+
+    err = ref("Error")
     bearer = [{"bearer": []}]
-    q = lambda name, desc: {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": desc}  # noqa: E731
-    err = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    from services.dashlet.api import STATIC  # the files the page is made of
+
+    paths = {
+        "/api/tasks": {"get": {
+            "operationId": "listTasks", "summary": "Aufgaben lesen: gefiltert, sortiert und seitenweise",
+            "security": bearer, "parameters": _parameters(defs),
+            "responses": {"200": _json(ref("TaskPage"), "eine Seite Aufgaben"), **_errors(err, 400, 401)}}},
+        "/api/tasks/{task_id}": {"get": {
+            "operationId": "getTask", "summary": "Eine Aufgabe mit Verlauf und Begründung", "security": bearer,
+            "parameters": [{"name": "task_id", "in": "path", "required": True, "schema": task_id}],
+            "responses": {"200": _json(ref("Task"), "die Aufgabe"), **_errors(err, 400, 401, 404)}}},
+        "/api/commands": {"post": {
+            "operationId": "postCommand",
+            "summary": "Einen Befehl senden (Umschlag ohne actor; actor, occurred_at und fehlende event_id setzt "
+                       "der Server)",
+            "security": bearer,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("CommandRequest")}}},
+            "responses": {"202": _json(ref("Accepted"), "angenommen"),
+                          **_errors(err, 400, 401, 409, 413, 415, 422, 503)}}},
+        "/api/me": {"get": {
+            "operationId": "me", "summary": "Wer angemeldet ist", "security": bearer,
+            "responses": {"200": _json(ref("Me"), "Kürzel, Rolle, Zeitzone, Schichten"), **_errors(err, 401)}}},
+        "/api/stream": {"get": {
+            "operationId": "stream", "summary": "Server-Sent Events: ready, dann je geänderter Aufgabe ein task-Ereignis",
+            "security": bearer,
+            "responses": {"200": _text("text/event-stream", "Ereignisstrom"), **_errors(err, 401)}}},
+        "/healthz": {"get": {
+            "operationId": "healthz", "summary": "Bereitschaft: Speicher antwortet, Befehlsweg hängt nicht",
+            "responses": {"200": _json(ref("Health"), "bereit"), "503": _json(ref("Unhealthy"), "nicht bereit")}}},
+        "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus-Metriken",
+                             "responses": {"200": _text("text/plain", "Metriken im Textformat")}}},
+        "/openapi.json": {"get": {"operationId": "openapi", "summary": "Dieses Dokument",
+                                  "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
+        "/": {"get": {"operationId": "page", "summary": "Die Dashlet-Seite",
+                      "responses": {"200": _text("text/html", "HTML")}}},
+        "/static/{name}": {"get": {
+            "operationId": "static", "summary": "Skript, Stil und Symbol der Seite",
+            "parameters": [{"name": "name", "in": "path", "required": True,
+                            "schema": {"type": "string", "enum": sorted(STATIC)}}],
+            "responses": {"200": {"description": "die Datei", "content": {
+                m: {"schema": {"type": "string"}} for m in ("text/javascript", "text/css", "image/svg+xml")}},
+                **_errors(err, 404)}}},
+    }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "VPA Manager Dashlet API", "version": "1"},
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {**defs, "Task": task,
-                        "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}},
-        },
-        "paths": {
-            "/api/tasks": {"get": {
-                "summary": "List tasks", "security": bearer,
-                "parameters": [q("tab", "cases | reminders | journey"), q("status", "waiting | open | done | cancelled"),
-                               q("assignee", "initials"), q("vpa_id", "VPA id"),
-                               q("due_before", "RFC 3339 datetime with offset"), q("limit", "page size (max 500)"),
-                               q("offset", "page start"),
-                               q("shift", "'current': only waiting/open tasks due by the end of the current shift")],
-                "responses": {"200": {"description": "a page of tasks", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {
-                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
-                        "limit": {"type": "integer"}, "offset": {"type": "integer"},
-                        "next_offset": {"type": ["integer", "null"]}}}}}},
-                              "400": err, "401": err}}},
-            "/api/tasks/{task_id}": {"get": {
-                "summary": "One task", "security": bearer,
-                "parameters": [{"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "the task", "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/Task"}}}}, "401": err, "404": err}}},
-            "/api/commands": {"post": {
-                "summary": "Send a command (envelope without actor; the actor comes from the token)",
-                "security": bearer,
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": {"202": {"description": "accepted", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"event_id": {"type": "string"}}}}}},
-                              "400": err, "401": err, "422": err}}},
-            "/api/stream": {"get": {"summary": "Server-sent events of task changes", "security": bearer,
-                                    "responses": {"200": {"description": "text/event-stream"}}}},
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
-        },
+        "info": {"title": "VPA Manager Dashlet API", "version": "2",
+                 "description": "Fehler sind immer JSON {error, code} mit einem 4xx-Status (503 nur, wenn der "
+                                "Speicher oder der Befehlsweg nicht verfügbar ist)."},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": defs},
+        "paths": paths,
     }
+

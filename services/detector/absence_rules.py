@@ -32,14 +32,20 @@ def is_long(a: AbsenceFacts, s: Settings) -> bool:
     return a.days > s.long_absence_days
 
 
-def is_frequent(a: AbsenceFacts, known: Iterable[AbsenceFacts], s: Settings) -> bool:
-    """``known``: the absences known when ``a`` is registered (``a`` itself may be among them)."""
+def absences_in_window(a: AbsenceFacts, known: Iterable[AbsenceFacts], s: Settings) -> int:
+    """How many non-cancelled absences start in [a.starts_on - 90 days, a.starts_on], ``a`` included.
+
+    ``known``: the absences known when ``a`` is registered (``a`` itself may be among them)."""
     window_start = a.starts_on - timedelta(days=s.frequent_absence_window_days)
     others = {
         k.absence_id for k in known
         if k.absence_id != a.absence_id and not k.cancelled and window_start <= k.starts_on <= a.starts_on
     }
-    return len(others) + 1 >= s.frequent_absence_count
+    return len(others) + 1
+
+
+def is_frequent(a: AbsenceFacts, known: Iterable[AbsenceFacts], s: Settings) -> bool:
+    return absences_in_window(a, known, s) >= s.frequent_absence_count
 
 
 def is_short_notice(a: AbsenceFacts, registered_on: date, s: Settings) -> bool:

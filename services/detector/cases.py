@@ -5,6 +5,7 @@ import json
 from typing import Optional
 
 from schemas.envelope import ENVELOPE_TYPES, Envelope
+from services.common import evidence
 from services.common.handover import FLAGS, assign, with_flag
 from services.common.ids import issued_by
 from services.common.processor import Context
@@ -28,11 +29,14 @@ def name(state: dict) -> Optional[str]:
     return profile(state).get("name")
 
 
-def assignment(state: dict, task_id: str, reasons: list[str], ctx: Context) -> dict:
-    """owner, assignee and reasons of a case under the handover policy (DESIGN 2.2)."""
+def assignment(state: dict, task_id: str, reasons: list[str], ctx: Context, facts: Optional[list[dict]]) -> dict:
+    """owner, assignee and reasons of a case under the handover policy (DESIGN 2.2), and its
+    evidence: ``facts`` (the case's own) followed by why it is handed over, if it is."""
     who = owner(state)
-    a = assign(who, task_id, ctx.roster, local_date(ctx.now, ctx.settings.tz))
-    return {"owner": who, "assignee": a.assignee, "reasons": with_flag(reasons, a.flag)}
+    on = local_date(ctx.now, ctx.settings.tz)
+    a = assign(who, task_id, ctx.roster, on)
+    return {"owner": who, "assignee": a.assignee, "reasons": with_flag(reasons, a.flag),
+            "evidence": evidence.with_handover(facts, evidence.handover(a, who, task_id, ctx.roster, on))}
 
 
 def base_reasons(task: dict) -> list[str]:

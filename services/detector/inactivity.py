@@ -14,15 +14,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from schemas.envelope import Envelope
+from services.common.handover import FLAGS
 from services.common.ids import case_id, command_id
 from services.common.processor import Context, Result, cancel_timer, set_timer
 from services.common.roster import is_active_member
 from services.common.tasks import get_task, max_priority, put_task
 from services.common.timeutil import fmt, local_date, parse
-from services.detector import inactivity_rules, texts
+from services.detector import evidence, inactivity_rules, texts
 from services.detector.cases import SERVICE, assignment, base_reasons, draft_for, owner, profile, system_command
 
 FOLLOW_UP_TIMER = "inactive.follow_up"
+OPENING_FACTS = ("inactive", "follow_up")  # evidence codes of the episode's start, kept by every update
 
 
 def timer_id(task_id: str) -> str:
@@ -37,6 +39,7 @@ def status_changed(state: dict, env: Envelope, ctx: Context) -> Result:
     if env.data.status.value == "active":
         for track in _undecided(state):
             track["status_active"] = True
+            track.setdefault("active_event", env.event_id)  # for the evidence
         state["episode"] = None  # the episode ends at the next `active`
         return Result()
     if state.get("episode"):
@@ -52,7 +55,8 @@ def status_changed(state: dict, env: Envelope, ctx: Context) -> Result:
         "status": "waiting", "priority": "normal",
         "title": texts.inactive_title(local_date(env.occurred_at, s.tz).isoformat()),
         "action": texts.action_for(reasons), "due_at": fmt(follow_up, s.tz), "message_draft": None,
-        **assignment(state, task_id, reasons, ctx),
+        **assignment(state, task_id, reasons, ctx,
+                     evidence.inactivity_opened(env.occurred_at, follow_up, s, env.event_id)),
     }
     task = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY["follow_up_waiting"])
     state["episode"] = {"case_id": task_id}
@@ -70,12 +74,15 @@ def activity_seen(state: dict, env: Envelope, ctx: Context) -> Result:
     channel = "web" if env.data.channel.value == "web" else "mobile"
     for track in _undecided(state):
         track[channel] = True
+        track.setdefault(f"{channel}_event", env.event_id)  # the first one, for the evidence
     return Result()
 
 
 def customer_complaint(state: dict, env: Envelope, ctx: Context) -> Result:
     complaints = state.setdefault("complaints", {})
     complaints[env.data.complaint_id] = env.occurred_at.isoformat()
+    state.setdefault("complaint_facts", {})[env.data.complaint_id] = {"event_id": env.event_id,
+                                                                      "summary": env.data.summary}
     _prune_complaints(state, ctx)
     episode = state.get("episode")
     if not episode:
@@ -85,6 +92,8 @@ def customer_complaint(state: dict, env: Envelope, ctx: Context) -> Result:
     if task is None or track is None:
         return Result()
     mobile = bool(profile(state).get("uses_mobile_app"))
+    said = evidence.complaint(env.occurred_at, env.data.summary, ctx.settings, env.event_id)
+    facts = _opening(task) + [said] + ([evidence.mobile_app()] if mobile else [])
     if task["status"] == "waiting":
         # DESIGN 5.22: a complaint during the running episode opens the case at once.
         track["decided"] = True
@@ -96,13 +105,15 @@ def customer_complaint(state: dict, env: Envelope, ctx: Context) -> Result:
             return Result()
         reasons = [r for r in inactivity_rules.REASON_ORDER if r in set(base) | {"customer_complaint"}]
         change = "complaint_added"
+        facts = [e for e in task.get("evidence") or [] if e["code"] not in FLAGS] + [said]
     elif task["status"] == "done" and track["self_closed"]:
-        # ... even one the decision closed by itself (e.g. part_time_no_contact): reopened.
+        # ... even one the decision closed as part_time_no_contact: reopened.
         track["self_closed"] = False
         reasons, change = inactivity_rules.contact_reasons(True, mobile), "complaint"
     else:
         return Result()  # resolved by a person, or cancelled: left alone
-    t = put_task(state, task_id, _fields(state, task, "open", reasons, ctx), ctx, SERVICE, texts.HISTORY[change])
+    t = put_task(state, task_id, _fields(state, task, "open", reasons, ctx, facts), ctx, SERVICE,
+                 texts.HISTORY[change])
     return Result(tasks=[t] if t else [])
 
 
@@ -113,27 +124,39 @@ def decide(state: dict, task_id: str, ctx: Context) -> Result:
         return Result()
     track["decided"] = True
     p = profile(state)
+    follow_up = parse(track["follow_up"])
     decision = inactivity_rules.decide(
         track["web"], track["mobile"], track["status_active"], bool(p.get("part_time")),
         bool(p.get("uses_mobile_app")), [parse(t) for t in state.get("complaints", {}).values()],
-        parse(track["follow_up"]), ctx.settings,
+        follow_up, ctx.settings,
     )
-    fields = _fields(state, task, decision.status, decision.reasons, ctx)
+    counted = sorted((parse(at), state.get("complaint_facts", {}).get(cid, {}))
+                     for cid, at in state.get("complaints", {}).items()
+                     if inactivity_rules.complaint_counts(parse(at), follow_up, ctx.settings))
+    facts = _opening(task) + evidence.decision(track, decision.reasons, bool(p.get("part_time")), counted,
+                                               ctx.settings)
+    fields = _fields(state, task, decision.status, decision.reasons, ctx, facts)
     change = "decided_closed" if decision.closes else "decided_open"
     t = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
     out = Result(tasks=[t] if t else [])
     if decision.closes:
-        track["self_closed"] = True
+        # DESIGN 5.22: only a part-timer closed without contact reopens on a complaint; a VPA shown
+        # to be active (web or mobile) makes a later complaint no inactivity matter.
+        track["self_closed"] = "part_time_no_contact" in decision.reasons
         out.commands += cancel_reminder(state, task_id, ctx, "decided")
     return out
 
 
-def _fields(state: dict, task: dict, status: str, reasons: list[str], ctx: Context) -> dict:
+def _opening(task: dict) -> list[dict]:
+    return [e for e in task.get("evidence") or [] if e["code"] in OPENING_FACTS]
+
+
+def _fields(state: dict, task: dict, status: str, reasons: list[str], ctx: Context, facts: list[dict]) -> dict:
     priority = max_priority(task["priority"], inactivity_rules.priority_of(reasons))  # never falls (5.15)
     return {
         "status": status, "priority": priority, "action": texts.action_for(reasons),
         "message_draft": draft_for(state, "inactive", reasons) if status == "open" else None,
-        **assignment(state, task["task_id"], reasons, ctx),
+        **assignment(state, task["task_id"], reasons, ctx, facts),
     }
 
 
@@ -143,6 +166,7 @@ def _prune_complaints(state: dict, ctx: Context) -> None:
     complaints = state.get("complaints", {})
     for cid in [c for c, at in complaints.items() if parse(at) < horizon]:
         del complaints[cid]
+        state.get("complaint_facts", {}).pop(cid, None)
 
 
 def closed_by_hand(state: dict, task_id: str) -> None:

@@ -15,14 +15,16 @@ from __future__ import annotations
 from datetime import date
 
 from schemas.envelope import Envelope
+from services.common import evidence as facts_of
+from services.common import labels
 from services.common.handover import FLAGS, assign, describe, handover_dependencies, with_flag
 from services.common.ids import case_id, command_id
 from services.common import profile as vpa_profile
 from services.common.processor import Context, Result, Timer
 from services.common.tasks import get_task, is_active, max_priority, put_task
 from services.common.timeutil import local_date
-from services.detector import class_rules, inactivity, schedule_rules, texts
-from services.detector.absence_rules import PRIORITY, REASON_ORDER, AbsenceFacts, absence_reasons
+from services.detector import class_rules, evidence, inactivity, schedule_rules, texts
+from services.detector.absence_rules import PRIORITY, REASON_ORDER, AbsenceFacts, absence_reasons, absences_in_window
 from services.detector import cases
 from services.detector.cases import SERVICE, assignment, base_reasons, draft_for, is_own_command, open_case_of_kind
 
@@ -34,10 +36,12 @@ def _facts(absence_id: str, a: dict) -> AbsenceFacts:
                         a.get("cancelled", False))
 
 
-def _vpa_case(state: dict, kind: str, env: Envelope, reasons: list[str], rules, title, ctx: Context) -> Result:
+def _vpa_case(state: dict, kind: str, env: Envelope, reasons: list[str], rules, title, ctx: Context,
+              facts: list[dict]) -> Result:
     """Schedule and class changes: one open case per VPA (DESIGN 5.15). A later event updates
     the open case (reasons merged by the rule module, priority never falls); else a new case
-    named after the event opens. ``rules`` gives ``merge`` and ``PRIORITY``; ``title(reasons)``."""
+    named after the event opens. ``rules`` gives ``merge`` and ``PRIORITY``; ``title(reasons)``;
+    ``facts``: this event's evidence."""
     existing = open_case_of_kind(state, kind)
     if existing is not None:
         task_id, change = existing["task_id"], "updated"
@@ -47,11 +51,12 @@ def _vpa_case(state: dict, kind: str, env: Envelope, reasons: list[str], rules, 
         if get_task(state, task_id) is not None:
             return Result()  # a redelivery of the event that opened a case since closed
     priority = max_priority(*(rules.PRIORITY[r] for r in reasons), *([existing["priority"]] if existing else []))
+    merged = facts_of.merge(existing["evidence"] if existing else None, facts, reasons)
     fields = {
         "tab": "cases", "kind": kind, "vpa_id": env.vpa_id, "vpa_name": cases.name(state),
         "status": "open", "priority": priority, "title": title(reasons), "action": texts.action_for(reasons),
         "due_at": None, "message_draft": draft_for(state, kind, reasons),
-        **assignment(state, task_id, reasons, ctx),
+        **assignment(state, task_id, reasons, ctx, merged),
     }
     task = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
     return Result(tasks=[task] if task else [])
@@ -100,8 +105,11 @@ class Detector:
         for task_id, task in list(state.get("tasks", {}).items()):
             if not is_active(task):
                 continue
-            a = assign(owner, task_id, ctx.roster, local_date(ctx.now, ctx.settings.tz))
-            fields = {"owner": owner, "assignee": a.assignee, "reasons": with_flag(task["reasons"], a.flag)}
+            on = local_date(ctx.now, ctx.settings.tz)
+            a = assign(owner, task_id, ctx.roster, on)
+            fields = {"owner": owner, "assignee": a.assignee, "reasons": with_flag(task["reasons"], a.flag),
+                      "evidence": facts_of.with_handover(task.get("evidence"),
+                                                         facts_of.handover(a, owner, task_id, ctx.roster, on))}
             t = put_task(state, task_id, fields, ctx, SERVICE, describe(a, owner))
             if t:
                 out.tasks.append(t)
@@ -127,7 +135,8 @@ class Detector:
         for task_id, task in list(state.get("tasks", {}).items()):
             if not is_active(task):
                 continue
-            fields = {"vpa_name": cases.name(state), **assignment(state, task_id, task["reasons"], ctx)}
+            fields = {"vpa_name": cases.name(state),
+                      **assignment(state, task_id, task["reasons"], ctx, task.get("evidence"))}
             if task["message_draft"] is not None:
                 fields["message_draft"] = draft_for(state, task["kind"], base_reasons(task))
             t = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY["profile"])
@@ -145,7 +154,9 @@ class Detector:
         reasons = schedule_rules.schedule_reasons(d.accepts_new_customers, d.accepts_orders, started_on,
                                                   profile.get("class"), local_date(env.occurred_at, s.tz), s)
         title = texts.schedule_title(d.accepts_new_customers, d.accepts_orders)
-        return _vpa_case(state, "schedule_change", env, reasons, schedule_rules, lambda _: title, ctx)
+        facts = evidence.schedule(d.accepts_new_customers, d.accepts_orders, started_on, profile.get("class"),
+                                  local_date(env.occurred_at, s.tz), reasons, s, env.event_id)
+        return _vpa_case(state, "schedule_change", env, reasons, schedule_rules, lambda _: title, ctx, facts)
 
     # ---- absences ------------------------------------------------------------------------
 
@@ -155,7 +166,10 @@ class Detector:
         facts = AbsenceFacts(d.absence_id, d.starts_on, d.ends_on)
         known = [_facts(aid, a) for aid, a in absences.items()]
         # DESIGN 5.2: the registration date is the event's own local date, not the clock's.
-        reasons = absence_reasons(facts, known, local_date(env.occurred_at, s.tz), s)
+        registered_on = local_date(env.occurred_at, s.tz)
+        reasons = absence_reasons(facts, known, registered_on, s)
+        found = evidence.absence(facts, absences_in_window(facts, known, s), registered_on, d.reason, reasons, s,
+                                 env.event_id)
         absences[d.absence_id] = {"starts_on": d.starts_on.isoformat(), "ends_on": d.ends_on.isoformat(),
                                   "cancelled": False}
 
@@ -172,12 +186,13 @@ class Detector:
         priority = max_priority(*(PRIORITY[r] for r in merged))
         if is_active(existing):
             priority = max_priority(priority, existing["priority"])  # never falls (5.15)
+        found = facts_of.merge(existing["evidence"] if is_active(existing) else None, found, merged)
         fields = {
             "tab": "cases", "kind": "absence", "vpa_id": env.vpa_id, "vpa_name": cases.name(state),
             "status": "open", "priority": priority,
             "title": texts.absence_title(d.starts_on.isoformat(), d.ends_on.isoformat(), facts.days),
             "action": texts.action_for(merged), "due_at": None, "message_draft": None,
-            **assignment(state, task_id, merged, ctx),
+            **assignment(state, task_id, merged, ctx, found),
         }
         task = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
         return Result(tasks=[task] if task else [])
@@ -200,12 +215,13 @@ class Detector:
         new = d.vpa_class.value
         previous = d.previous.value if d.previous else profile.get("class")
         reasons = class_rules.class_reasons(new, previous, d.rising_star, state.get("rising_star", False))
+        facts = evidence.class_change(new, previous, d.previous is not None, reasons, env.event_id)
         profile["class"] = new
         state["rising_star"] = d.rising_star
         if not reasons:
             return Result()
         return _vpa_case(state, "class_change", env, reasons, class_rules,
-                         lambda merged: texts.class_title(new, previous, "rising_star" in merged), ctx)
+                         lambda merged: texts.class_title(new, previous, "rising_star" in merged), ctx, facts)
 
     # ---- closing ---------------------------------------------------------------------------
 
@@ -232,13 +248,13 @@ class Detector:
         system = env.actor is not None and env.actor.role.value == "system"
         task = get_task(state, task_id)
         if task is None:
-            return Result(rejections=[f"rejected: unknown case {task_id} for {env.vpa_id}"])
+            return Result(rejections=[f"rejected: Fall {task_id} von {env.vpa_id} ist unbekannt"])
         if not is_active(task):
             if system:
                 return Result()  # a system resolve of a closed case is a no-op, not a rejection
-            return Result(rejections=[f"rejected: case {task_id} is already {task['status']}"])
+            return Result(rejections=[f"rejected: Fall {task_id} ist bereits {labels.status(task['status'])}"])
         by = env.actor.initials if env.actor else SERVICE
-        t = put_task(state, task_id, {"status": "done"}, ctx, by, texts.HISTORY["resolved"])
+        t = put_task(state, task_id, {"status": "done"}, ctx, by, texts.resolved(env.data.note))
         if task["kind"] == "inactive":
             inactivity.closed_by_hand(state, task_id)
         # Confirm the resolve to the reminders service, which cancels the reminders linked to the

@@ -91,6 +91,11 @@ HISTORY = {
     "complaint_added": "Kundenmeldung während der Inaktivität hinzugefügt",
 }
 
+def resolved(note: str | None) -> str:
+    """History of a case resolved by a person, with the note they gave."""
+    return f"{HISTORY['resolved']}: {note}" if note else HISTORY["resolved"]
+
+
 RESOLVE_NOTE = {
     "decided": "Fall hat sich von selbst erledigt: Follow-up-Reminder entfällt",
     "offboarded": "VPA ausgeschieden: Follow-up-Reminder entfällt",

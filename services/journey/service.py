@@ -17,6 +17,7 @@ from typing import Mapping, Optional
 
 from schemas.envelope import Envelope
 from services.common.ids import journey_task_id, rendezvous_pick
+from services.common import evidence, labels
 from services.common import profile as vpa_profile
 from services.common.processor import Context, Result, Timer, cancel_timer, role_token, set_timer
 from services.common.roster import is_present
@@ -24,7 +25,7 @@ from services.common.tasks import get_task, is_active, put_task
 from services.common.timeutil import at_local, local_date
 from services.journey import texts
 from services.journey.stages import (
-    NEW_0_3, NEW_3_6, NEW_6_9, NEW_9_12, NEW_GT_12, STAGE_NAMES, next_boundary, stage_on, stage_start,
+    NEW_0_3, NEW_3_6, NEW_6_9, NEW_9_12, NEW_GT_12, STAGE_NAMES, STAGES, next_boundary, stage_on, stage_start,
     within_first_days,
 )
 
@@ -64,13 +65,29 @@ def assignee_for(stage: str, vpa_id: str, profile: dict, ctx: Context) -> tuple[
     return owner, False
 
 
+def _facts(state: dict, stage: str, reasons: list[str], assignee: Optional[str], fallback: bool) -> list[dict]:
+    """Why the stage's task exists and who works it: tenure and stage, class, assignee."""
+    profile = state.get("profile") or {}
+    out = []
+    if profile.get("started_on"):
+        started = date.fromisoformat(profile["started_on"])
+        out.append(texts.tenure_fact(stage, started, stage_start(started, stage), dict(STAGES)[stage],
+                                     state.get("registered_event")))
+    out += [texts.class_fact(r) for r in reasons]
+    who = texts.assignee_fact(stage, assignee, fallback, state["vpa_id"])
+    return out + ([who] if who else [])
+
+
 def _derived(state: dict, stage: str, ctx: Context) -> dict:
     """The fields of a stage's task that follow from the profile and the roster."""
     profile = state.get("profile") or {}
     reasons = class_reasons(stage, profile.get("class"))
-    assignee, _ = assignee_for(stage, state["vpa_id"], profile, ctx)
+    assignee, fallback = assignee_for(stage, state["vpa_id"], profile, ctx)
+    held = get_task(state, journey_task_id(state["vpa_id"], stage))
+    facts = evidence.merge(held.get("evidence") if held else None, _facts(state, stage, reasons, assignee, fallback))
     return {"vpa_name": profile.get("name"), "owner": profile.get("at_owner"), "assignee": assignee,
-            "reasons": reasons, "title": texts.title(stage), "action": texts.action(stage, reasons)}
+            "reasons": reasons, "title": texts.title(stage), "action": texts.action(stage, reasons),
+            "evidence": facts}
 
 
 def _one(task: Optional[dict]) -> Result:
@@ -129,8 +146,8 @@ class Journey:
         assignee, fallback = assignee_for(NEW_GT_12, vpa_id, state.get("profile") or {}, ctx)
         if assignee == task["assignee"]:
             return Result()
-        return _one(put_task(state, task_id, {"assignee": assignee}, ctx, SERVICE,
-                             texts.manager_repicked(assignee, fallback)))
+        fields = {"assignee": assignee, "evidence": _derived(state, NEW_GT_12, ctx)["evidence"]}
+        return _one(put_task(state, task_id, fields, ctx, SERVICE, texts.manager_repicked(assignee, fallback)))
 
     # ---- registration and the sweep timer ----------------------------------------------------
 
@@ -138,6 +155,7 @@ class Journey:
         d = env.data
         state["vpa_id"] = env.vpa_id
         state["offboarded"] = False
+        state["registered_event"] = env.event_id  # the source of the tenure fact
         state["profile"] = vpa_profile.from_registration(d, state.get("profile"))
         out = self._sync_open_tasks(state, ctx)
         # The registration check uses the event's own local date (5.2, 5.17).
@@ -223,13 +241,13 @@ class Journey:
         needed = MANAGER_ONLY.get(stage)
         if needed and role != needed:
             return Result(rejections=[
-                f"rejected: only a VPA Manager may clear {stage} of {env.vpa_id}; "
-                f"{actor.initials if actor else 'unknown actor'} has role {role}"])
+                f"rejected: nur ein VPA Manager darf {stage} von {env.vpa_id} entfernen; "
+                f"{actor.initials if actor else 'unbekannt'} ist {labels.role(role)}"])
         task_id = journey_task_id(env.vpa_id, stage)
         task = get_task(state, task_id)
         if not is_active(task):
-            status = f" (it is {task['status']})" if task else ""
-            return Result(rejections=[f"rejected: no open journey task {stage} for {env.vpa_id}{status}"])
+            status = f" (er ist {labels.status(task['status'])})" if task else ""
+            return Result(rejections=[f"rejected: kein offener Journey-Schritt {stage} für {env.vpa_id}{status}"])
         by = actor.initials if actor else SERVICE
         return _one(put_task(state, task_id, {"status": "done"}, ctx, by, texts.cleared(env.data.note)))
 

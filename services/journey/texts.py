@@ -2,7 +2,10 @@
 "VPA-Journey Schritte und Vorgehen"). The dashlet is internal, so classes may be named here."""
 from __future__ import annotations
 
+from datetime import date
 from typing import Optional
+
+from services.common.evidence import day, fact
 
 TITLES = {
     "NEW_0_3": "NEU in 0-3 Monate: neuer VPA, der noch geboardet wird",
@@ -76,3 +79,38 @@ def manager_repicked(assignee: Optional[str], fallback: bool) -> str:
     if fallback:
         return f"Kein VPA Manager verfügbar: zugewiesen an {assignee}"
     return f"VPA Manager neu zugeteilt: {assignee}"
+
+
+# ---- evidence ("Warum") ------------------------------------------------------------------------
+
+STAGE_LABELS = {"NEW_0_3": "NEU 0-3 Monate", "NEW_3_6": "NEU 3-6 Monate", "NEW_6_9": "NEU 6-9 Monate",
+                "NEW_9_12": "NEU 9-12 Monate", "NEW_GT_12": "NEU > 12 Monate"}
+
+
+def tenure_fact(stage: str, started_on: date, stage_starts: date, months: int, event_id: Optional[str]) -> dict:
+    return fact("tenure", f"Dabei seit {day(started_on)}: die Stufe {STAGE_LABELS[stage]} beginnt nach "
+                          f"{months} Monaten, am {day(stage_starts)}.", event_id)
+
+
+def class_fact(reason: str) -> dict:
+    # Named by the reason, not the class: C -> D keeps the reason and so the fact (no new version).
+    text = {
+        "measures_needed": "Klasse C oder D: Maßnahmen mit dem VPA Manager besprechen.",
+        "class_ok": "Klasse A oder B: keine Maßnahmen nötig.",
+        "class_unknown": "Klasse unbekannt: Klasse prüfen.",
+    }[reason]
+    return fact(reason, text)
+
+
+def assignee_fact(stage: str, assignee: Optional[str], fallback: bool, vpa_id: str) -> Optional[dict]:
+    """Why this person works the stage (DESIGN 2.3): buddy, VPA Manager pick, or the AT owner."""
+    if stage == "NEW_3_6":
+        if fallback:
+            return fact("assignee", f"Kein Buddy eingetragen: der AT-Owner {assignee} übernimmt.")
+        return fact("assignee", f"Der Buddy {assignee} vereinbart den Check-in Call.")
+    if stage == "NEW_GT_12":
+        if fallback:
+            return fact("assignee", f"Kein VPA Manager verfügbar: der AT-Owner {assignee} übernimmt.")
+        return fact("assignee", f"VPA Manager {assignee} per Rendezvous-Hashing auf „{vpa_id}“ unter den "
+                                "anwesenden VPA Managern gewählt.")
+    return None

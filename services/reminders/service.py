@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Optional
 
 from schemas.envelope import Envelope
-from services.common.handover import Assignment, assign, describe, handover_dependencies, with_flag
+from services.common import evidence, labels
+from services.common.handover import FLAGS, Assignment, assign, describe, handover_dependencies, with_flag
 from services.common.ids import issued_by, reminder_task_id
 from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
 from services.common.roster import is_active_member
@@ -46,14 +47,19 @@ def _by(env: Envelope) -> str:
     return env.actor.initials if env.actor else SERVICE
 
 
-def _handover(task: Optional[dict], owner: str, reminder_id: str, ctx: Context) -> tuple[dict, Optional[str]]:
-    """Assignee and reasons under the HandoverPolicy, plus the history text when they change.
+def _handover(task: Optional[dict], owner: str, reminder_id: str, ctx: Context,
+              facts: Optional[list[dict]] = None) -> tuple[dict, Optional[str]]:
+    """Assignee, reasons and evidence under the HandoverPolicy, plus the history text when they change.
 
     On creation (``task`` None) the first assignment is part of the creation (5.9): the text is
-    only given when the reminder starts handed over or flagged, so the history says why."""
-    a: Assignment = assign(owner, reminder_id, ctx.roster, local_date(ctx.now, ctx.settings.tz))
+    only given when the reminder starts handed over or flagged, so the history says why.
+    ``facts``: the reminder's own evidence, when it changes (else the task's is kept)."""
+    on = local_date(ctx.now, ctx.settings.tz)
+    a: Assignment = assign(owner, reminder_id, ctx.roster, on)
     reasons = with_flag(task["reasons"] if task else [], a.flag)
-    fields = {"owner": owner, "assignee": a.assignee, "reasons": reasons}
+    base = facts if facts is not None else (task.get("evidence") if task else None)
+    fields = {"owner": owner, "assignee": a.assignee, "reasons": reasons,
+              "evidence": evidence.with_handover(base, evidence.handover(a, owner, reminder_id, ctx.roster, on))}
     if task is None:
         return fields, describe(a, owner) if a.flag else None
     if task["assignee"] != a.assignee or task["reasons"] != reasons:
@@ -71,9 +77,9 @@ def _live_reminder(state: dict, env: Envelope) -> tuple[Optional[dict], Optional
     reminder_id = env.data.reminder_id
     task = get_task(state, reminder_task_id(reminder_id))
     if task is None:
-        return None, _reject(f"unknown reminder {reminder_id} for {env.vpa_id}")
+        return None, _reject(f"Reminder {reminder_id} von {env.vpa_id} ist unbekannt")
     if not is_active(task):
-        return None, _reject(f"reminder {reminder_id} is already {task['status']}")
+        return None, _reject(f"Reminder {reminder_id} ist bereits {labels.status(task['status'])}")
     return task, None
 
 
@@ -168,18 +174,19 @@ class Reminders:
         d = env.data
         task_id = reminder_task_id(d.reminder_id)
         if state.get("offboarded"):
-            return _reject(f"VPA {env.vpa_id} is offboarded; no new reminders for it")
+            return _reject(f"VPA {env.vpa_id} ist ausgeschieden: keine neuen Reminder für ihn")
         if get_task(state, task_id) is not None:
-            return _reject(f"reminder {d.reminder_id} already exists for {env.vpa_id}")
+            return _reject(f"Reminder {d.reminder_id} für {env.vpa_id} gibt es bereits")
         member = ctx.roster.get(d.owner)
         if not member or not member.get("known"):  # known only through an absence is not a member
-            return _reject(f"owner {d.owner} is not in the AT roster")
+            return _reject(f"{d.owner} ist nicht im AT-Dienstplan")
         if not is_active_member(ctx.roster, d.owner):
-            return _reject(f"owner {d.owner} is not an active roster member")
+            return _reject(f"{d.owner} ist kein aktives Mitglied des AT-Dienstplans")
         state.setdefault("links", {})[d.reminder_id] = {"case_task_id": d.case_task_id}
         due = fmt(d.due_at, ctx.settings.tz)
         status = self._schedule(state, d.reminder_id, d.due_at, ctx)
-        assignment, handed = _handover(None, d.owner, d.reminder_id, ctx)
+        facts = texts.set_facts(env, d.owner, d.due_at, d.case_task_id, ctx.settings.tz)
+        assignment, handed = _handover(None, d.owner, d.reminder_id, ctx, facts)
         fields = {
             "tab": "reminders", "kind": "reminder", "vpa_id": env.vpa_id, "vpa_name": _name(state),
             "status": status, "priority": "normal", "title": texts.title(d.note, d.case_task_id),
@@ -196,7 +203,10 @@ class Reminders:
             return rejection
         due = fmt(d.due_at, ctx.settings.tz)
         status = self._schedule(state, d.reminder_id, d.due_at, ctx)
-        fields, moved = _handover(task, task["owner"], d.reminder_id, ctx)
+        # The due fact moves with the due time; the others (who set it, the case) stay.
+        facts = [e for e in task.get("evidence") or [] if e["code"] not in ("due", *FLAGS)]
+        facts.append(texts.rescheduled_fact(env, d.due_at, ctx.settings.tz))
+        fields, moved = _handover(task, task["owner"], d.reminder_id, ctx, facts)
         fields.update(status=status, due_at=due)
         out = Result()
         _publish(out, put_task(state, task_id, fields, ctx, _by(env),
@@ -210,8 +220,8 @@ class Reminders:
         if rejection:
             return rejection
         if d.file_updated is not True:
-            return _reject(f"reminder {d.reminder_id} can only be completed when the case is solved and "
-                           "the VPA file is maintained (file_updated: true)")
+            return _reject(f"Reminder {d.reminder_id} kann erst erledigt werden, wenn der Fall gelöst und die "
+                           "VPA-Akte gepflegt ist (file_updated: true)")
         cancel_timer(state, _timer_id(d.reminder_id))
         # DESIGN 5.14: completion does not resolve a linked case.
         return Result(tasks=[put_task(state, task_id, {"status": "done"}, ctx, _by(env), texts.COMPLETED)])

@@ -4,8 +4,12 @@ Reminder werden von AT-Kollegen übernommen, wenn ursprünglicher Bearbeiter im 
 """
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time
 from typing import Optional
+from zoneinfo import ZoneInfo
+
+from schemas.envelope import Envelope
+from services.common.evidence import fact, moment
 
 ACTION = ("Reminder bearbeiten. Entferne den Reminder, wenn der Fall gelöst und die VPA-Akte "
           "gepflegt ist.")
@@ -56,3 +60,27 @@ def with_assignment(change: str, assignment_text: Optional[str]) -> str:
 def reassign_cause(local: time) -> str:
     """What made the runner re-evaluate: the day changed (an absence starts or ended) or the roster."""
     return "Tageswechsel" if local == time(0) else "Dienstplan geändert"
+
+
+# ---- evidence ("Warum") ------------------------------------------------------------------------
+
+def set_facts(env: Envelope, owner: str, due_at: datetime, case_task_id: Optional[str], tz: ZoneInfo) -> list[dict]:
+    """Who set the reminder and for whom, its case, when it is due."""
+    actor = env.actor
+    if actor is None or actor.role.value == "system":
+        who = f"Automatisch gesetzt am {moment(env.occurred_at, tz)} für {owner}"
+        if case_task_id and case_task_id.startswith("case:inactive:"):
+            who += " (Follow-up: der VPA ist inaktiv geworden)"
+    else:
+        who = f"Gesetzt von {actor.initials} am {moment(env.occurred_at, tz)} für {owner}"
+    out = [fact("set", who + ".", env.event_id)]
+    if case_task_id:
+        out.append(fact("case", f"Gehört zum Fall {case_task_id}.", env.event_id))
+    out.append(fact("due", f"Fällig am {moment(due_at, tz)}.", env.event_id))
+    return out
+
+
+def rescheduled_fact(env: Envelope, due_at: datetime, tz: ZoneInfo) -> dict:
+    by = env.actor.initials if env.actor else "System"
+    return fact("due", f"Fällig am {moment(due_at, tz)} (verschoben von {by} am {moment(env.occurred_at, tz)}).",
+                env.event_id)

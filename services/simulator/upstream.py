@@ -13,7 +13,7 @@ from typing import Optional
 
 from services.simulator import config as C
 from services.simulator import people
-from services.simulator.company import AbsenceTrack, Member, RosterAbsence, Vpa, new_vpa, pick_class
+from services.simulator.company import AbsenceTrack, Member, RosterAbsence, Vpa, new_vpa
 from services.simulator.names import ABSENCE_REASONS, COMPLAINT_SUMMARIES, LAST_NAMES
 from services.simulator.timeline import (
     add_months, add_working_days, follow_up_at, hm, is_working_day, stage_on, stage_starts, stamp,

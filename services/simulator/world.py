@@ -65,17 +65,18 @@ class World:
         return self.members[pick] if pick else None
 
     def slot(self, prefs: list[Optional[str]], after: datetime, delay_days: int, window: tuple[int, int],
-             key: str, working_days_only: bool = True) -> Optional[tuple[datetime, Member]]:
+             key: str) -> Optional[tuple[datetime, Member]]:
         """A moment in ``window`` (seconds of the local day), ``delay_days`` working days after
         ``after`` or later, when someone of ``prefs`` (or another present member) works."""
-        d = add_working_days(self.local(after), delay_days) if working_days_only else self.local(after) + timedelta(days=delay_days)
+        first = self.local(after)
+        d = add_working_days(first, delay_days)
         for _ in range(40):
             if stamp(self.at(d, 0)) >= stamp(self.end):
                 return None
-            if not working_days_only or is_working_day(d):
+            if is_working_day(d):
                 who = self.present_person(prefs, d, key)
                 lo = window[0]
-                if d == self.local(after):
+                if d == first:
                     here = after.astimezone(self.tz)
                     lo = max(lo, here.hour * 3600 + here.minute * 60 + here.second + 600)
                 if who is not None and lo < window[1]:

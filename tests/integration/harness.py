@@ -101,6 +101,8 @@ class Pipeline:
 
     async def __aexit__(self, *exc: Any) -> None:
         for p in self.procs:
+            p.send_signal()  # all at once: each stops cleanly on SIGTERM, in parallel
+        for p in self.procs:
             p.stop()
         if self.store is not None:
             await self.store.close()
@@ -156,16 +158,21 @@ class Pipeline:
             await admin.close()
 
     async def settle(self, timeout: float = 300, calm: float = 3.0) -> list[dict]:
-        """Wait until every group is caught up and the store has stopped changing; the tasks."""
+        """Wait until every group is caught up and, while it stays so, the store has not changed for
+        ``calm`` seconds; returns the tasks. (Caught up first: a store that is still empty because
+        nothing has been processed yet is not settled.)"""
         deadline = time.monotonic() + timeout
         last, since = None, time.monotonic()
         while time.monotonic() < deadline:
-            tasks = await self.tasks()
-            snapshot = [(t["task_id"], t["version"]) for t in tasks]
-            if snapshot != last:
-                last, since = snapshot, time.monotonic()
-            elif time.monotonic() - since >= calm and await self.caught_up():
-                return tasks
+            if not await self.caught_up():
+                last = None
+            else:
+                tasks = await self.tasks()
+                snapshot = [(t["task_id"], t["version"]) for t in tasks]
+                if snapshot != last:
+                    last, since = snapshot, time.monotonic()
+                elif time.monotonic() - since >= calm:
+                    return tasks
             await asyncio.sleep(0.5)
         raise AssertionError(f"the pipeline did not settle within {timeout} s\n{self.logs()}")
 

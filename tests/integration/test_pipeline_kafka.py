@@ -90,7 +90,7 @@ async def test_long_absence_reaches_the_store_in_the_task_shape(pipeline):
     assert task["reasons"] == ["long"] and task["status"] == "open" and task["owner"] == "AB"
     assert list(task) == ["task_id", "tab", "kind", "stage", "vpa_id", "vpa_name", "status", "priority", "reasons",
                           "title", "action", "owner", "assignee", "due_at", "message_draft", "created_at",
-                          "updated_at", "version", "history"]
+                          "updated_at", "version", "history", "evidence"]
 
 
 async def test_malformed_message_goes_to_dlq_and_the_next_one_is_processed(pipeline):

@@ -14,7 +14,8 @@ CORE = sorted(
     [p for d in ("detector", "reminders", "journey") for p in (ROOT / "services" / d).glob("*.py")
      if p.name not in {"metrics.py"}]  # a service's own counters are the one allowed shell
     + [ROOT / "services" / "common" / n for n in
-       ("processor.py", "tasks.py", "handover.py", "roster.py", "timeutil.py", "settings.py", "ids.py", "decode.py")]
+       ("processor.py", "tasks.py", "handover.py", "roster.py", "timeutil.py", "settings.py", "ids.py", "decode.py",
+        "evidence.py")]
 )
 
 

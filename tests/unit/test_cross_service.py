@@ -29,7 +29,7 @@ def test_a_rejected_case_resolve_does_not_cancel_the_linked_reminder(tmp_path, c
     runner = replay([str(stream)], Settings())
     tasks = {t["task_id"]: t for t in final_tasks(runner.drain_tasks())}
     assert tasks["reminder:R1"]["status"] == "waiting" and tasks["reminder:R1"]["version"] == 1
-    assert [r.reason for r in runner.dlq] == ["rejected: unknown case case:absence:V-1:NOPE for V-1"]
+    assert [r.reason for r in runner.dlq] == ["rejected: Fall case:absence:V-1:NOPE von V-1 ist unbekannt"]
 
 
 def test_a_resolved_case_cancels_the_reminder_a_person_linked_to_it(tmp_path):

@@ -16,6 +16,7 @@ NOW = datetime(2026, 11, 26, 8, 15, 30, 123456, tzinfo=timezone.utc)  # 09:15:30
 TASK_KEYS = {
     "task_id", "tab", "kind", "stage", "vpa_id", "vpa_name", "status", "priority", "reasons", "title",
     "action", "owner", "assignee", "due_at", "message_draft", "created_at", "updated_at", "version", "history",
+    "evidence",
 }
 
 _counter = iter(range(1, 10_000))

@@ -453,13 +453,14 @@ def test_after_offboarding_and_a_new_registration_an_old_episode_is_over():
     assert task["task_id"] == f"case:inactive:{VPA}:inact-new"
 
 
-def test_complaint_reopens_a_case_closed_by_mobile_activity_while_the_status_stays_inactive():
-    # Mobile use does not change the platform's inactive status, so the episode still runs (5.22).
+@pytest.mark.parametrize("channel, closed_as", [("mobile", "active_on_mobile"), ("web", "active_again")])
+def test_a_complaint_leaves_a_case_closed_as_active_closed(channel, closed_as):
+    # DESIGN 5.22: the VPA was shown to be active, so a later complaint is no inactivity matter,
+    # even while the platform's status stays inactive (mobile use does not change it).
     h = start(uses_mobile_app=True)
     case = open_episode(h)
-    h.send(seen("mobile", "2026-11-28T10:00:00+01:00"))
+    h.send(seen(channel, "2026-11-28T10:00:00+01:00"))
     h.until(FOLLOW_UP)
-    [task] = h.send(complaint("c-1", "2026-12-01T10:00:00+01:00")).tasks
-    assert task["task_id"] == case
-    assert (task["status"], task["reasons"], task["priority"]) == (
-        "open", ["contact_needed", "customer_complaint", "verify_mobile_activity"], "high")
+    assert (h.task(case)["status"], h.task(case)["reasons"]) == ("done", [closed_as])
+    assert h.send(complaint("c-1", "2026-12-01T10:00:00+01:00")).tasks == []
+    assert (h.task(case)["status"], h.task(case)["reasons"]) == ("done", [closed_as])

@@ -76,9 +76,9 @@ def test_first_year_opens_the_five_stages_on_their_dates_and_clears_them_only_as
         ("NEW_GT_12", 2, "2027-02-02T14:00:00+01:00"),    # cmd.journey.clear by the VPA Manager
     ]
     assert rejections == [
-        "rejected: no open journey task NEW_9_12 for V-JFY-1",
-        "rejected: only a VPA Manager may clear NEW_GT_12 of V-JFY-1; FYA has role at",
-        "rejected: only a VPA Manager may clear NEW_GT_12 of V-JFY-1; SYS has role system",
+        "rejected: kein offener Journey-Schritt NEW_9_12 für V-JFY-1",
+        "rejected: nur ein VPA Manager darf NEW_GT_12 von V-JFY-1 entfernen; FYA ist AT-Mitglied",
+        "rejected: nur ein VPA Manager darf NEW_GT_12 von V-JFY-1 entfernen; SYS ist System",
     ]
     assert all(t["tab"] == "journey" and t["kind"] == "journey" and t["priority"] == "normal" for t in tasks.values())
     assert all(t["stage"] == t["task_id"].rsplit(":", 1)[1] for t in tasks.values())
@@ -126,7 +126,7 @@ def test_new_gt_12_follows_the_available_vpa_managers_and_falls_back_to_the_at_o
         "Journey-Schritt eröffnet", "Kein VPA Manager verfügbar: zugewiesen an GMA", "VPA Manager neu zugeteilt: GMX"]
     assert (gm2["status"], gm2["assignee"], gm2["created_at"], gm2["reasons"]) == (
         "open", "GMX", "2026-03-10T06:00:00+01:00", [])
-    assert rejections == ["rejected: only a VPA Manager may clear NEW_GT_12 of V-JGM-1; GMA has role at"]
+    assert rejections == ["rejected: nur ein VPA Manager darf NEW_GT_12 von V-JGM-1 entfernen; GMA ist AT-Mitglied"]
 
 
 def test_profile_changes_class_changes_and_offboarding():
@@ -145,7 +145,7 @@ def test_profile_changes_class_changes_and_offboarding():
         "VPA ausgeschieden, Aufgabe abgebrochen"]
     # A→C changed the reason; C→D did not (still measures_needed); B after the clear changed nothing.
     assert tasks["journey:V-JPO-2:NEW_6_9"]["version"] == 3
-    assert rejections == ["rejected: no open journey task NEW_0_3 for V-JPO-1 (it is cancelled)"]
+    assert rejections == ["rejected: kein offener Journey-Schritt NEW_0_3 für V-JPO-1 (er ist abgebrochen)"]
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in DIR.glob("*.jsonl")))

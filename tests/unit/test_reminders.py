@@ -131,8 +131,8 @@ def test_set_creates_a_waiting_reminder_with_all_fields():
 
 
 @pytest.mark.parametrize("owner, needle", [
-    ("ZZ", "owner ZZ is not in the AT roster"),
-    ("GH", "owner GH is not an active roster member"),
+    ("ZZ", "ZZ ist nicht im AT-Dienstplan"),
+    ("GH", "GH ist kein aktives Mitglied des AT-Dienstplans"),
 ])
 def test_set_for_unknown_or_inactive_owner_is_rejected(owner, needle):
     h = Harness(roster_of(member("AB"), member("GH", active=False)))
@@ -142,7 +142,7 @@ def test_set_for_unknown_or_inactive_owner_is_rejected(owner, needle):
 
 def test_owner_known_only_through_an_absence_is_not_in_the_roster():
     h = Harness(roster_of(absence("x", "ZZ", "2026-11-01", None)))
-    rejected(h.send(set_cmd(owner="ZZ")), "not in the AT roster")
+    rejected(h.send(set_cmd(owner="ZZ")), "nicht im AT-Dienstplan")
 
 
 def test_a_rejected_set_does_not_use_up_the_reminder_id():
@@ -160,10 +160,10 @@ def test_owner_may_be_a_vpa_manager():
 def test_repeated_reminder_id_is_rejected_even_after_completion():
     h = Harness()
     h.send(set_cmd())
-    rejected(h.send(set_cmd(due_at="2026-12-01T10:00:00+01:00")), "reminder r-1 already exists")
+    rejected(h.send(set_cmd(due_at="2026-12-01T10:00:00+01:00")), "Reminder r-1 für V-7 gibt es bereits")
     assert h.task()["due_at"] == DUE and h.task()["version"] == 1
     h.send(complete(file_updated=True))
-    rejected(h.send(set_cmd()), "already exists")
+    rejected(h.send(set_cmd()), "gibt es bereits")
 
 
 def test_set_due_now_or_in_the_past_is_open_at_once_without_timer():
@@ -262,10 +262,10 @@ def test_reschedule_earlier_fires_at_the_new_time_only():
 
 def test_reschedule_unknown_or_closed_reminder_is_rejected():
     h = Harness()
-    rejected(h.send(reschedule(DUE)), "unknown reminder r-1 for V-7")
+    rejected(h.send(reschedule(DUE)), "Reminder r-1 von V-7 ist unbekannt")
     h.send(set_cmd())
     h.send(complete(file_updated=True))
-    rejected(h.send(reschedule(DUE)), "reminder r-1 is already done")
+    rejected(h.send(reschedule(DUE)), "Reminder r-1 ist bereits erledigt")
 
 
 def test_command_for_another_vpa_is_rejected():
@@ -273,8 +273,8 @@ def test_command_for_another_vpa_is_rejected():
     h.send(set_cmd())
     # State is per VPA: the same reminder_id under another vpa_id is unknown there.
     other = Harness(h.roster)
-    rejected(other.send(reschedule(DUE, vpa_id="V-8")), "unknown reminder r-1 for V-8")
-    rejected(other.send(complete(file_updated=True, vpa_id="V-8")), "unknown reminder r-1 for V-8")
+    rejected(other.send(reschedule(DUE, vpa_id="V-8")), "Reminder r-1 von V-8 ist unbekannt")
+    rejected(other.send(complete(file_updated=True, vpa_id="V-8")), "Reminder r-1 von V-8 ist unbekannt")
 
 
 # ---- complete ------------------------------------------------------------------------------
@@ -296,11 +296,11 @@ def test_complete_with_file_updated_is_done_and_does_not_resolve_the_case():
     t = only(r)
     assert t["status"] == "done" and t["history"][-1]["by"] == "AB"
     assert r.commands == []  # 5.14: no cmd.case.resolve
-    rejected(h.send(complete(file_updated=True)), "already done")
+    rejected(h.send(complete(file_updated=True)), "bereits erledigt")
 
 
 def test_complete_unknown_is_rejected():
-    rejected(Harness().send(complete(file_updated=True)), "unknown reminder r-1")
+    rejected(Harness().send(complete(file_updated=True)), "Reminder r-1 von")
 
 
 # ---- linked cases --------------------------------------------------------------------------
@@ -368,8 +368,8 @@ def test_offboarding_cancels_reminders_and_blocks_new_ones_until_registered_agai
     assert t["history"][-1] == {"at": "2026-11-26T09:00:00+01:00", "by": "reminders",
                                 "change": "VPA ausgeschieden, Reminder abgebrochen"}
     assert not timers_of(h.state) and h.advance(DUE_DT) == []
-    rejected(h.send(set_cmd("r-3")), "VPA V-7 is offboarded")
-    rejected(h.send(complete(file_updated=True)), "already cancelled")
+    rejected(h.send(set_cmd("r-3")), "VPA V-7 ist ausgeschieden")
+    rejected(h.send(complete(file_updated=True)), "bereits abgebrochen")
     assert h.send(envelope("vpa.profile_updated", {"name": "X"}, vpa_id=VPA)).tasks == []
     h.send(registered("Lena Neu"))
     t = only(h.send(set_cmd("r-3", due_at="2026-12-01T09:00:00+01:00")))

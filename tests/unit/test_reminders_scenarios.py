@@ -110,12 +110,12 @@ def test_reminder_for_unknown_initials_never_appears_waiting_or_open():
     assert set(final) == {"reminder:unknown_owner-r4"}
     assert final["reminder:unknown_owner-r4"]["status"] == "open"
     assert rejections(runner) == [
-        "rejected: owner ZZ is not in the AT roster",
-        "rejected: owner ZZ is not in the AT roster",
-        "rejected: owner UG is not an active roster member",
-        "rejected: unknown reminder unknown_owner-r1 for V-UNK-1",
-        "rejected: unknown reminder unknown_owner-r1 for V-UNK-1",
-        "rejected: owner ZZ is not in the AT roster",  # known only through an absence: still unknown
+        "rejected: ZZ ist nicht im AT-Dienstplan",
+        "rejected: ZZ ist nicht im AT-Dienstplan",
+        "rejected: UG ist kein aktives Mitglied des AT-Dienstplans",
+        "rejected: Reminder unknown_owner-r1 von V-UNK-1 ist unbekannt",
+        "rejected: Reminder unknown_owner-r1 von V-UNK-1 ist unbekannt",
+        "rejected: ZZ ist nicht im AT-Dienstplan",  # known only through an absence: still unknown
     ]
 
 
@@ -154,7 +154,7 @@ def test_completion_without_file_updated_leaves_it_open():
     reasons = rejections(runner)
     assert len(reasons) == 3 and all(r.startswith("rejected: ") for r in reasons)
     assert sum("file_updated: true" in r for r in reasons) == 2
-    assert "already done" in reasons[2]
+    assert "bereits erledigt" in reasons[2]
 
 
 def test_completion_does_not_resolve_the_linked_case():
@@ -185,8 +185,8 @@ def test_offboarding_cancels_and_blocks_until_registered_again():
         "reminder:offboarded-r4": "open"}
     assert final["reminder:offboarded-r4"]["vpa_name"] == "Otto Brandt-Neu"
     assert final["reminder:offboarded-r1"]["vpa_name"] == "Otto Brandt"  # ignored while offboarded
-    assert rejections(runner) == ["rejected: VPA V-OFF-1 is offboarded; no new reminders for it",
-                                  "rejected: reminder offboarded-r1 is already cancelled"]
+    assert rejections(runner) == ["rejected: VPA V-OFF-1 ist ausgeschieden: keine neuen Reminder für ihn",
+                                  "rejected: Reminder offboarded-r1 ist bereits abgebrochen"]
 
 
 def test_reschedule_future_waits_past_opens_and_name_arrives_late():
@@ -197,8 +197,8 @@ def test_reschedule_future_waits_past_opens_and_name_arrives_late():
     assert (r1["status"], r1["due_at"]) == ("open", "2026-12-08T09:00:00+01:00")
     assert (r2["status"], r2["due_at"]) == ("open", "2026-12-07T08:00:00+01:00")
     assert r1["vpa_name"] == r2["vpa_name"] == "Rita Vogel"  # set before vpa.registered
-    assert rejections(runner) == ["rejected: unknown reminder reschedule-r9 for V-RS-1",
-                                  "rejected: reminder reschedule-r1 already exists for V-RS-1"]
+    assert rejections(runner) == ["rejected: Reminder reschedule-r9 von V-RS-1 ist unbekannt",
+                                  "rejected: Reminder reschedule-r1 für V-RS-1 gibt es bereits"]
 
 
 def test_rendezvous_nobody_available_and_back():

@@ -8,6 +8,7 @@ from services.cli import main
 TASK_KEYS = [
     "task_id", "tab", "kind", "stage", "vpa_id", "vpa_name", "status", "priority", "reasons", "title",
     "action", "owner", "assignee", "due_at", "message_draft", "created_at", "updated_at", "version", "history",
+    "evidence",
 ]
 
 

@@ -20,6 +20,7 @@ def make_task(task_id: str, version: int = 1, **fields) -> dict:
         "created_at": "2026-11-26T09:12:00+01:00", "updated_at": "2026-11-26T09:12:00+01:00",
         "version": version,
         "history": [{"at": "2026-11-26T09:12:00+01:00", "change": "Fall eröffnet", "by": "detector"}],
+        "evidence": None,
     }
     task.update(fields)
     return task

@@ -150,7 +150,7 @@ class PartitionWorker:
                         await asyncio.sleep(0)  # let the agents and other partitions run
                     continue
                 self._maybe_advance(now, idle=(action == "idle"))
-                if self._outputs or self._acks or steps:
+                if self._outputs or self._acks or steps or self._mark_pending():
                     await self._flush()
                     steps = 0
                     continue
@@ -304,6 +304,10 @@ class PartitionWorker:
         feed = self.d.roster
         return all(feed.caught_up(q, self.roster_cursor.get(q, self.engine.roster_positions.get(q, 0)))
                    for q in feed.partitions)
+
+    def _mark_pending(self) -> bool:
+        """A followed service owes its followers a progress mark (after a wall-clock advance too)."""
+        return self.d.emits_marks and self.engine.done_key is not None and self.engine.done_key != self._marked
 
     # ---- making a batch durable ------------------------------------------------------------
 

@@ -1,0 +1,172 @@
+"""``POST /api/commands``: the request body (a command envelope without actor), its checks, and
+the server's stamp (DESIGN 4.8): ``actor`` from the token, ``occurred_at`` from the server's clock,
+``event_id`` when missing. A client's ``actor`` or ``occurred_at`` is ignored.
+
+The request models are derived from the contract's ``cmd.*`` data models, so the OpenAPI
+document shows the body as their discriminated union (on ``type``).
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, create_model
+
+from schemas.commands import COMMAND_DATA
+from schemas.envelope import Envelope
+from services.common.decode import Decoded, Invalid, Unknown, decode
+from services.common.timeutil import fmt
+from services.dashlet.auth import Principal
+from services.dashlet.errors import ApiError, ErrorCode
+from services.dashlet.query import FIRST_YEAR, LAST_YEAR, SAFE_TEXT
+
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=SAFE_TEXT)]
+VpaId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=SAFE_TEXT)]
+MAX_DEPTH = 16  # a command is three levels deep; deeper JSON is not a command
+SERVER_EVENT_PREFIX = "dashlet:"
+
+
+def _request_model(type_: str, data: type[BaseModel]) -> type[BaseModel]:
+    name = "".join(part.capitalize() for part in type_.split(".")[1:]) + "Command"  # ReminderSetCommand
+    return create_model(
+        name,
+        __config__=ConfigDict(extra="ignore", title=name),
+        __doc__=f"`{type_}`: the envelope without actor; occurred_at and actor are set by the server.",
+        type=(Literal[type_], ...),
+        vpa_id=(VpaId, ...),
+        event_id=(Optional[EventId], Field(None, description="eindeutig; fehlt es, vergibt der Server eines")),
+        schema_version=(Literal[1], 1),
+        data=(data, ...),
+    )
+
+
+REQUEST_MODELS: dict[str, type[BaseModel]] = {t: _request_model(t, m) for t, m in COMMAND_DATA.items()}
+CommandRequest = Annotated[Union[tuple(REQUEST_MODELS.values())], Field(discriminator="type")]  # type: ignore[valid-type]
+COMMAND_REQUEST = TypeAdapter(CommandRequest)
+
+
+class Accepted(BaseModel):
+    """202: the command was accepted for processing under this event_id."""
+
+    model_config = ConfigDict(title="Accepted")
+    event_id: str
+
+
+# ---- German reasons for validation errors -------------------------------------------------------
+
+_MESSAGES = {
+    "missing": "fehlt",
+    "string_too_long": "ist zu lang",
+    "string_too_short": "ist leer",
+    "string_pattern_mismatch": "hat nicht das erwartete Format",
+    "timezone_aware": "braucht einen UTC-Offset",
+    "literal_error": "ist kein erlaubter Wert",
+    "enum": "ist kein erlaubter Wert",
+    "union_tag_invalid": "ist kein bekannter Befehl",
+    "union_tag_not_found": "fehlt",
+}
+
+
+def _german(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors(include_url=False)[:5]:
+        loc = ".".join(str(x) for x in e["loc"] if not str(x).endswith("Command") and not str(x).startswith("cmd."))
+        kind = e["type"]
+        if kind in _MESSAGES:
+            text = _MESSAGES[kind]
+        elif kind.startswith(("datetime", "date")):
+            text = "ist kein Zeitpunkt im Format RFC 3339 mit UTC-Offset"
+        elif kind.endswith("_type") or kind.endswith("_parsing"):
+            text = "hat den falschen Typ"
+        else:
+            text = e["msg"]
+        parts.append(f"{loc or 'Befehl'}: {text}")
+    return "Ungültiger Befehl: " + "; ".join(parts)
+
+
+def _bad(code: ErrorCode, reason: str, status: int = 400) -> ApiError:
+    return ApiError(status, code, reason)
+
+
+def _check_text(value: Any, depth: int = 0) -> None:
+    """No NUL and no lone surrogate anywhere (PostgreSQL and UTF-8 refuse them), bounded depth."""
+    if depth > MAX_DEPTH:
+        raise _bad(ErrorCode.bad_json, f"JSON ist tiefer als {MAX_DEPTH} Ebenen verschachtelt")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise _bad(ErrorCode.bad_encoding, "Text enthält das Zeichen U+0000")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _bad(ErrorCode.bad_encoding, "Text enthält ein einzelnes Surrogat (kein gültiges Unicode)") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k, depth + 1)
+            _check_text(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _check_text(v, depth + 1)
+
+
+def check_media_type(content_type: str, charset: Optional[str]) -> None:
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise _bad(ErrorCode.unsupported_media_type, "Befehle werden als application/json gesendet", 415)
+    if charset is not None and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise _bad(ErrorCode.unsupported_media_type, f"Zeichensatz {charset[:40]!r} wird nicht unterstützt: nur UTF-8",
+                   415)
+
+
+def parse_body(body: bytes) -> dict:
+    """Bytes -> a JSON object, with a German 400 for anything else (never an exception)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _bad(ErrorCode.bad_encoding, f"Der Inhalt ist kein gültiges UTF-8 (Byte {exc.start})") from None
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        raise _bad(ErrorCode.bad_json, "JSON ist zu tief verschachtelt") from None
+    except ValueError as exc:  # JSONDecodeError, and numbers too long to convert
+        raise _bad(ErrorCode.bad_json, f"Der Inhalt ist kein JSON: {str(exc)[:120]}") from None
+    if not isinstance(obj, dict):
+        raise _bad(ErrorCode.bad_json, "Der Inhalt muss ein JSON-Objekt sein")
+    _check_text(obj)
+    type_ = obj.get("type")
+    if not isinstance(type_, str) or type_ not in REQUEST_MODELS:
+        shown = type_[:60] if isinstance(type_, str) else type_.__class__.__name__
+        raise _bad(ErrorCode.unknown_command_type,
+                   f"Unbekannter Befehl {shown!r}: erlaubt sind {', '.join(sorted(REQUEST_MODELS))}")
+    return obj
+
+
+def stamp(obj: dict, who: Principal, now: datetime, tz: Any) -> tuple[Envelope, bytes]:
+    """The envelope as the server sends it on: validated, stamped, and decoded as the services will."""
+    try:
+        request = COMMAND_REQUEST.validate_json(json.dumps(obj))
+    except ValidationError as exc:
+        raise _bad(ErrorCode.invalid_command, _german(exc)) from None
+    except (RecursionError, ValueError, OverflowError) as exc:
+        raise _bad(ErrorCode.invalid_command, f"Ungültiger Befehl: {str(exc)[:120]}") from None
+    due = getattr(request.data, "due_at", None)
+    if due is not None and not FIRST_YEAR <= due.year <= LAST_YEAR:
+        raise _bad(ErrorCode.invalid_command,
+                   f"Ungültiger Befehl: data.due_at liegt außerhalb der Jahre {FIRST_YEAR} bis {LAST_YEAR}")
+    envelope = {
+        "event_id": request.event_id or f"{SERVER_EVENT_PREFIX}{uuid.uuid4().hex}",
+        "type": request.type,
+        "occurred_at": fmt(now, tz),
+        "vpa_id": request.vpa_id,
+        "actor": {"initials": who.initials, "role": who.role},
+        "schema_version": 1,
+        "data": obj["data"],  # as sent: the services validate it again, and unknown fields are ignored
+    }
+    raw = json.dumps(envelope, ensure_ascii=False).encode("utf-8")
+    outcome = decode(raw)
+    if isinstance(outcome, Invalid):
+        raise _bad(ErrorCode.invalid_command, f"Ungültiger Befehl: {outcome.reason}")
+    if isinstance(outcome, Unknown):  # cannot happen: the type was checked above
+        raise _bad(ErrorCode.unknown_command_type, f"Unbekannter Befehl {outcome.type!r}")
+    assert isinstance(outcome, Decoded)
+    return outcome.envelope, raw

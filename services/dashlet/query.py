@@ -1,0 +1,180 @@
+"""``GET /api/tasks``: the typed query (also the OpenAPI parameters) and the readers that answer it.
+
+Filtering, sorting and paging happen in the store's query (SQL for PostgreSQL), never in the
+browser, so no open task is hidden behind done ones and ``shift=current`` filters before it pages.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, Optional
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from schemas.base import Initials
+from schemas.task import Status, Tab, Task
+from services.common.timeutil import parse
+
+MAX_LIMIT = 500
+MAX_OFFSET = 1_000_000
+# Text that PostgreSQL can hold: no NUL, no other control character (a filter never needs one).
+SAFE_TEXT = r"^[^\x00-\x1f\x7f]+$"
+VpaIdFilter = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=SAFE_TEXT)]
+TaskId = Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=SAFE_TEXT)]
+FIRST_YEAR, LAST_YEAR = 1900, 2999  # datetimes outside are typos or attacks, never business dates
+
+
+def check_year(value: datetime) -> datetime:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"Jahr {value.year} liegt außerhalb von {FIRST_YEAR} bis {LAST_YEAR}")
+    return value
+
+
+class TaskSort(str, Enum):
+    due = "due"            # due_at (none last), then task_id
+    priority = "priority"  # high, normal, low; then as ``due``
+
+
+class ShiftFilter(str, Enum):
+    current = "current"
+
+
+class TaskQuery(BaseModel):
+    """Query parameters of ``GET /api/tasks``. ``status`` may repeat (any of them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tab: Optional[Tab] = Field(None, description="Reiter: cases, reminders oder journey")
+    status: Optional[list[Status]] = Field(None, description="einer der Status (wiederholbar)")
+    assignee: Optional[Initials] = Field(None, description="Kürzel der zuständigen Person")
+    vpa_id: Optional[VpaIdFilter] = None
+    due_before: Optional[AwareDatetime] = Field(None, description="fällig vor diesem Zeitpunkt (RFC 3339 mit Offset)")
+    shift: Optional[ShiftFilter] = Field(
+        None, description="current: nur wartende/offene Aufgaben, fällig bis zum Ende der laufenden Schicht")
+    sort: TaskSort = Field(TaskSort.due, description="due: nach Fälligkeit; priority: nach Priorität, dann Fälligkeit")
+    limit: int = Field(100, ge=1, le=MAX_LIMIT)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+    @field_validator("due_before")
+    @classmethod
+    def _plausible_year(cls, v: Optional[datetime]) -> Optional[datetime]:
+        return v if v is None else check_year(v)
+
+
+class TaskPage(BaseModel):
+    """One page of ``GET /api/tasks``."""
+
+    items: list[Task]
+    limit: int
+    offset: int
+    total: int = Field(description="wie viele Aufgaben die Filter insgesamt treffen")
+    next_offset: Optional[int]
+    shift: Optional[list[AwareDatetime]] = Field(
+        None, description="Beginn und Ende der laufenden Schicht (nur mit shift=current; null zwischen Schichten)")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to read: the query resolved against the clock (the shift window, if any)."""
+
+    tab: Optional[str] = None
+    statuses: Optional[tuple[str, ...]] = None
+    assignee: Optional[str] = None
+    vpa_id: Optional[str] = None
+    due_before: Optional[datetime] = None  # due_at < due_before
+    due_by: Optional[datetime] = None      # due_at <= due_by (end of the shift)
+    sort: TaskSort = TaskSort.due
+    limit: int = 100
+    offset: int = 0
+
+
+PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}
+
+
+class PostgresTaskReader:
+    """Reads the notifier's ``tasks`` table (DESIGN 3: the dashlet reads, the notifier writes)."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    async def page(self, sel: Selection) -> tuple[list[dict], int]:
+        where, args = [], []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if sel.tab is not None:
+            where.append(f"tab = {arg(sel.tab)}")
+        if sel.statuses is not None:
+            where.append(f"status = ANY({arg(list(sel.statuses))}::text[])"
+                         if len(sel.statuses) != 1 else f"status = {arg(sel.statuses[0])}")
+        if sel.assignee is not None:
+            where.append(f"assignee = {arg(sel.assignee)}")
+        if sel.vpa_id is not None:
+            where.append(f"vpa_id = {arg(sel.vpa_id)}")
+        if sel.due_before is not None:
+            where.append(f"due_at < {arg(sel.due_before)}")
+        if sel.due_by is not None:
+            where.append(f"due_at <= {arg(sel.due_by)}")
+        order = "due_at NULLS LAST, task_id"
+        if sel.sort is TaskSort.priority:
+            order = "CASE priority WHEN 'high' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END, " + order
+        filters = f"WHERE {' AND '.join(where)}" if where else ""
+        # count(*) OVER () gives the total with the page in one round trip; an empty page (offset
+        # past the end) has no row to carry it, so only then a separate count.
+        sql = (f"SELECT doc, count(*) OVER () AS total FROM tasks {filters} ORDER BY {order}"
+               f" LIMIT {arg(sel.limit)} OFFSET {arg(sel.offset)}")
+        rows = await self._pool.fetch(sql, *args)
+        if rows:
+            return [_ordered(r["doc"]) for r in rows], rows[0]["total"]
+        if sel.offset == 0:
+            return [], 0
+        total = await self._pool.fetchval(f"SELECT count(*) FROM tasks {filters}", *args[:-2])
+        return [], total
+
+
+class MemoryTaskReader:
+    """The same semantics over any store's ``all()`` (the in-memory store of tests and replay)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    async def page(self, sel: Selection) -> tuple[list[dict], int]:
+        def keep(t: dict) -> bool:
+            due = parse(t["due_at"]) if t.get("due_at") else None
+            return ((sel.tab is None or t["tab"] == sel.tab)
+                    and (sel.statuses is None or t["status"] in sel.statuses)
+                    and (sel.assignee is None or t.get("assignee") == sel.assignee)
+                    and (sel.vpa_id is None or t["vpa_id"] == sel.vpa_id)
+                    and (sel.due_before is None or (due is not None and due < sel.due_before))
+                    and (sel.due_by is None or (due is not None and due <= sel.due_by)))
+
+        rows = [t for t in await self._store.all() if keep(t)]
+
+        def key(t: dict) -> tuple:
+            due = parse(t["due_at"]).timestamp() if t.get("due_at") else float("inf")
+            rank = PRIORITY_ORDER.get(t["priority"], 3) if sel.sort is TaskSort.priority else 0
+            return rank, due, t["task_id"]
+
+        rows.sort(key=key)
+        return [copy.deepcopy(t) for t in rows[sel.offset:sel.offset + sel.limit]], len(rows)
+
+
+def _ordered(doc: dict) -> dict:
+    from services.notifier.store import ordered
+
+    return ordered(doc)
+
+
+def reader_for(store: Any) -> Any:
+    """The reader of a store: SQL on the PostgreSQL store's pool, else over ``all()``."""
+    from services.notifier.store import PostgresTaskStore
+
+    if isinstance(store, PostgresTaskStore):
+        # The store exposes no public pool; the dashlet reads the same database with its own
+        # queries (filters, sort and counts the store's ``list`` does not offer).
+        return PostgresTaskReader(store._pool)  # noqa: SLF001
+    return MemoryTaskReader(store)
