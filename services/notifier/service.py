@@ -207,7 +207,13 @@ def build_notifier_app(cfg: KafkaConfig):
 
     @app.task
     async def write() -> None:
-        await writer.run()
+        try:
+            await writer.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. the broker refused a DLQ record: start over
+            log.exception("the store writer failed; the notifier restarts from its last commit")
+            await app.crash(exc)
 
     app.writer = writer
     return app
