@@ -14,7 +14,8 @@ from services.common.timeutil import parse
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from services.common.replay import final_tasks, replay, report
+    from services.common.replay import final_tasks, report
+    from services.entrypoints import replay
 
     until = parse(args.until) if args.until else None
     if until is not None and until.tzinfo is None:

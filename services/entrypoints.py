@@ -7,6 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from services.common.embedded_runner import EmbeddedRunner
+    from services.common.settings import Settings
+
+
+def replay(paths: list[str], settings: "Settings", until: Optional[datetime] = None) -> "EmbeddedRunner":
+    """``vpa replay``: every service in one embedded runner, in stream time, over ``paths``."""
+    from services.bootstrap import processors
+    from services.common.clock import StreamClock
+    from services.common.embedded_runner import EmbeddedRunner
+    from services.common.replay import feed
+
+    return feed(EmbeddedRunner(processors(), settings, StreamClock()), paths, until)
 
 
 def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tests inject one)
@@ -21,9 +37,7 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     cfg = KafkaConfig.from_env(name)
     if name == "dashlet":
-        from services.dashlet.api import serve_forever
-
-        return serve_forever()
+        return serve_dashlet()
     # Every topic the service touches exists before its consumer joins the group.
     asyncio.run(ensure_topics(cfg, internal_topics(cfg, name, follows(name))))
     _start_metrics(cfg.metrics_port)
@@ -46,3 +60,42 @@ def _start_metrics(port: int | None) -> None:
         from prometheus_client import start_http_server
 
         start_http_server(port)
+
+
+def serve_dashlet() -> int:
+    """``vpa run dashlet``: the API against Kafka and the PostgreSQL dashlet store, until SIGTERM."""
+    import signal
+
+    from aiohttp import web
+
+    from services.common.kafka_config import KafkaConfig
+    from services.common.service_config import DashletConfig, StoreConfig
+    from services.common.settings import Settings
+    from services.dashlet.api import build_app, kafka_sink
+    from services.dashlet.auth import parse_tokens
+    from services.notifier.store import open_store
+
+    kafka, store_cfg, dashlet = KafkaConfig.from_env("dashlet"), StoreConfig.from_env(), DashletConfig.from_env()
+    log = logging.getLogger("vpa.dashlet")
+
+    async def main() -> None:
+        store = await open_store(store_cfg.url, store_cfg.data_dir)
+        sink, close = kafka_sink(kafka)
+        app = build_app(store, sink, parse_tokens(dashlet.dashlet_tokens.get_secret_value()), Settings.from_env())
+        runner = web.AppRunner(app, shutdown_timeout=2)
+        await runner.setup()
+        await web.TCPSite(runner, dashlet.http_host, dashlet.http_port).start()
+        log.info("dashlet API on http://%s:%s", dashlet.http_host, dashlet.http_port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+            await close()
+            await store.close()
+
+    asyncio.run(main())
+    return 0

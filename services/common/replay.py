@@ -1,4 +1,6 @@
-"""``vpa replay``: the embedded pipeline in stream time over JSONL files (DESIGN 4.7, 5.1 to 5.4)."""
+"""``vpa replay``: JSONL files into the embedded pipeline in stream time (DESIGN 4.7, 5.1 to 5.4).
+
+The runner itself is wired in ``services.entrypoints.replay``."""
 from __future__ import annotations
 
 import json
@@ -44,10 +46,8 @@ def read_lines(paths: Iterable[str]) -> list[Line]:
     return sorted(lines, key=lambda l: (l.at is not None, l.at.timestamp() if l.at else 0.0))
 
 
-def replay(paths: list[str], settings: Settings, until: Optional[datetime] = None, runner: Optional[EmbeddedRunner] = None) -> EmbeddedRunner:
-    from services.bootstrap import processors
-
-    runner = runner or EmbeddedRunner(processors(), settings, StreamClock())
+def feed(runner: EmbeddedRunner, paths: list[str], until: Optional[datetime] = None) -> EmbeddedRunner:
+    """Every line of ``paths`` into ``runner`` in replay order, then the clock to ``until``."""
     for line in _with_progress(read_lines(paths)):
         # The file's own bytes (read with surrogateescape): invalid UTF-8 is then an invalid line.
         runner.submit_raw(line.text.encode("utf-8", "surrogateescape"), f"{line.source}:{line.lineno}")

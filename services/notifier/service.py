@@ -210,7 +210,13 @@ def build_notifier_app(cfg: KafkaConfig):
 
     @app.task
     async def write() -> None:
-        await writer.run()
+        try:
+            await writer.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. the broker refused a DLQ record: start over
+            log.exception("the store writer failed; the notifier restarts from its last commit")
+            await app.crash(exc)
 
     store_gauges.attach(app, store_cfg.url, store_cfg.data_dir, Settings.from_env(), notifier_cfg.store_gauge_seconds)
     app.writer = writer

@@ -9,7 +9,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from services.common.replay import final_tasks, replay
+from services.common.replay import final_tasks
+from services.entrypoints import replay
 from services.common.settings import Settings
 from tests.integration.pipeline import (
     ServiceProcess, bootstrap, fresh_database, groups_stable, produce_envelopes, recreate_topics, service_env,
@@ -58,6 +59,7 @@ class Pipeline:
     def __init__(self, database_url: str, log_dir: Path, services: tuple[str, ...] = ALL_SERVICES, *,
                  fresh_db: bool = True, keep_topics: bool = False, **env: str) -> None:
         self.base_url, self.log_dir, self.services = database_url, log_dir, services
+        log_dir.mkdir(parents=True, exist_ok=True)
         self.fresh_db, self.keep_topics = fresh_db, keep_topics
         self.prefix = f"it-{uuid.uuid4().hex[:8]}"
         self.extra_env = {"VPA_INPUT_IDLE_SECONDS": "1", **env}

@@ -28,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from services.common.clock import ClockMode
 from services.common.decode import Decoded, Invalid, Outcome, decode
@@ -37,9 +37,6 @@ from services.common.kafka.feedback import FeedbackCommand, ProgressMark, comman
 from services.common.kafka.slots import TableSlots
 from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, dlq_headers, dlq_value
 from services.common.order import TOPIC_RANK, OrderKey
-
-if TYPE_CHECKING:
-    from services.common.kafka.stream_app import StreamDriver
 
 log = logging.getLogger("vpa.kafka.worker")
 BATCH_STEPS = 500  # steps between two flushes while a backlog is worked through
@@ -76,7 +73,7 @@ class _PartitionEvent:
 
 
 class PartitionWorker:
-    def __init__(self, driver: "StreamDriver", partition: int) -> None:
+    def __init__(self, driver: Any, partition: int) -> None:  # a stream_app.StreamDriver
         self.d, self.p = driver, partition
         self.inputs: dict[str, InputBuffer] = {t: InputBuffer(t) for t in driver.co_topics}
         for upstream, topic in driver.followed_topics.items():
