@@ -34,8 +34,7 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
     from services.common.kafka_config import KafkaConfig
     from services.common.settings import Settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    cfg = KafkaConfig.from_env(name)
+    cfg = KafkaConfig.from_env(name)  # logging is configured by the caller (services.cli)
     if name == "dashlet":
         return serve_dashlet()
     # Every topic the service touches exists before its consumer joins the group.

@@ -217,27 +217,3 @@ def contract_topics(cfg: KafkaConfig) -> list[TopicSpec]:
         TopicSpec("vpa.dlq", {"cleanup.policy": "delete", "retention.ms": _retention_ms(cfg.dlq_retention_days),
                               **durable}),
     ]
-
-
-async def ensure_topics(cfg: KafkaConfig, extra: tuple[str, ...] = ()) -> None:
-    """Create the contract topics if missing, with their configs and all with the same partition
-    count (co-partitioned); ``extra`` topics get the broker's default configs."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    specs = {s.name: s.configs for s in contract_topics(cfg)}
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(cfg))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in (*CONTRACT_TOPICS, *extra) if t not in existing]
-        if missing:
-            try:
-                await admin.create_topics(
-                    [NewTopic(t, cfg.partitions, cfg.replication_factor, topic_configs=specs.get(t, {}))
-                     for t in missing]
-                )
-            except TopicAlreadyExistsError:
-                pass  # another service created it at the same time
-    finally:
-        await admin.close()

@@ -7,6 +7,7 @@ skipped, so no valid version is lost (the offsets are only committed once it is 
 from __future__ import annotations
 
 import asyncio
+import time
 import json
 import logging
 from typing import Any, Union
@@ -80,6 +81,28 @@ async def write_batch(store: Any, tasks: list[dict], attempts: int = 0) -> list[
             delay = min(delay * 2, 10.0)
 
 
+def _header_ms(event: Any, name: str) -> int:
+    headers = getattr(event, "headers", None) or getattr(event.message, "headers", None) or {}
+    items = headers.items() if isinstance(headers, dict) else headers
+    for key, value in items:
+        if key == name:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return 0
+    return 0
+
+
+def observe_latency(events: list[Any], committed: float) -> None:
+    """End to end, to the committed store row: from the input's ``occurred_at`` and from its arrival
+    in Kafka (the headers a stream service puts on every task version it sends)."""
+    for event in events:
+        for source, header in (("occurred_at", "occurred_at_ms"), ("ingested", "ingested_at_ms")):
+            ms = _header_ms(event, header)
+            if ms > 0:
+                metrics.END_TO_END_LATENCY.labels(source).observe(max(0.0, committed - ms / 1000))
+
+
 class StoreWriter:
     """Takes task versions off ``dashlet.tasks`` in batches and makes each batch durable: versions
     the store cannot take go to ``vpa.dlq``, every other one into the store, retried for as long as
@@ -126,6 +149,7 @@ class StoreWriter:
                                 for t, event in good if t is task])
             tasks = [t for t in tasks if all(t is not task for _, task in refused)]
         metrics.EVENTS.labels(SERVICE, "task").inc(len(good))
+        observe_latency([event for _, event in good], time.time())
         for stream, event in batch:
             await stream.ack(event)
 
@@ -182,7 +206,8 @@ class StoreWriter:
             m = event.message
             value, truncated = dlq_value(event.value)
             metrics.DLQ.labels(SERVICE, metrics.dlq_kind(reason)).inc()
-            log.warning("to vpa.dlq: %s (%s[%s]@%s)", reason[:300], m.topic, m.partition, m.offset)
+            log.warning("to vpa.dlq: %s (%s[%s]@%s)", reason[:300], m.topic, m.partition, m.offset,
+                        extra={"task_id": m.key.decode("utf-8", "replace") if m.key else None})
             sent.append(await producer.send(DLQ_TOPIC, m.key, value, None, None,
                                             dlq_headers(reason, SERVICE, m.topic, m.partition, m.offset, truncated)))
         await producer.flush()

@@ -57,10 +57,12 @@ def final_tick(envelopes: list[dict], event_id: str = "final-tick") -> dict:
 
 class Pipeline:
     def __init__(self, database_url: str, log_dir: Path, services: tuple[str, ...] = ALL_SERVICES, *,
-                 fresh_db: bool = True, keep_topics: bool = False, **env: str) -> None:
+                 fresh_db: bool = True, keep_topics: bool = False,
+                 per_service: Optional[dict[str, dict[str, str]]] = None, **env: str) -> None:
         self.base_url, self.log_dir, self.services = database_url, log_dir, services
         log_dir.mkdir(parents=True, exist_ok=True)
         self.fresh_db, self.keep_topics = fresh_db, keep_topics
+        self.per_service = per_service or {}
         self.prefix = f"it-{uuid.uuid4().hex[:8]}"
         self.extra_env = {"VPA_INPUT_IDLE_SECONDS": "1", **env}
         self.procs: list[ServiceProcess] = []
@@ -76,7 +78,7 @@ class Pipeline:
         self.url = await fresh_database(self.base_url) if self.fresh_db else self.base_url
         self.env = service_env(self.url, self.prefix, **self.extra_env)
         for s in self.services:
-            self.start(s)
+            self.start(s, **self.per_service.get(s, {}))
         assert await groups_stable(self.groups), "consumer groups did not form:\n" + self.logs()
         if self.fresh_db:
             self.store = await PostgresTaskStore.connect(self.url)

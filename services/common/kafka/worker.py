@@ -326,7 +326,8 @@ class PartitionWorker:
                 key = o.key if o.key is not None else (rec.key.encode() if rec.key else None)
                 sent.append(await producer.send(DLQ_TOPIC, key, value, None, None, dlq_headers(
                     rec.reason, rec.service, o.topic or o.label, o.partition, o.offset, truncated)))
-                log.warning("to vpa.dlq: %s (%s)", rec.reason[:300], o.label)
+                log.warning("to vpa.dlq: %s (%s)", rec.reason[:300], o.label,
+                            extra={"vpa_id": rec.key, "event_id": _event_id(rec.value)})
             self.d.metrics.apply(out.counts)
         done = self.engine.done_key
         if self.d.emits_marks and done is not None and done != self._marked:
@@ -344,6 +345,18 @@ class PartitionWorker:
             if stream is not None:
                 await stream.ack(event)
         self.d.metrics.partition(self)
+
+
+def _event_id(value: bytes) -> Optional[str]:
+    """The event_id of a DLQ'd envelope, for the log line (None when it has none to read)."""
+    if len(value) > 65536:
+        return None
+    try:
+        obj = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    event_id = obj.get("event_id") if isinstance(obj, dict) else None
+    return event_id if isinstance(event_id, str) else None
 
 
 def _key_time(t: datetime) -> tuple[int]:
