@@ -147,6 +147,17 @@ def _cmd_topics_create(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+def _cmd_erase(args: argparse.Namespace) -> int:
+    from services.common.service_config import StoreConfig, check
+    from services.common.kafka_config import KafkaConfig
+
+    check((KafkaConfig, StoreConfig))
+    configure_logging(service="erase")
+    from services.entrypoints import erase_vpa
+
+    return erase_vpa(args.vpa_id, args.reason)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from services.dashlet.demo import run_demo
 
@@ -158,6 +169,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vpa", description="VPA Manager Dashlet pipeline")
     sub = p.add_subparsers(dest="command", required=True)
+
+    er = sub.add_parser("erase", help="erase a VPA's data: its tasks from the store, its state from every service")
+    er.add_argument("vpa_id", metavar="VPA_ID")
+    er.add_argument("--reason", default=None, help="why (kept in the command's note, not with the VPA)")
+    er.set_defaults(func=_cmd_erase)
 
     r = sub.add_parser("replay", help="run the embedded pipeline in stream time over JSONL files")
     r.add_argument("files", nargs="+", metavar="FILE")

@@ -47,6 +47,7 @@ class EmbeddedRunner:
         self._keep_versions = keep_versions
         self._emitted: list[dict] = []
         self._latest: dict[str, dict] = {}
+        self._erased: list[str] = []
 
     # ---- input ----------------------------------------------------------------------------
 
@@ -72,6 +73,11 @@ class EmbeddedRunner:
         self._latest = {}
         return out
 
+    def drain_erased(self) -> list[str]:
+        """Task ids erased since the last call (their earlier versions were drained already)."""
+        out, self._erased = self._erased, []
+        return out
+
     def state_of(self, service: str, vpa_id: str) -> Optional[dict]:
         slot = self.engine.slots.get(vpa_id)
         return slot["states"].get(service) if slot else None
@@ -87,6 +93,12 @@ class EmbeddedRunner:
                 held = self._latest.get(task["task_id"])
                 if held is None or task["version"] > held["version"]:
                     self._latest[task["task_id"]] = task
+        if out.erased:
+            gone = set(out.erased)
+            self._emitted = [t for t in self._emitted if t["task_id"] not in gone]
+            for task_id in gone:
+                self._latest.pop(task_id, None)
+            self._erased += out.erased
         self.dlq += out.dlq
         self._metrics.apply(out.counts)
         self.engine.clear_dirty()  # the slots are the store itself: nothing to write

@@ -58,6 +58,8 @@ class Settings(EnvModel):
     # wall clock an occurred_at may lie where the clock follows it (DESIGN 4.2, 5.4)
     dedupe_window_days: int = setting(7, "a positive integer (days)", gt=0)
     max_future_minutes: int = setting(60, "a positive integer (minutes)", gt=0)
+    # data protection: an offboarded VPA's state and tasks are erased this long after offboarding
+    erase_after_days: int = setting(180, "a positive integer (days)", gt=0)
 
     @field_validator("timezone")
     @classmethod

@@ -20,6 +20,7 @@ from services.common import labels
 from services.common.handover import FLAGS, assign, describe, handover_dependencies, with_flag
 from services.common.ids import case_id, command_id
 from services.common import profile as vpa_profile
+from services.common import erasure
 from services.common.processor import Context, Result, Timer
 from services.common.tasks import get_task, is_active, max_priority, put_task
 from services.common.timeutil import local_date
@@ -68,6 +69,8 @@ class Detector:
     topics = frozenset({"vpa.events", "vpa.commands"})
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        if env.type == erasure.ERASE_COMMAND:
+            return erasure.erase()  # on request (vpa erase): this service forgets the VPA
         if env.type == "vpa.registered":
             return self._registered(state, env, ctx)
         if state.get("offboarded") and env.type.startswith("vpa."):
@@ -88,6 +91,8 @@ class Detector:
         return handler(state, env, ctx) if handler else Result()
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
+        if erasure.is_due(timer):
+            return erasure.erase()  # offboarded VPA_ERASE_AFTER_DAYS ago
         if timer.name == inactivity.FOLLOW_UP_TIMER:
             return inactivity.decide(state, timer.payload["case_id"], ctx)
         return Result()
@@ -121,6 +126,7 @@ class Detector:
     def _registered(self, state: dict, env: Envelope, ctx: Context) -> Result:
         d = env.data
         state["offboarded"] = False
+        erasure.cancel(state)
         # A class seen in a class change before the registration is kept.
         state["profile"] = vpa_profile.from_registration(d, cases.profile(state))
         return self._sync_profile_to_cases(state, ctx)
@@ -227,6 +233,7 @@ class Detector:
 
     def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
         state["offboarded"] = True
+        erasure.schedule(state, env.occurred_at, ctx)
         state["episode"] = None  # a new registration starts without a running inactivity episode
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):

@@ -19,6 +19,7 @@ from schemas.envelope import Envelope
 from services.common.ids import journey_task_id, rendezvous_pick
 from services.common import evidence, labels
 from services.common import profile as vpa_profile
+from services.common import erasure
 from services.common.processor import Context, Result, Timer, cancel_timer, role_token, set_timer
 from services.common.roster import is_present
 from services.common.tasks import get_task, is_active, put_task
@@ -100,6 +101,8 @@ class Journey:
     topics = frozenset({"vpa.events", "vpa.commands"})
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        if env.type == erasure.ERASE_COMMAND:
+            return erasure.erase()  # on request (vpa erase): this service forgets the VPA
         if env.type == "vpa.registered":
             return self._registered(state, env, ctx)
         if state.get("offboarded") and env.type.startswith("vpa."):
@@ -116,6 +119,8 @@ class Journey:
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
         """The 06:00 sweep for this VPA on the first day of its next stage."""
+        if erasure.is_due(timer):
+            return erasure.erase()  # offboarded VPA_ERASE_AFTER_DAYS ago
         if timer.name != TIMER_NAME or state.get("offboarded") or not state.get("profile"):
             return Result()
         started = date.fromisoformat(state["profile"]["started_on"])
@@ -155,6 +160,7 @@ class Journey:
         d = env.data
         state["vpa_id"] = env.vpa_id
         state["offboarded"] = False
+        erasure.cancel(state)
         state["registered_event"] = env.event_id  # the source of the tenure fact
         state["profile"] = vpa_profile.from_registration(d, state.get("profile"))
         out = self._sync_open_tasks(state, ctx)
@@ -255,6 +261,7 @@ class Journey:
 
     def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
         state["offboarded"] = True
+        erasure.schedule(state, env.occurred_at, ctx)
         cancel_timer(state, TIMER_ID)
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):

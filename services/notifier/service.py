@@ -130,6 +130,38 @@ class StoreWriter:
             await self._write(batch)
 
     async def _write(self, batch: list[tuple[Any, Any]]) -> None:
+        """One batch, in order: a tombstone (a null value, from an erasure) deletes its task; the
+        task versions between tombstones are written together."""
+        run: list[tuple[Any, Any]] = []
+        for stream, event in batch:
+            if event.value is None and event.key:
+                await self._write_versions(run)
+                run = []
+                await self._delete([event.key.decode("utf-8", "replace")])
+            else:
+                run.append((stream, event))
+        await self._write_versions(run)
+        for stream, event in batch:
+            await stream.ack(event)
+
+    async def _delete(self, task_ids: list[str]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await (await self._open()).delete(task_ids)
+                metrics.EVENTS.labels(SERVICE, "erased").inc(len(task_ids))
+                return
+            except Exception as exc:  # noqa: BLE001 - the store is away: wait and try again
+                metrics.STORE_WRITE_ERRORS.inc()
+                self._set_health(False)
+                log.warning("store delete failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
+                await self._drop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _write_versions(self, batch: list[tuple[Any, Any]]) -> None:
+        if not batch:
+            return
         good: list[tuple[dict, Any]] = []
         rejected: list[tuple[str, Any]] = []
         for stream, event in batch:
@@ -150,8 +182,6 @@ class StoreWriter:
             tasks = [t for t in tasks if all(t is not task for _, task in refused)]
         metrics.EVENTS.labels(SERVICE, "task").inc(len(good))
         observe_latency([event for _, event in good], time.time())
-        for stream, event in batch:
-            await stream.ack(event)
 
     async def _apply(self, tasks: list[dict]) -> list[tuple[str, dict]]:
         """Write ``tasks``; retries until the store takes them. Returns the versions PostgreSQL

@@ -21,6 +21,7 @@ from schemas.envelope import Envelope
 from services.common import evidence, labels
 from services.common.handover import FLAGS, Assignment, assign, describe, handover_dependencies, with_flag
 from services.common.ids import issued_by, reminder_task_id
+from services.common import erasure
 from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
 from services.common.roster import is_active_member
 from services.common.tasks import get_task, is_active, put_task
@@ -91,6 +92,8 @@ class Reminders:
     # ---- processor protocol ----------------------------------------------------------------
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        if env.type == erasure.ERASE_COMMAND:
+            return erasure.erase()  # on request (vpa erase): this service forgets the VPA
         if env.type == "vpa.registered":
             return self._registered(state, env, ctx)
         if env.type.startswith("vpa.") and state.get("offboarded"):
@@ -106,6 +109,8 @@ class Reminders:
         return handler(state, env, ctx) if handler else Result()
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
+        if erasure.is_due(timer):
+            return erasure.erase()  # offboarded VPA_ERASE_AFTER_DAYS ago
         if timer.name != DUE_TIMER:
             return Result()
         reminder_id = timer.payload["reminder_id"]
@@ -143,6 +148,7 @@ class Reminders:
 
     def _registered(self, state: dict, env: Envelope, ctx: Context) -> Result:
         state["offboarded"] = False
+        erasure.cancel(state)
         state["profile"] = {"name": env.data.name}
         return self._sync_name(state, ctx)
 
@@ -161,6 +167,7 @@ class Reminders:
 
     def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
         state["offboarded"] = True
+        erasure.schedule(state, env.occurred_at, ctx)
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):
             if is_active(task):

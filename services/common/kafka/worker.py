@@ -317,6 +317,8 @@ class PartitionWorker:
             for task in out.tasks:
                 sent.append(await producer.send(TASKS_TOPIC, task["task_id"].encode(),
                                                 json.dumps(task, ensure_ascii=False).encode(), None, None, headers))
+            for task_id in out.erased:  # erasure: the compacted topic and the store forget the task
+                sent.append(await producer.send(TASKS_TOPIC, task_id.encode(), None, None, None, headers))
             for key, cmd in out.commands:
                 sent.append(await producer.send(self.d.own_feedback, cmd.vpa_id.encode(), command_record(key, cmd),
                                                 self.p, None, None))
