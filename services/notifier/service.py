@@ -145,16 +145,26 @@ class StoreWriter:
             await stream.ack(event)
 
     async def _delete(self, task_ids: list[str]) -> None:
+        await self._retrying("delete", lambda store: store.delete(task_ids))
+        metrics.EVENTS.labels(SERVICE, "erased").inc(len(task_ids))
+
+    async def _retrying(self, what: str, op: Any) -> Any:
+        """``op(store)`` until it succeeds: while the store is away (refused, restarting, a missing
+        socket, a closed pool) wait with backoff and reconnect. Data errors are the caller's."""
+        import asyncpg
+
         delay = 0.2
         while True:
             try:
-                await (await self._open()).delete(task_ids)
-                metrics.EVENTS.labels(SERVICE, "erased").inc(len(task_ids))
-                return
+                result = await op(await self._open())
+                self._set_health(True)
+                return result
+            except asyncpg.DataError:
+                raise
             except Exception as exc:  # noqa: BLE001 - the store is away: wait and try again
                 metrics.STORE_WRITE_ERRORS.inc()
                 self._set_health(False)
-                log.warning("store delete failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
+                log.warning("store %s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay)
                 await self._drop()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -188,27 +198,16 @@ class StoreWriter:
         refuses for what they hold (found by halving the batch), which no retry can cure."""
         import asyncpg
 
-        delay = 0.2
-        while True:
-            try:
-                store = await self._open()
-                changed = await store.apply(tasks)
-                metrics.STORE_WRITES.inc(len(changed))
-                metrics.STORE_BATCH.observe(len(tasks))
-                self._set_health(True)
-                return []
-            except asyncpg.DataError as exc:  # SQLSTATE class 22: this data, not the store
-                if len(tasks) == 1:
-                    return [(f"invalid: the store refuses this task: {exc}", tasks[0])]
-                half = len(tasks) // 2
-                return await self._apply(tasks[:half]) + await self._apply(tasks[half:])
-            except Exception as exc:  # noqa: BLE001 - the store is away: wait and try again
-                metrics.STORE_WRITE_ERRORS.inc()
-                self._set_health(False)
-                log.warning("store write failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
-                await self._drop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        try:
+            changed = await self._retrying("write", lambda store: store.apply(tasks))
+        except asyncpg.DataError as exc:  # SQLSTATE class 22: this data, not the store
+            if len(tasks) == 1:
+                return [(f"invalid: the store refuses this task: {exc}", tasks[0])]
+            half = len(tasks) // 2
+            return await self._apply(tasks[:half]) + await self._apply(tasks[half:])
+        metrics.STORE_WRITES.inc(len(changed))
+        metrics.STORE_BATCH.observe(len(tasks))
+        return []
 
     async def _open(self) -> Any:
         if self._store is None:
