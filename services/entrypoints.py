@@ -7,6 +7,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from services.common.embedded_runner import EmbeddedRunner
+    from services.common.settings import Settings
+
+
+def replay(paths: list[str], settings: "Settings", until: Optional[datetime] = None,
+           keep_versions: bool = False) -> "EmbeddedRunner":
+    """``vpa replay``: every service in one embedded runner, in stream time, over ``paths``.
+
+    ``keep_versions``: the runner keeps every task version (tests); ``vpa replay`` keeps only the
+    latest of each task with its history folded in, so memory does not grow with versions."""
+    from services.bootstrap import processors
+    from services.common.clock import StreamClock
+    from services.common.embedded_runner import EmbeddedRunner
+    from services.common.replay import feed, limits_of
+
+    runner = EmbeddedRunner(processors(), settings, StreamClock(), limits=limits_of(settings),
+                            keep_versions=keep_versions)
+    return feed(runner, paths, until)
 
 
 def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tests inject one)
@@ -18,12 +40,9 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
     from services.common.kafka_config import KafkaConfig
     from services.common.settings import Settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    cfg = KafkaConfig.from_env(name)
+    cfg = KafkaConfig.from_env(name)  # logging is configured by the caller (services.cli)
     if name == "dashlet":
-        from services.dashlet.api import serve_forever
-
-        return serve_forever()
+        return serve_dashlet()
     # Every topic the service touches exists before its consumer joins the group.
     asyncio.run(ensure_topics(cfg, internal_topics(cfg, name, follows(name))))
     _start_metrics(cfg.metrics_port)
@@ -46,3 +65,82 @@ def _start_metrics(port: int | None) -> None:
         from prometheus_client import start_http_server
 
         start_http_server(port)
+
+
+def serve_dashlet() -> int:
+    """``vpa run dashlet``: the API against Kafka and the PostgreSQL dashlet store, until SIGTERM."""
+    import signal
+
+    from aiohttp import web
+
+    from services.common.kafka_config import KafkaConfig
+    from services.common.service_config import DashletConfig, StoreConfig
+    from services.common.settings import Settings
+    from services.dashlet.api import build_app, kafka_sink
+    from services.dashlet.auth import parse_tokens
+    from services.notifier.store import open_store
+
+    kafka, store_cfg, dashlet = KafkaConfig.from_env("dashlet"), StoreConfig.from_env(), DashletConfig.from_env()
+    log = logging.getLogger("vpa.dashlet")
+
+    async def main() -> None:
+        store = await open_store(store_cfg.url, store_cfg.data_dir)
+        sink, close = kafka_sink(kafka)
+        app = build_app(store, sink, parse_tokens(dashlet.dashlet_tokens.get_secret_value()), Settings.from_env())
+        runner = web.AppRunner(app, shutdown_timeout=2)
+        await runner.setup()
+        await web.TCPSite(runner, dashlet.http_host, dashlet.http_port).start()
+        log.info("dashlet API on http://%s:%s", dashlet.http_host, dashlet.http_port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+            await close()
+            await store.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def erase_vpa(vpa_id: str, reason: Optional[str]) -> int:
+    """``vpa erase VPA_ID``: the store forgets the VPA's tasks now, and ``cmd.vpa.erase`` on
+    ``vpa.commands`` makes every stream service drop its state of the VPA (a tombstone in its
+    changelog) and put a tombstone for each task on the compacted ``dashlet.tasks``."""
+    import json
+    import uuid
+    from datetime import datetime, timezone
+
+    from aiokafka import AIOKafkaProducer
+
+    from services.common.kafka.topics import ensure_topics
+    from services.common.kafka_config import KafkaConfig, aiokafka_kwargs
+    from services.common.service_config import StoreConfig
+    from services.notifier.store import open_store
+
+    kafka, store_cfg = KafkaConfig.from_env("erase"), StoreConfig.from_env()
+    command = {"event_id": f"erase:{vpa_id}:{uuid.uuid4().hex}", "type": "cmd.vpa.erase",
+               "occurred_at": datetime.now(timezone.utc).isoformat(), "vpa_id": vpa_id,
+               "actor": {"initials": "SYS", "role": "system"}, "schema_version": 1, "data": {"reason": reason}}
+
+    async def main() -> int:
+        await ensure_topics(kafka)
+        producer = AIOKafkaProducer(**aiokafka_kwargs(kafka), acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait("vpa.commands", json.dumps(command).encode(), key=vpa_id.encode())
+        finally:
+            await producer.stop()
+        store = await open_store(store_cfg.url, store_cfg.data_dir)
+        try:
+            removed = await store.erase_vpa(vpa_id)
+        finally:
+            await store.close()
+        print(f"vpa erase: {vpa_id}: {removed} tasks and their history removed from the store; "
+              f"{command['event_id']} sent to every service (state and dashlet.tasks tombstones follow)")
+        return 0
+
+    return asyncio.run(main())

@@ -51,6 +51,7 @@ class EmbeddedRunner:
         # Without versions: per task its latest version, compressed JSON without history, and its
         # history entries (a big replay holds every task until the end: a third of a dict's size).
         self._latest: dict[str, tuple[int, bytes, list]] = {}
+        self._erased: list[str] = []
 
     # ---- input ----------------------------------------------------------------------------
 
@@ -84,6 +85,11 @@ class EmbeddedRunner:
             task["history"] = history
             yield task
 
+    def drain_erased(self) -> list[str]:
+        """Task ids erased since the last call (their earlier versions were drained already)."""
+        out, self._erased = self._erased, []
+        return out
+
     def state_of(self, service: str, vpa_id: str) -> Optional[dict]:
         slot = self.engine.slots.get(vpa_id)
         return slot["states"].get(service) if slot else None
@@ -105,6 +111,12 @@ class EmbeddedRunner:
                     history = held[2] + history
                 doc = json.dumps({**task, "history": None}, ensure_ascii=False, separators=(",", ":"))
                 latest[task["task_id"]] = (task["version"], zlib.compress(doc.encode(), 1), history)
+        if out.erased:
+            gone = set(out.erased)
+            self._emitted = [t for t in self._emitted if t["task_id"] not in gone]
+            for task_id in gone:
+                self._latest.pop(task_id, None)
+            self._erased += out.erased
         self.dlq += out.dlq
         self._metrics.apply(out.counts)
         self.engine.clear_dirty()  # the slots are the store itself: nothing to write

@@ -75,10 +75,11 @@ class Output:
     tasks: list[dict] = field(default_factory=list)
     commands: list[tuple[OrderKey, Envelope]] = field(default_factory=list)  # for other services
     dlq: list[DlqRecord] = field(default_factory=list)
+    erased: list[str] = field(default_factory=list)  # task ids to remove from the store (erasure)
     counts: Counter = field(default_factory=Counter)  # (metric, *labels) -> increment
 
     def __bool__(self) -> bool:
-        return bool(self.tasks or self.commands or self.dlq)
+        return bool(self.tasks or self.commands or self.dlq or self.erased)
 
 
 @dataclass(frozen=True)
@@ -412,6 +413,8 @@ class PartitionEngine:
             result = Result()
         self._store(slot_key, slot, proc, stored, state, key)
         self._publish(proc, result, key, origin, env, raw)
+        if result.erase:
+            self._erase(slot_key, proc)
 
     def _store(self, slot_key: str, slot: dict, proc: Processor, stored: dict, state: dict, key: OrderKey) -> None:
         old_timers, new_timers = stored.get("timers", {}), state.get("timers", {})
@@ -436,6 +439,25 @@ class PartitionEngine:
         self.slots[slot_key] = slot
         self._dirty.add(slot_key)
         self.deps.update((slot_key, proc.name), _dependencies(proc, state))
+
+    def _erase(self, slot_key: str, proc: Processor) -> None:
+        """Drop ``proc``'s state of this VPA; its tasks leave the store (issue 13, erasure). The slot
+        goes with its last state (recent event ids included: nothing of the VPA is kept)."""
+        slot = self.slots.get(slot_key)
+        if not slot:
+            return
+        state = slot.get("states", {}).pop(proc.name, None) or {}
+        # live tasks and the tombstones of closed ones (services.common.tasks): both are in the store
+        self.out.erased += sorted({*state.get("tasks", {}), *state.get("closed", {})})
+        self.out.counts[("erased", proc.name)] += 1
+        for timer_id in slot.get("timers", {}).pop(proc.name, {}):
+            self.timers.discard((slot_key, proc.name, timer_id))
+        self.deps.update((slot_key, proc.name), ())
+        if slot.get("states"):
+            self.slots[slot_key] = slot
+        else:
+            del self.slots[slot_key]
+        self._dirty.add(slot_key)
 
     def _publish(self, proc: Processor, result: Result, key: OrderKey, origin: Origin,
                  env: Optional[Envelope], raw: Optional[bytes]) -> None:

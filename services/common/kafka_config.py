@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Optional
 
@@ -82,6 +83,9 @@ class KafkaConfig(EnvModel):
     session_timeout_seconds: float = setting(60.0, "a positive number of seconds", gt=0)
     # faust's default; offsets are committed after processing
     commit_interval_seconds: float = setting(2.8, "a positive number of seconds", gt=0)
+    # retention of the topics `vpa topics create` and the services create (0: keep forever)
+    events_retention_days: float = setting(30.0, "a number of days, 0 or more (0 = keep forever)", ge=0)
+    dlq_retention_days: float = setting(14.0, "a number of days, 0 or more (0 = keep forever)", ge=0)
     # client security (README "Running against a real cluster")
     security_protocol: SecurityProtocol = setting(SecurityProtocol.PLAINTEXT, _one_of(SecurityProtocol),
                                                   env="KAFKA_SECURITY_PROTOCOL")
@@ -198,22 +202,31 @@ def faust_app_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
     }
 
 
-async def ensure_topics(cfg: KafkaConfig, extra: tuple[str, ...] = ()) -> None:
-    """Create the contract topics if missing, all with the same partition count (co-partitioned)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    configs: dict[str, str]
 
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(cfg))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in (*CONTRACT_TOPICS, *extra) if t not in existing]
-        if missing:
-            try:
-                await admin.create_topics(
-                    [NewTopic(t, cfg.partitions, cfg.replication_factor) for t in missing]
-                )
-            except TopicAlreadyExistsError:
-                pass  # another service created it at the same time
-    finally:
-        await admin.close()
+
+def _retention_ms(days: float) -> str:
+    return "-1" if days == 0 else str(int(days * 86_400_000))
+
+
+def contract_topics(cfg: KafkaConfig) -> list[TopicSpec]:
+    """The contract topics (DESIGN 4.1) with the configs they need; all get ``cfg.partitions``
+    partitions, since the per-VPA state relies on co-partitioning by key."""
+    # with acks=all, a write counts once two replicas have it, so one broker may fail safely
+    durable = {"min.insync.replicas": "2"} if cfg.replication_factor >= 3 else {}
+    events = _retention_ms(cfg.events_retention_days)
+    return [
+        TopicSpec("vpa.events", {"cleanup.policy": "delete", "retention.ms": events, **durable}),
+        # Delta events (member upserts, absences registered and ended) keyed by initials:
+        # compaction would keep only a member's last event and lose its absences, and every
+        # service rebuilds the roster from the whole topic, so it is kept whole and forever.
+        TopicSpec("at.roster", {"cleanup.policy": "delete", "retention.ms": "-1", **durable}),
+        TopicSpec("vpa.commands", {"cleanup.policy": "delete", "retention.ms": events, **durable}),
+        # the latest version of every task, keyed by task_id: enough to rebuild the store
+        TopicSpec("dashlet.tasks", {"cleanup.policy": "compact", **durable}),
+        TopicSpec("vpa.dlq", {"cleanup.policy": "delete", "retention.ms": _retention_ms(cfg.dlq_retention_days),
+                              **durable}),
+    ]

@@ -35,12 +35,16 @@ class Result:
     # Things worth counting for ops (metric name -> increment); the drivers turn them into
     # Prometheus counters, so no service core imports prometheus.
     counts: Counter = field(default_factory=Counter)
+    # Erase this service's state of the VPA: the runner drops it and removes its tasks from the
+    # store (cmd.vpa.erase, or the retention after an offboarding ran out).
+    erase: bool = False
 
     def extend(self, other: "Result") -> "Result":
         self.tasks += other.tasks
         self.commands += other.commands
         self.rejections += other.rejections
         self.counts.update(other.counts)
+        self.erase = self.erase or other.erase
         return self
 
 

@@ -1,4 +1,6 @@
-"""``vpa replay``: the embedded pipeline in stream time over JSONL files (DESIGN 4.7, 5.1 to 5.4)."""
+"""``vpa replay``: JSONL files into the embedded pipeline in stream time (DESIGN 4.7, 5.1 to 5.4).
+
+The runner itself is wired in ``services.entrypoints.replay``."""
 from __future__ import annotations
 
 import heapq
@@ -9,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Iterator, Optional, TextIO
 
-from services.common.clock import StreamClock
 from services.common.embedded_runner import EmbeddedRunner
 from services.common.engine import EngineLimits
 from services.common.settings import Settings
@@ -109,14 +110,8 @@ def stream_lines(paths: list[str]) -> tuple[int, Iterator[tuple[str, int, str]]]
     return total, files()
 
 
-def replay(paths: list[str], settings: Settings, until: Optional[datetime] = None,
-           runner: Optional[EmbeddedRunner] = None, keep_versions: bool = False) -> EmbeddedRunner:
-    """``keep_versions``: the runner keeps every task version (tests); ``vpa replay`` keeps only
-    the latest of each task, with its history folded in, so memory does not grow with versions."""
-    from services.bootstrap import processors
-
-    runner = runner or EmbeddedRunner(processors(), settings, StreamClock(), limits=limits_of(settings),
-                                      keep_versions=keep_versions)
+def feed(runner: EmbeddedRunner, paths: list[str], until: Optional[datetime] = None) -> EmbeddedRunner:
+    """Every line of ``paths`` into ``runner`` in replay order (``stream_lines``), then the clock to ``until``."""
     total, lines = stream_lines(paths)
     for source, lineno, text in _with_progress(lines, total):
         # The file's own bytes (read with surrogateescape): invalid UTF-8 is then an invalid line.

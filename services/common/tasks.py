@@ -152,7 +152,9 @@ def retire(state: dict, ctx: Context, keep: Iterable[str] = (),
         if not tasks:
             del state["tasks"]
     closed = state.get("closed")
-    if closed:
+    # 0 (the default): tombstones stay as long as the VPA's state, so an erasure (issue 13) names
+    # every task of the VPA in the store; an offboarded VPA's are kept until its erasure either way.
+    if closed and ctx.settings.task_retention_days and not state.get("offboarded"):
         horizon = today - ctx.settings.task_retention_days
         for task_id in [t for t, stone in closed.items() if stone[2] < horizon]:
             del closed[task_id]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
@@ -26,14 +25,12 @@ from services.dashlet.health import CommandPath, CommandPathError, CommandSink, 
 from services.dashlet.ledger import ledger_for
 from services.dashlet.openapi import openapi_spec
 from services.dashlet.precheck import precheck
+from services.dashlet.page_files import PAGE, STATIC
 from services.dashlet.query import Selection, TaskId, TaskQuery, reader_for
 from services.detector.drafts import draft_is_safe
 from services.reminders.shifts import current_shift
 
 log = logging.getLogger("vpa.dashlet")
-HERE = Path(__file__).parent
-PAGE = HERE / "page.html"
-STATIC = {name: HERE / "static" / name for name in ("app.js", "app.css", "icon.svg")}
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 # The page is self-contained: scripts, styles and images from this origin only, no inline code.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -50,7 +47,7 @@ NOW = web.AppKey("now", object)
 PRINCIPAL = web.RequestKey("principal", Principal)
 _TASK_ID = TypeAdapter(TaskId)
 
-__all__ = ["build_app", "kafka_sink", "serve_forever", "CommandSink"]
+__all__ = ["build_app", "kafka_sink", "CommandSink"]
 
 
 # ---- middleware ------------------------------------------------------------------------------
@@ -288,11 +285,14 @@ def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal], setti
     return app
 
 
-def kafka_sink(bootstrap: str) -> tuple[CommandSink, Callable[[], Awaitable[None]]]:
-    """Commands go to ``vpa.commands`` keyed by vpa_id; rule rejections come back on vpa.dlq."""
+def kafka_sink(cfg: Any) -> tuple[CommandSink, Callable[[], Awaitable[None]]]:
+    """Commands go to ``vpa.commands`` keyed by vpa_id; rule rejections come back on vpa.dlq.
+    ``cfg`` is a KafkaConfig (its connection and security settings)."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    from services.common.kafka_config import aiokafka_kwargs
+
+    producer = AIOKafkaProducer(**aiokafka_kwargs(cfg), acks="all")
     started = False
 
     async def send(raw: bytes, vpa_id: str) -> Optional[str]:
@@ -308,28 +308,3 @@ def kafka_sink(bootstrap: str) -> tuple[CommandSink, Callable[[], Awaitable[None
             await producer.stop()
 
     return send, close
-
-
-def serve_forever() -> int:
-    """``vpa run dashlet``: the API against Kafka and the PostgreSQL dashlet store."""
-    from services.notifier.store import open_store
-
-    async def main() -> None:
-        store = await open_store(os.environ.get("DATABASE_URL"), os.environ.get("VPA_DATA_DIR", "var/pg"))
-        sink, close = kafka_sink(os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
-        app = build_app(store, sink, tokens_from_env())
-        runner = web.AppRunner(app, shutdown_timeout=2)
-        await runner.setup()
-        host, port = os.environ.get("VPA_HTTP_HOST", "0.0.0.0"), int(os.environ.get("VPA_HTTP_PORT", "8080"))
-        await web.TCPSite(runner, host, port).start()
-        log.info("dashlet API on http://%s:%s", host, port)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
-            await close()
-            await store.close()
-
-    asyncio.run(main())
-    return 0
-

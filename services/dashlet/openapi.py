@@ -130,7 +130,7 @@ def openapi_spec() -> dict:
 
     err = ref("Error")
     bearer = [{"bearer": []}]
-    from services.dashlet.api import STATIC  # the files the page is made of
+    from services.dashlet.page_files import STATIC  # the files the page is made of
 
     paths = {
         "/api/tasks": {"get": {

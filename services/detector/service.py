@@ -20,6 +20,7 @@ from services.common import labels
 from services.common.handover import FLAGS, assign, describe, handover_dependencies, with_flag
 from services.common.ids import case_id, command_id
 from services.common import profile as vpa_profile
+from services.common import erasure
 from services.common.processor import Context, Result, Timer
 from services.common.tasks import get_task, is_active, max_priority, put_task, retire
 from services.common.timeutil import local_date
@@ -96,9 +97,11 @@ class Detector:
     topics = frozenset({"vpa.events", "vpa.commands"})
     types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.schedule_changed", "vpa.absence_registered",
                        "vpa.absence_cancelled", "vpa.class_changed", "vpa.activity_status_changed",
-                       "vpa.activity_seen", "vpa.customer_complaint", "vpa.offboarded", "cmd.case.resolve"})  # what handle acts on
+                       "vpa.activity_seen", "vpa.customer_complaint", "vpa.offboarded", "cmd.case.resolve", erasure.ERASE_COMMAND})  # what handle acts on
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        if env.type == erasure.ERASE_COMMAND:
+            return erasure.erase()  # on request (vpa erase): this service forgets the VPA
         result = self._handle(state, env, ctx)
         tidy(state, ctx)
         return result
@@ -124,6 +127,8 @@ class Detector:
         return handler(state, env, ctx) if handler else Result()
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
+        if erasure.is_due(timer):
+            return erasure.erase()  # offboarded VPA_ERASE_AFTER_DAYS ago
         result = Result()
         if timer.name == inactivity.FOLLOW_UP_TIMER:
             result = inactivity.decide(state, timer.payload["case_id"], ctx)
@@ -160,6 +165,7 @@ class Detector:
     def _registered(self, state: dict, env: Envelope, ctx: Context) -> Result:
         d = env.data
         state["offboarded"] = False
+        erasure.cancel(state)
         # A class seen in a class change before the registration is kept.
         state["profile"] = vpa_profile.from_registration(d, cases.profile(state))
         return self._sync_profile_to_cases(state, ctx)
@@ -265,6 +271,7 @@ class Detector:
 
     def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
         state["offboarded"] = True
+        erasure.schedule(state, env.occurred_at, ctx)
         state["episode"] = None  # a new registration starts without a running inactivity episode
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):

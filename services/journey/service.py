@@ -19,6 +19,7 @@ from schemas.envelope import Envelope
 from services.common.ids import journey_task_id, rendezvous_pick
 from services.common import evidence, labels
 from services.common import profile as vpa_profile
+from services.common import erasure
 from services.common.processor import Context, Result, Timer, cancel_timer, role_token, set_timer
 from services.common.handover import presence
 from services.common.tasks import get_task, is_active, put_task, retire
@@ -100,9 +101,11 @@ class Journey:
     rank = 2
     topics = frozenset({"vpa.events", "vpa.commands"})
     types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.class_changed", "vpa.onboarding_call_completed",
-                       "vpa.checkin_call_scheduled", "vpa.offboarded", "cmd.journey.clear"})  # what handle acts on
+                       "vpa.checkin_call_scheduled", "vpa.offboarded", "cmd.journey.clear", erasure.ERASE_COMMAND})  # what handle acts on
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        if env.type == erasure.ERASE_COMMAND:
+            return erasure.erase()  # on request (vpa erase): this service forgets the VPA
         result = self._handle(state, env, ctx)
         retire(state, ctx)
         return result
@@ -124,6 +127,8 @@ class Journey:
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
         """The 06:00 sweep for this VPA on the first day of its next stage."""
+        if erasure.is_due(timer):
+            return erasure.erase()  # offboarded VPA_ERASE_AFTER_DAYS ago
         result = self._sweep(state, timer, ctx)
         retire(state, ctx)
         return result
@@ -168,6 +173,7 @@ class Journey:
         d = env.data
         state["vpa_id"] = env.vpa_id
         state["offboarded"] = False
+        erasure.cancel(state)
         state["registered_event"] = env.event_id  # the source of the tenure fact
         state["profile"] = vpa_profile.from_registration(d, state.get("profile"))
         out = self._sync_open_tasks(state, ctx)
@@ -268,6 +274,7 @@ class Journey:
 
     def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
         state["offboarded"] = True
+        erasure.schedule(state, env.occurred_at, ctx)
         cancel_timer(state, TIMER_ID)
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):

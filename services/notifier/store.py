@@ -82,6 +82,7 @@ class TaskStore(Protocol):
                    assignee: Optional[str] = None, vpa_id: Optional[str] = None,
                    due_before: Optional[datetime] = None, limit: int = 100, offset: int = 0) -> list[dict]: ...
     async def all(self) -> list[dict]: ...
+    async def delete(self, task_ids: list[str]) -> int: ...
     async def subscribe(self) -> asyncio.Queue: ...
     async def unsubscribe(self, queue: asyncio.Queue) -> None: ...
     async def close(self) -> None: ...
@@ -149,6 +150,10 @@ class MemoryTaskStore:
 
     async def all(self) -> list[dict]:
         return [copy.deepcopy(self._tasks[k]) for k in sorted(self._tasks)]
+
+    async def delete(self, task_ids: list[str]) -> int:
+        """Erasure: the tasks and everything kept of them leave the store."""
+        return sum(self._tasks.pop(t, None) is not None for t in task_ids)
 
     async def subscribe(self) -> asyncio.Queue:
         return self._fanout.add()
@@ -313,6 +318,21 @@ class PostgresTaskStore:
 
     async def all(self) -> list[dict]:
         return [ordered(r["doc"]) for r in await self._pool.fetch("SELECT doc FROM tasks ORDER BY task_id")]
+
+    async def delete(self, task_ids: list[str]) -> int:
+        """Erasure: the tasks and every version kept of them leave the store (one transaction)."""
+        if not task_ids:
+            return 0
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                await conn.execute("DELETE FROM task_versions WHERE task_id = ANY($1::text[])", task_ids)
+                status = await conn.execute("DELETE FROM tasks WHERE task_id = ANY($1::text[])", task_ids)
+        return int(status.split()[-1])
+
+    async def erase_vpa(self, vpa_id: str) -> int:
+        """Every task of ``vpa_id`` and its versions (``vpa erase``); returns the tasks removed."""
+        ids = [r["task_id"] for r in await self._pool.fetch("SELECT task_id FROM tasks WHERE vpa_id = $1", vpa_id)]
+        return await self.delete(ids)
 
     async def versions(self, task_id: str) -> list[dict]:
         """Every applied version of a task, oldest first (its history of changes)."""

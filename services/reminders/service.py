@@ -21,6 +21,7 @@ from schemas.envelope import Envelope
 from services.common import evidence, labels
 from services.common.handover import FLAGS, Assignment, assign, describe, handover_dependencies, with_flag
 from services.common.ids import issued_by, reminder_task_id
+from services.common import erasure
 from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
 from services.common.roster import is_active_member
 from services.common.tasks import get_task, is_active, put_task, retire
@@ -102,11 +103,13 @@ class Reminders:
     rank = 1
     topics = frozenset({"vpa.events", "vpa.commands"})
     types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.offboarded", "cmd.reminder.set",
-                       "cmd.reminder.complete", "cmd.reminder.reschedule", "cmd.case.resolve"})  # what handle acts on
+                       "cmd.reminder.complete", "cmd.reminder.reschedule", "cmd.case.resolve", erasure.ERASE_COMMAND})  # what handle acts on
 
     # ---- processor protocol ----------------------------------------------------------------
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        if env.type == erasure.ERASE_COMMAND:
+            return erasure.erase()  # on request (vpa erase): this service forgets the VPA
         result = self._handle(state, env, ctx)
         tidy(state, ctx)
         return result
@@ -127,6 +130,8 @@ class Reminders:
         return handler(state, env, ctx) if handler else Result()
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
+        if erasure.is_due(timer):
+            return erasure.erase()  # offboarded VPA_ERASE_AFTER_DAYS ago
         result = self._on_timer(state, timer, ctx)
         tidy(state, ctx)
         return result
@@ -170,6 +175,7 @@ class Reminders:
 
     def _registered(self, state: dict, env: Envelope, ctx: Context) -> Result:
         state["offboarded"] = False
+        erasure.cancel(state)
         state["profile"] = {"name": env.data.name}
         return self._sync_name(state, ctx)
 
@@ -188,6 +194,7 @@ class Reminders:
 
     def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
         state["offboarded"] = True
+        erasure.schedule(state, env.occurred_at, ctx)
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):
             if is_active(task):

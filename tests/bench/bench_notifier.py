@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests" / "bench"))
 import asyncpg  # noqa: E402
 
 from bench_replay import stream  # noqa: E402
-from services.common.replay import replay  # noqa: E402
+from services.entrypoints import replay  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
 from services.notifier.service import parse_task  # noqa: E402
 from services.notifier.store import PostgresTaskStore  # noqa: E402

@@ -9,7 +9,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from services.common.replay import final_tasks, replay
+from services.common.replay import final_tasks
+from services.entrypoints import replay
 from services.common.settings import Settings
 from tests.integration.pipeline import (
     ServiceProcess, bootstrap, fresh_database, groups_stable, produce_envelopes, recreate_topics, service_env,
@@ -56,9 +57,12 @@ def final_tick(envelopes: list[dict], event_id: str = "final-tick") -> dict:
 
 class Pipeline:
     def __init__(self, database_url: str, log_dir: Path, services: tuple[str, ...] = ALL_SERVICES, *,
-                 fresh_db: bool = True, keep_topics: bool = False, **env: str) -> None:
+                 fresh_db: bool = True, keep_topics: bool = False,
+                 per_service: Optional[dict[str, dict[str, str]]] = None, **env: str) -> None:
         self.base_url, self.log_dir, self.services = database_url, log_dir, services
+        log_dir.mkdir(parents=True, exist_ok=True)
         self.fresh_db, self.keep_topics = fresh_db, keep_topics
+        self.per_service = per_service or {}
         self.prefix = f"it-{uuid.uuid4().hex[:8]}"
         self.extra_env = {"VPA_INPUT_IDLE_SECONDS": "1", **env}
         self.procs: list[ServiceProcess] = []
@@ -74,7 +78,7 @@ class Pipeline:
         self.url = await fresh_database(self.base_url) if self.fresh_db else self.base_url
         self.env = service_env(self.url, self.prefix, **self.extra_env)
         for s in self.services:
-            self.start(s)
+            self.start(s, **self.per_service.get(s, {}))
         assert await groups_stable(self.groups), "consumer groups did not form:\n" + self.logs()
         if self.fresh_db:
             self.store = await PostgresTaskStore.connect(self.url)
@@ -100,6 +104,8 @@ class Pipeline:
                 await asyncio.sleep(0.5)
 
     async def __aexit__(self, *exc: Any) -> None:
+        for p in self.procs:
+            p.send_signal()  # all at once: each stops cleanly on SIGTERM, in parallel
         for p in self.procs:
             p.stop()
         if self.store is not None:
@@ -156,16 +162,21 @@ class Pipeline:
             await admin.close()
 
     async def settle(self, timeout: float = 300, calm: float = 3.0) -> list[dict]:
-        """Wait until every group is caught up and the store has stopped changing; the tasks."""
+        """Wait until every group is caught up and, while it stays so, the store has not changed for
+        ``calm`` seconds; returns the tasks. (Caught up first: a store that is still empty because
+        nothing has been processed yet is not settled.)"""
         deadline = time.monotonic() + timeout
         last, since = None, time.monotonic()
         while time.monotonic() < deadline:
-            tasks = await self.tasks()
-            snapshot = [(t["task_id"], t["version"]) for t in tasks]
-            if snapshot != last:
-                last, since = snapshot, time.monotonic()
-            elif time.monotonic() - since >= calm and await self.caught_up():
-                return tasks
+            if not await self.caught_up():
+                last = None
+            else:
+                tasks = await self.tasks()
+                snapshot = [(t["task_id"], t["version"]) for t in tasks]
+                if snapshot != last:
+                    last, since = snapshot, time.monotonic()
+                elif time.monotonic() - since >= calm:
+                    return tasks
             await asyncio.sleep(0.5)
         raise AssertionError(f"the pipeline did not settle within {timeout} s\n{self.logs()}")
 

@@ -52,9 +52,13 @@ class ServiceProcess:
         self.proc = subprocess.Popen(command or [VPA, "run", service], env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+    def send_signal(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, sig)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        if self.proc.poll() is None:
+            self.send_signal(sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.replay import final_tasks, replay
+from services.common.replay import final_tasks
+from services.entrypoints import replay
 from services.common.settings import Settings
 from tests.integration.pipeline import (
     ServiceProcess, fresh_database, produce, produce_envelopes, read_topic, service_env, wait_for,

@@ -2,14 +2,13 @@
 the kill falls due after the restart, when stream time passes it (issue 3/4 "timers survive")."""
 from __future__ import annotations
 
-import asyncio
 import signal
 import uuid
 
 import pytest
 
 from tests.integration.pipeline import (
-    ServiceProcess, fresh_database, produce_envelopes, recreate_topics, service_env, wait_for,
+    ServiceProcess, fresh_database, groups_stable, produce_envelopes, recreate_topics, service_env, wait_for,
 )
 
 pytestmark = pytest.mark.integration
@@ -27,19 +26,18 @@ async def test_reminder_timer_fires_after_the_service_was_killed(database_url, t
     await recreate_topics()
     url = await fresh_database(database_url)
     environ = service_env(url, f"rs-{run}", VPA_SESSION_TIMEOUT_SECONDS="10")
+    detector = ServiceProcess("detector", environ, tmp_path)  # the reminders service follows it
     reminders = ServiceProcess("reminders", environ, tmp_path)
     notifier = ServiceProcess("notifier", environ, tmp_path)
     store = await PostgresTaskStore.connect(url)
     vpa = f"V-rs-{run}"
     task_id = f"reminder:rs-{run}"
     try:
+        assert await groups_stable([f"rs-{run}-{s}" for s in ("detector", "reminders", "notifier")])
+        # All at once: the roster, the registration and the command are merged in time order.
         await produce_envelopes([
             env(run, "m", "roster.member_upserted", "2026-11-02T08:00:00+01:00", None,
-                {"initials": "RSA", "name": "Rita Sand", "role": "at", "deputy": None, "active": True})])
-        # The roster and the commands are different topics: give the roster a head start so the
-        # owner is known when the reminder is set (in production the roster is long established).
-        await asyncio.sleep(8)
-        await produce_envelopes([
+                {"initials": "RSA", "name": "Rita Sand", "role": "at", "deputy": None, "active": True}),
             env(run, "reg", "vpa.registered", "2026-11-02T08:30:00+01:00", vpa,
                 {"name": "Nina Berg", "started_on": "2025-01-01", "at_owner": "RSA"}),
             env(run, "set", "cmd.reminder.set", "2026-11-02T09:00:00+01:00", vpa,
@@ -55,6 +53,6 @@ async def test_reminder_timer_fires_after_the_service_was_killed(database_url, t
         task = await wait_for(lambda: store.get(task_id), lambda t: t and t["status"] == "open", timeout=120)
         assert task["status"] == "open", reminders.log_tail()
     finally:
-        for p in (reminders, notifier):
+        for p in (detector, reminders, notifier):
             p.stop()
         await store.close()

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-from services.common.replay import final_tasks, replay
+from services.common.replay import final_tasks
+from services.entrypoints import replay
 from services.common.settings import Settings
 
 

@@ -257,3 +257,48 @@ def test_reminder_complete_file_updated_is_strict():
 def test_journey_clear_stage_must_be_known():
     assert decoded(raw("cmd.journey.clear", {"stage": "NEW_GT_12"})).data.stage.value == "NEW_GT_12"
     assert "stage" in invalid(raw("cmd.journey.clear", {"stage": "NEW_12_15"}))
+
+
+# ---- poison pills (issue 9; DESIGN 5.4/5.5): invalid at the edge, never further in ----------------
+
+def test_u0000_anywhere_is_invalid():
+    assert "U+0000" in invalid(raw("vpa.registered", {**REGISTERED, "name": "An\u0000na"}))
+    assert "U+0000" in invalid(raw("vpa.customer_complaint", {"complaint_id": "c", "summary": "x\u0000"}))
+    assert "U+0000" in invalid(raw("vpa.registered", REGISTERED, event_id="e\u0000"))
+
+
+def test_json_nested_ten_thousand_levels_is_invalid_not_a_crash():
+    deep = "[" * 10_000 + "]" * 10_000
+    assert "nested" in invalid('{"type": "vpa.registered", "data": ' + deep + "}")
+    assert "nested" in invalid(raw("vpa.registered", {**REGISTERED, "x": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}))
+
+
+@pytest.mark.parametrize("value", [None, b"", ""])
+def test_an_empty_record_is_invalid(value):
+    outcome = decode(value)
+    assert isinstance(outcome, Invalid) and "empty" in outcome.reason
+
+
+def test_a_record_larger_than_an_envelope_can_be_is_invalid():
+    assert "bytes" in invalid(raw("vpa.customer_complaint", {"complaint_id": "c", "summary": "x" * 300_000}))
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+00:00", "1899-12-31T23:59:59+00:00",
+                                "3000-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00"])
+def test_occurred_at_outside_the_years_1900_to_2999_is_invalid(at):
+    assert "year" in invalid(raw("vpa.registered", REGISTERED, occurred_at=at))
+
+
+@pytest.mark.parametrize("at", ["1900-01-01T00:00:00+00:00", "2999-12-31T23:59:59+00:00"])
+def test_occurred_at_at_the_edges_of_the_years_is_valid(at):
+    assert decoded(raw("vpa.registered", REGISTERED, occurred_at=at)).occurred_at.year in (1900, 2999)
+
+
+@pytest.mark.parametrize("field, value", [("started_on", "9999-01-01"), ("started_on", "0001-01-01")])
+def test_dates_outside_the_years_are_invalid(field, value):
+    assert "year" in invalid(raw("vpa.registered", {**REGISTERED, field: value}))
+
+
+def test_free_text_has_a_length_limit():
+    assert invalid(raw("cmd.case.resolve", {"task_id": "case:x", "note": "n" * 2001}))
+    assert decoded(raw("cmd.case.resolve", {"task_id": "case:x", "note": "n" * 2000}))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.replay import final_tasks, replay
+from services.common.replay import final_tasks
+from services.entrypoints import replay
 from services.common.settings import Settings
 from services.common.timeutil import parse
 from services.detector.drafts import draft_is_safe

@@ -1,4 +1,6 @@
-"""Stream-clock semantics of the embedded runner (DESIGN 3 "Clock", fine print 5.3 and 5.4).
+"""The runner contract: stream-clock semantics (DESIGN 3 "Clock", fine print 5.3 and 5.4) that both
+drivers of the engine keep, the embedded runner and the Kafka runner's partition worker
+(``runner_drivers``: the same tests, run against each).
 
 A tiny processor defined here records what it sees; what it does on each event is a plan the test
 writes as plain functions over the state (setting, moving or cancelling timers, emitting commands).
@@ -7,11 +9,14 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
+import pytest
+
 from services.common.clock import StreamClock
 from services.common.decode import Decoded, decode
 from services.common.embedded_runner import EmbeddedRunner
 from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
 from services.common.settings import Settings
+from tests.unit.runner_drivers import DRIVERS, make
 
 VPA = "V-1"
 BASE = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
@@ -62,7 +67,14 @@ class Recorder:
         return Result()
 
 
-def make_runner(*processors) -> EmbeddedRunner:
+@pytest.fixture(params=DRIVERS)
+def make_runner(request):
+    """A runner of the driver under test for the given processors."""
+    return lambda *processors: make(request.param, *processors)
+
+
+def embedded_runner(*processors) -> EmbeddedRunner:
+    """For what only one process with several services can show (commands between services)."""
     return EmbeddedRunner(list(processors), Settings(), StreamClock())
 
 
@@ -73,7 +85,7 @@ def entries(proc: Recorder) -> list[tuple]:
 
 # ---- timers and the clock ----------------------------------------------------------------
 
-def test_timer_fires_before_the_event_that_moves_the_clock_past_it_with_now_its_due_time():
+def test_timer_fires_before_the_event_that_moves_the_clock_past_it_with_now_its_due_time(make_runner):
     rec = Recorder()
     runner = make_runner(rec)
     rec.plan["e1"] = lambda s: set_timer(s, "follow-up", t(30), "follow_up")
@@ -87,7 +99,7 @@ def test_timer_fires_before_the_event_that_moves_the_clock_past_it_with_now_its_
     assert runner.clock.now() == t(60)
 
 
-def test_timer_due_exactly_at_the_new_clock_fires_before_that_event():
+def test_timer_due_exactly_at_the_new_clock_fires_before_that_event(make_runner):
     rec = Recorder()
     runner = make_runner(rec)
     rec.plan["e1"] = lambda s: set_timer(s, "x", t(30), "x")
@@ -96,7 +108,7 @@ def test_timer_due_exactly_at_the_new_clock_fires_before_that_event():
     assert entries(rec) == [("event", "e1", t(0)), ("timer", "x", t(30)), ("event", "e2", t(30))]
 
 
-def test_timer_not_yet_due_does_not_fire():
+def test_timer_not_yet_due_does_not_fire(make_runner):
     rec = Recorder()
     runner = make_runner(rec)
     rec.plan["e1"] = lambda s: set_timer(s, "x", t(30), "x")
@@ -105,7 +117,7 @@ def test_timer_not_yet_due_does_not_fire():
     assert [e[0] for e in entries(rec)] == ["event", "event"]
 
 
-def test_timers_fire_in_time_order():
+def test_timers_fire_in_time_order(make_runner):
     rec = Recorder()
     runner = make_runner(rec)
 
@@ -118,7 +130,7 @@ def test_timers_fire_in_time_order():
     assert entries(rec)[1:] == [("timer", "early", t(20)), ("timer", "late", t(50)), ("event", "e2", t(60))]
 
 
-def test_same_instant_timers_fire_in_the_order_set():
+def test_same_instant_timers_fire_in_the_order_set(make_runner):
     rec = Recorder()
     runner = make_runner(rec)
 
@@ -133,7 +145,7 @@ def test_same_instant_timers_fire_in_the_order_set():
     assert [e[1] for e in entries(rec) if e[0] == "timer"] == ["b-first", "a-second", "0-third"]
 
 
-def test_same_instant_timers_of_different_keys_fire_in_the_order_set():
+def test_same_instant_timers_of_different_keys_fire_in_the_order_set(make_runner):
     rec = Recorder()
     runner = make_runner(rec)
     rec.plan["e1"] = lambda s: set_timer(s, "of-V-9", t(30), "n")
@@ -144,7 +156,7 @@ def test_same_instant_timers_of_different_keys_fire_in_the_order_set():
     assert [e[1] for e in entries(rec) if e[0] == "timer"] == ["of-V-9", "of-V-1"]
 
 
-def test_same_instant_order_counts_a_moved_timer_as_set_when_moved():
+def test_same_instant_order_counts_a_moved_timer_as_set_when_moved(make_runner):
     # "x" is first set for t(90); later "y" is set for t(30) and after it "x" is moved to t(30).
     # "x" was set (moved) after "y", so at t(30) "y" fires first (DESIGN 5.3).
     rec = Recorder()
@@ -161,7 +173,7 @@ def test_same_instant_order_counts_a_moved_timer_as_set_when_moved():
     assert [e[1] for e in entries(rec) if e[0] == "timer"] == ["y", "x"]
 
 
-def test_timer_set_in_the_past_by_a_late_event_fires_right_after_it():
+def test_timer_set_in_the_past_by_a_late_event_fires_right_after_it(make_runner):
     rec = Recorder()
     runner = make_runner(rec)
     rec.plan["late"] = lambda s: set_timer(s, "past", t(15), "n")
@@ -177,7 +189,7 @@ def test_timer_set_in_the_past_by_a_late_event_fires_right_after_it():
     assert entries(rec)[-1] == ("event", "e3", t(70))
 
 
-def test_a_timer_set_by_a_timer_fires_in_the_same_advance():
+def test_a_timer_set_by_a_timer_fires_in_the_same_advance(make_runner):
     rec = Recorder()
     runner = make_runner(rec)
     rec.plan["e1"] = lambda s: set_timer(s, "first", t(10), "n")
@@ -193,7 +205,7 @@ def test_a_timer_set_by_a_timer_fires_in_the_same_advance():
     assert entries(rec)[1:] == [("timer", "first", t(10)), ("timer", "second", t(20)), ("event", "e2", t(30))]
 
 
-def test_timers_are_per_key():
+def test_timers_are_per_key(make_runner):
     rec = Recorder()
     runner = make_runner(rec)
     rec.plan["e1"] = lambda s: set_timer(s, "x", t(30), "n")
@@ -204,7 +216,7 @@ def test_timers_are_per_key():
     assert [(e[1], e[2]) for e in entries(rec) if e[0] == "timer"] == [("x", t(20)), ("x", t(30))]
 
 
-def test_clock_tick_moves_the_clock_and_fires_timers():
+def test_clock_tick_moves_the_clock_and_fires_timers(make_runner):
     rec = Recorder()
     runner = make_runner(rec)
     rec.plan["e1"] = lambda s: set_timer(s, "x", t(30), "n")
@@ -216,7 +228,7 @@ def test_clock_tick_moves_the_clock_and_fires_timers():
 
 # ---- what does not move the clock (5.4) --------------------------------------------------------
 
-def _runner_with_pending_timer():
+def _runner_with_pending_timer(make_runner):
     rec = Recorder()
     runner = make_runner(rec)
     rec.plan["e1"] = lambda s: set_timer(s, "x", t(30), "n")
@@ -224,8 +236,8 @@ def _runner_with_pending_timer():
     return rec, runner
 
 
-def test_invalid_line_does_not_move_the_clock():
-    rec, runner = _runner_with_pending_timer()
+def test_invalid_line_does_not_move_the_clock(make_runner):
+    rec, runner = _runner_with_pending_timer(make_runner)
     runner.submit_raw(line("bad", t(60), vpa_id=None), "file.jsonl:2")  # vpa_id missing
     runner.submit_raw("{not json", "file.jsonl:3")
     assert runner.clock.now() == t(0)
@@ -234,8 +246,8 @@ def test_invalid_line_does_not_move_the_clock():
     assert [r.origin.label for r in runner.dlq] == ["file.jsonl:2", "file.jsonl:3"]
 
 
-def test_unknown_type_does_not_move_the_clock():
-    rec, runner = _runner_with_pending_timer()
+def test_unknown_type_does_not_move_the_clock(make_runner):
+    rec, runner = _runner_with_pending_timer(make_runner)
     runner.submit_raw(line("u1", t(60), type_="vpa.teleported", data={}), "test")
     assert runner.clock.now() == t(0)
     assert entries(rec) == [("event", "e1", t(0))]
@@ -243,8 +255,8 @@ def test_unknown_type_does_not_move_the_clock():
     assert runner.dlq == []
 
 
-def test_repeated_event_id_does_not_move_the_clock_and_is_counted():
-    rec, runner = _runner_with_pending_timer()
+def test_repeated_event_id_does_not_move_the_clock_and_is_counted(make_runner):
+    rec, runner = _runner_with_pending_timer(make_runner)
     runner.submit_raw(line("e1", t(60)), "test")  # same event_id, later time
     runner.submit_raw(line("e1", t(0)), "test")
     assert runner.clock.now() == t(0)
@@ -253,16 +265,16 @@ def test_repeated_event_id_does_not_move_the_clock_and_is_counted():
     assert runner.stats["processed"] == 1
 
 
-def test_advance_to_earlier_than_the_clock_changes_nothing():
-    rec, runner = _runner_with_pending_timer()
+def test_advance_to_earlier_than_the_clock_changes_nothing(make_runner):
+    rec, runner = _runner_with_pending_timer(make_runner)
     runner.submit_raw(line("e2", t(20)), "test")
     runner.advance_to(t(5))
     assert runner.clock.now() == t(20)
     assert [e[0] for e in entries(rec)] == ["event", "event"]
 
 
-def test_advance_to_later_fires_due_timers_and_moves_the_clock():
-    rec, runner = _runner_with_pending_timer()
+def test_advance_to_later_fires_due_timers_and_moves_the_clock(make_runner):
+    rec, runner = _runner_with_pending_timer(make_runner)
     runner.advance_to(t(45))
     assert runner.clock.now() == t(45)
     assert entries(rec)[-1] == ("timer", "x", t(30))
@@ -270,16 +282,16 @@ def test_advance_to_later_fires_due_timers_and_moves_the_clock():
 
 # ---- cancelled and moved timers ------------------------------------------------------------
 
-def test_cancelled_timer_does_not_fire():
-    rec, runner = _runner_with_pending_timer()
+def test_cancelled_timer_does_not_fire(make_runner):
+    rec, runner = _runner_with_pending_timer(make_runner)
     rec.plan["e2"] = lambda s: cancel_timer(s, "x")
     runner.submit_raw(line("e2", t(10)), "test")
     runner.submit_raw(line("e3", t(60)), "test")
     assert [e for e in entries(rec) if e[0] == "timer"] == []
 
 
-def test_timer_moved_later_fires_once_at_its_new_time():
-    rec, runner = _runner_with_pending_timer()
+def test_timer_moved_later_fires_once_at_its_new_time(make_runner):
+    rec, runner = _runner_with_pending_timer(make_runner)
     rec.plan["e2"] = lambda s: set_timer(s, "x", t(50), "n")
     runner.submit_raw(line("e2", t(10)), "test")
     runner.submit_raw(line("e3", t(40)), "test")
@@ -289,8 +301,8 @@ def test_timer_moved_later_fires_once_at_its_new_time():
     ]
 
 
-def test_timer_moved_earlier_fires_once_at_its_new_time():
-    rec, runner = _runner_with_pending_timer()
+def test_timer_moved_earlier_fires_once_at_its_new_time(make_runner):
+    rec, runner = _runner_with_pending_timer(make_runner)
     rec.plan["e2"] = lambda s: set_timer(s, "x", t(20), "n")
     runner.submit_raw(line("e2", t(10)), "test")
     runner.submit_raw(line("e3", t(60)), "test")
@@ -303,7 +315,7 @@ def test_commands_are_handled_after_the_causing_event():
     log: list = []
     emitter = Recorder("emitter", {"vpa.events", "vpa.commands"}, log)
     other = Recorder("other", {"vpa.events", "vpa.commands"}, log)
-    runner = make_runner(emitter, other)
+    runner = embedded_runner(emitter, other)
     emitter.plan["e1"] = lambda s: Result(commands=[command("cmd-1", t(0))])
     runner.submit_raw(line("e1", t(0)), "test")
     runner.submit_raw(line("e2", t(5)), "test")
@@ -317,14 +329,14 @@ def test_commands_are_handled_after_the_causing_event():
 def test_commands_go_only_to_processors_of_the_commands_topic():
     events_only = Recorder("events_only", {"vpa.events"})
     both = Recorder("both", {"vpa.events", "vpa.commands"})
-    runner = make_runner(events_only, both)
+    runner = embedded_runner(events_only, both)
     events_only.plan["e1"] = lambda s: Result(commands=[command("cmd-1", t(0))])
     runner.submit_raw(line("e1", t(0)), "test")
     assert [e[1] for e in entries(events_only)] == ["e1"]
     assert [e[1] for e in entries(both)] == ["e1", "cmd-1"]
 
 
-def test_repeated_command_ids_are_duplicates():
+def test_repeated_command_ids_are_duplicates(make_runner):
     rec = Recorder("rec", {"vpa.events", "vpa.commands"})
     runner = make_runner(rec)
     rec.plan["e1"] = lambda s: Result(commands=[command("cmd-1", t(0))])
@@ -335,7 +347,7 @@ def test_repeated_command_ids_are_duplicates():
     assert runner.stats["duplicates"] == 1
 
 
-def test_rejections_go_to_the_dlq_with_the_service_as_origin():
+def test_rejections_go_to_the_dlq_with_the_service_as_origin(make_runner):
     rec = Recorder()
     runner = make_runner(rec)
     rec.plan["e1"] = lambda s: Result(rejections=["rejected: not today"])

@@ -368,7 +368,8 @@ def test_offboarding_cancels_open_journey_tasks_and_ignores_later_vpa_events():
     tasks = d.send(envelope("vpa.offboarded", at=local(2026, 5, 2)))
     assert [(t["stage"], t["status"]) for t in tasks] == [("NEW_0_3", "cancelled")]
     assert d.task("NEW_3_6")["status"] == "done"
-    assert d.timer_due() is None
+    # no sweep timer any more; what is left is the erasure VPA_ERASE_AFTER_DAYS after offboarding
+    assert [t.timer_id for t in timers_of(d.state)] == ["erase:after-offboarding"]
     assert d.send(envelope("vpa.onboarding_call_completed", at=local(2026, 5, 3))) == []
     assert d.send(envelope("vpa.profile_updated", {"at_owner": "CD"}, at=local(2026, 5, 3))) == []
     assert d.send(envelope("vpa.class_changed", {"class": "D"}, at=local(2026, 5, 3))) == []

@@ -375,7 +375,8 @@ def test_offboarding_cancels_reminders_and_blocks_new_ones_until_registered_agai
     assert (t["task_id"], t["status"]) == (TID, "cancelled")
     assert t["history"][-1] == {"at": "2026-11-26T09:00:00+01:00", "by": "reminders",
                                 "change": "VPA ausgeschieden, Reminder abgebrochen"}
-    assert not timers_of(h.state) and h.advance(DUE_DT) == []
+    assert [t.timer_id for t in timers_of(h.state)] == ["erase:after-offboarding"]  # due timers gone
+    assert h.advance(DUE_DT) == []
     rejected(h.send(set_cmd("r-3")), "VPA V-7 ist ausgeschieden")
     rejected(h.send(complete(file_updated=True)), "bereits abgebrochen")
     assert h.send(envelope("vpa.profile_updated", {"name": "X"}, vpa_id=VPA)).tasks == []

@@ -14,7 +14,8 @@ import pytest
 
 from schemas.task import Task
 from services.common.ids import rendezvous_pick
-from services.common.replay import final_tasks, replay
+from services.common.replay import final_tasks
+from services.entrypoints import replay
 from services.common.settings import Settings
 from services.common.timeutil import parse
 

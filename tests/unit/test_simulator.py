@@ -16,7 +16,8 @@ import pytest
 
 from services.cli import main
 from services.common.decode import Invalid, decode
-from services.common.replay import final_tasks, replay
+from services.common.replay import final_tasks
+from services.entrypoints import replay
 from services.common.settings import Settings
 from services.simulator import SimConfig, record_of, simulate, to_line
 from services.simulator.stream import TOPIC_RANK, WRONG

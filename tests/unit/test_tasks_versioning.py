@@ -167,8 +167,15 @@ def test_a_tombstone_is_forgotten_after_the_retention():
     put_task(state, TASK_ID, {"status": "cancelled"}, ctx(T2), "CD", "abgebrochen")
     retire(state, ctx(T2), reopens=lambda task_id: False)
     assert state["closed"][TASK_ID][:2] == [2, "c"] and len(state["closed"][TASK_ID]) == 3  # no created_at
-    days = Settings().task_retention_days
-    retire(state, ctx(T2 + timedelta(days=days)))
+    retire(state, ctx(T2 + timedelta(days=3650)))
+    assert get_task(state, TASK_ID) is not None  # by default kept (an erasure must name it)
+    days = 90
+    later = lambda d: Context(now=T2 + timedelta(days=d), settings=Settings(task_retention_days=days))  # noqa: E731
+    retire(state, later(days))
     assert get_task(state, TASK_ID) is not None  # the last day of the retention
-    retire(state, ctx(T2 + timedelta(days=days + 1)))
+    state["offboarded"] = True
+    retire(state, later(days + 1))
+    assert get_task(state, TASK_ID) is not None  # kept for the erasure of an offboarded VPA
+    state["offboarded"] = False
+    retire(state, later(days + 1))
     assert get_task(state, TASK_ID) is None and "closed" not in state

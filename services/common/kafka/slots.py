@@ -30,6 +30,8 @@ class TableSlots(MutableMapping):
 
     def __getitem__(self, key: str) -> Any:
         if key in self._unwritten:
+            if self._unwritten[key] is None:
+                raise KeyError(key)  # deleted, not yet written
             return self._unwritten[key]
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -54,6 +56,7 @@ class TableSlots(MutableMapping):
 
     def __delitem__(self, key: str) -> None:
         self._cache.pop(key, None)
+        self._unwritten[key] = None  # a tombstone in the changelog when the batch is written
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._index()))

@@ -119,9 +119,13 @@ class StreamDriver:
 
     def _offer(self, stream: Any, event: Any) -> None:
         p = event.message.partition
-        worker = self.workers.get(p) or self._ensure_worker(p)
+        worker = self.workers.get(p)
+        if worker is None and p in self._assigned:
+            worker = self._ensure_worker(p)
         if worker is not None:
             worker.offer(stream, event)
+        # else: a record of a partition this worker no longer owns; unacked, it comes again to the
+        # worker that owns it now, from the last commit
 
     def _ensure_worker(self, p: int) -> Optional[PartitionWorker]:
         worker = self.workers.get(p)

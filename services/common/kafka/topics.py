@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from services.common.kafka_config import CONTRACT_TOPICS, KafkaConfig, aiokafka_kwargs
+from services.common.kafka_config import KafkaConfig, aiokafka_kwargs, contract_topics
 
 DLQ_TOPIC = "vpa.dlq"
 TASKS_TOPIC = "dashlet.tasks"
@@ -52,8 +52,7 @@ async def ensure_topics(cfg: KafkaConfig, topics: Optional[dict[str, dict]] = No
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    wanted: dict[str, dict] = {t: {} for t in CONTRACT_TOPICS}
-    wanted[TASKS_TOPIC] = COMPACTED
+    wanted: dict[str, dict] = {s.name: s.configs for s in contract_topics(cfg)}  # as `vpa topics create`
     wanted.update(topics or {})
     admin = AIOKafkaAdminClient(**aiokafka_kwargs(cfg))
     await admin.start()

@@ -28,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from services.common.clock import ClockMode
 from services.common.decode import Decoded, Invalid, Outcome, decode
@@ -37,9 +37,6 @@ from services.common.kafka.feedback import FeedbackCommand, ProgressMark, comman
 from services.common.kafka.slots import TableSlots
 from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, dlq_headers, dlq_value
 from services.common.order import TOPIC_RANK, OrderKey
-
-if TYPE_CHECKING:
-    from services.common.kafka.stream_app import StreamDriver
 
 log = logging.getLogger("vpa.kafka.worker")
 BATCH_STEPS = 500  # steps between two flushes while a backlog is worked through
@@ -76,7 +73,7 @@ class _PartitionEvent:
 
 
 class PartitionWorker:
-    def __init__(self, driver: "StreamDriver", partition: int) -> None:
+    def __init__(self, driver: Any, partition: int) -> None:  # a stream_app.StreamDriver
         self.d, self.p = driver, partition
         self.inputs: dict[str, InputBuffer] = {t: InputBuffer(t) for t in driver.co_topics}
         for upstream, topic in driver.followed_topics.items():
@@ -320,6 +317,8 @@ class PartitionWorker:
             for task in out.tasks:
                 sent.append(await producer.send(TASKS_TOPIC, task["task_id"].encode(),
                                                 json.dumps(task, ensure_ascii=False).encode(), None, None, headers))
+            for task_id in out.erased:  # erasure: the compacted topic and the store forget the task
+                sent.append(await producer.send(TASKS_TOPIC, task_id.encode(), None, None, None, headers))
             for key, cmd in out.commands:
                 sent.append(await producer.send(self.d.own_feedback, cmd.vpa_id.encode(), command_record(key, cmd),
                                                 self.p, None, None))
@@ -329,7 +328,8 @@ class PartitionWorker:
                 key = o.key if o.key is not None else (rec.key.encode() if rec.key else None)
                 sent.append(await producer.send(DLQ_TOPIC, key, value, None, None, dlq_headers(
                     rec.reason, rec.service, o.topic or o.label, o.partition, o.offset, truncated)))
-                log.warning("to vpa.dlq: %s (%s)", rec.reason[:300], o.label)
+                log.warning("to vpa.dlq: %s (%s)", rec.reason[:300], o.label,
+                            extra={"vpa_id": rec.key, "event_id": _event_id(rec.value)})
             self.d.metrics.apply(out.counts)
         done = self.engine.done_key
         if self.d.emits_marks and done is not None and done != self._marked:
@@ -347,6 +347,18 @@ class PartitionWorker:
             if stream is not None:
                 await stream.ack(event)
         self.d.metrics.partition(self)
+
+
+def _event_id(value: bytes) -> Optional[str]:
+    """The event_id of a DLQ'd envelope, for the log line (None when it has none to read)."""
+    if len(value) > 65536:
+        return None
+    try:
+        obj = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    event_id = obj.get("event_id") if isinstance(obj, dict) else None
+    return event_id if isinstance(event_id, str) else None
 
 
 def _key_time(t: datetime) -> tuple[int]:

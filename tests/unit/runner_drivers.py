@@ -1,0 +1,193 @@
+"""Both drivers of the one engine behind the same small test API, for the runner contract suite.
+
+* ``embedded``: the EmbeddedRunner as ``vpa replay`` uses it.
+* ``kafka``: the Kafka runner's ``PartitionWorker`` (its ordered merge, its flush: outputs, then
+  state, then acks) over doubles of what faust and the broker give it: a dict for the state table,
+  a producer that records what is sent, a roster feed over a list, and records handed in as faust
+  hands them (topic, partition, offset, value). No broker: the rules of the driver, not the client.
+
+Test API: ``submit_raw(raw, origin)``, ``advance_to(t)``, ``clock.now()``, ``stats``, ``dlq``
+(records with ``reason``, ``service``, ``key``, ``origin.label``) and ``state_of(service, vpa)``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any, Optional
+
+from schemas.envelope import topic_for_type
+from services.common.clock import ClockMode, StreamClock
+from services.common.decode import Decoded, decode
+from services.common.embedded_runner import EmbeddedRunner
+from services.common.engine import EngineLimits
+from services.common.kafka.roster_feed import RosterRecord
+from services.common.kafka.worker import PartitionWorker
+from services.common.metrics import StreamMetrics
+from services.common.settings import Settings
+
+DRIVERS = ("embedded", "kafka")
+
+
+def make(driver: str, *processors: Any) -> Any:
+    if driver == "embedded":
+        return EmbeddedRunner(list(processors), Settings(), StreamClock())
+    assert len(processors) == 1, "a Kafka worker runs one service"
+    return WorkerRunner(processors[0])
+
+
+@dataclass
+class SentDlq:
+    reason: str
+    service: str
+    key: Optional[str]
+    value: bytes
+    origin: Any
+
+
+class _Producer:
+    def __init__(self) -> None:
+        self.records: list[tuple[str, Optional[bytes], bytes, Optional[int], list]] = []
+
+    async def send(self, topic, key, value, partition, timestamp, headers):  # noqa: ANN001, ANN201
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        self.records.append((topic, key, value, partition, list(headers or [])))
+        return fut
+
+    async def flush(self) -> None:
+        return None
+
+
+class _Feed:
+    """The roster feed double: one roster partition, every record read at once."""
+
+    def __init__(self) -> None:
+        self.partitions = [0]
+        self.records: list[RosterRecord] = []
+        self.started = asyncio.Event()
+        self.started.set()
+
+    def subscribe(self, wake):  # noqa: ANN001, ANN201
+        return lambda: None
+
+    def next_record(self, partition: int, cursor: int) -> Optional[RosterRecord]:
+        return next((r for r in self.records if r.offset >= cursor), None)
+
+    def caught_up(self, partition: int, cursor: int) -> bool:
+        return cursor >= len(self.records)
+
+
+class _Stream:
+    async def ack(self, event: Any) -> bool:
+        return True
+
+
+class _Driver:
+    """The parts of a StreamDriver a PartitionWorker uses, without faust."""
+
+    def __init__(self, proc: Any) -> None:
+        self.proc, self.service = proc, proc.name
+        self.settings = Settings()
+        self.cfg = SimpleNamespace(input_idle_seconds=0.0, upstream_wait_seconds=0.0, wall_tick_seconds=1.0)
+        self.mode = ClockMode.stream
+        self.limits = EngineLimits()
+        self.follows: tuple[str, ...] = ()
+        self.emits_marks = False
+        self.co_topics = tuple(t for t in ("vpa.events", "vpa.commands") if t in proc.topics)
+        self.followed_topics: dict[str, str] = {}
+        self.own_feedback = f"test-{self.service}-commands"
+        self.metrics = StreamMetrics(self.service)
+        self.table: dict[str, Any] = {}
+        self.roster = _Feed()
+        self.app = SimpleNamespace(producer=_Producer())
+        self.worker: Optional[PartitionWorker] = None
+
+    def highwater(self, topic: str, partition: int) -> Optional[int]:
+        buf = self.worker.inputs.get(topic) if self.worker else None
+        return (buf.next_offset or 0) if buf else 0
+
+    def committed(self, topic: str, partition: int) -> Optional[int]:
+        return None
+
+    def pause(self, topic: str, partition: int) -> None:
+        pass
+
+    def resume(self, topic: str, partition: int) -> None:
+        pass
+
+
+class _Clock:
+    def __init__(self, worker: PartitionWorker) -> None:
+        self._worker = worker
+
+    def now(self) -> Optional[datetime]:
+        return self._worker.engine.clock
+
+
+class WorkerRunner:
+    def __init__(self, proc: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.d = _Driver(proc)
+        self.d.roster.started = asyncio.Event()
+        self.d.roster.started.set()
+        self.worker = self.d.worker = PartitionWorker(self.d, 0)
+        self.clock = _Clock(self.worker)
+        self._offsets: Counter = Counter()
+        self._labels: dict[tuple[str, int], str] = {}
+        self._stream = _Stream()
+
+    @property
+    def stats(self) -> Counter:
+        return self.worker.engine.stats
+
+    @property
+    def dlq(self) -> list[SentDlq]:
+        out = []
+        for topic, key, value, _, headers in self.d.app.producer.records:
+            if topic != "vpa.dlq":
+                continue
+            h = {k: v.decode() for k, v in headers}
+            label = self._labels.get((h["origin_topic"], int(h["origin_offset"])), h["origin_topic"])
+            out.append(SentDlq(h["reason"], h["service"], key.decode() if key else None, value,
+                               SimpleNamespace(label=label)))
+        return out
+
+    def state_of(self, service: str, vpa_id: str) -> Optional[dict]:
+        slot = self.worker.slots.get(vpa_id)
+        return slot["states"].get(service) if slot else None
+
+    def submit_raw(self, raw: bytes | str, origin: str) -> None:
+        value = raw.encode() if isinstance(raw, str) else raw
+        outcome = decode(value)
+        topic = topic_for_type(outcome.envelope.type) if isinstance(outcome, Decoded) else None
+        topic = topic if topic in ("at.roster", "vpa.events", "vpa.commands") else "vpa.events"
+        offset = self._offsets[topic]
+        self._offsets[topic] += 1
+        self._labels[(topic, offset)] = origin
+        if topic == "at.roster":
+            self.d.roster.records.append(RosterRecord(0, offset, outcome, value, None, 0))
+        else:
+            message = SimpleNamespace(topic=topic, partition=0, offset=offset, key=None, timestamp=time.time())
+            self.worker.offer(self._stream, SimpleNamespace(message=message, value=value))
+        self._run()
+
+    def advance_to(self, t: datetime) -> None:
+        self.worker.engine.advance(t)
+        self.worker._collect(None, 0)
+        self._run()
+
+    def _run(self) -> None:
+        while True:
+            action, arg = self.worker._choose(time.monotonic())
+            if action != "step":
+                break
+            self.worker._step(*arg)
+        self.loop.run_until_complete(self.worker._flush())
+
+    def sent(self, topic: str) -> list[dict]:
+        return [json.loads(v) for t, _, v, _, _ in self.d.app.producer.records if t == topic]
