@@ -98,7 +98,20 @@ def main(results_dir: str, out: str) -> int:
                          f"{change:+.0%} (CPU rates {large['replay_cpu_per_s']:,.0f} vs {small['replay_cpu_per_s']:,.0f}"
                          f" lines/s): {verdict(abs(change) <= 0.25)}.")
         lines += ["- Before issue 11 (issue text, same machine kind): 12,000 VPAs x 180 days at about 1,900 lines/s, "
-                  "1/21 of the strict decode, 1.65 GB peak RSS; 48,000 VPAs did not finish.", ""]
+                  "1/21 of the strict decode, 1.65 GB peak RSS; 48,000 VPAs did not finish. (Today's simulator "
+                  "writes 502,289 lines for that company, not the 196,411 of then.)",
+                  "",
+                  "Gap and cause (replay): the cost of an event still grows with the company. A roster change "
+                  "or a boundary midnight re-evaluates every VPA with a task that is handed over or flagged "
+                  "(its rendezvous pick depends on which AT members are present: the `role:at` dependency), "
+                  "and on a team day every open task is flagged, so each roster event touches a share of the "
+                  "whole company; each such call copies the service's state (a pickle round trip) and rebuilds "
+                  "the handover evidence. What would close it: index handed-over tasks by assignee and re-pick "
+                  "only those of a member who leaves, plus, for a member who arrives, only the tasks whose "
+                  "rendezvous score for that member beats their current pick. Memory: `vpa replay` must hold "
+                  "every task until the end (its output for 12,000 VPAs is about 300 MB of JSON); they are kept "
+                  "compressed without history, written one at a time, and the lines are streamed, but the "
+                  "history entries and the per-VPA state stay in memory.", ""]
 
     state = load(results, "state").get("state")
     if state:
