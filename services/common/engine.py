@@ -36,7 +36,7 @@ from services.common.order import (
 from services.common.processor import ANY_ROSTER_CHANGE, Context, Processor, Result, Timer, json_copy
 from services.common.roster import Roster, apply_roster_event, roster_key
 from services.common.roster_index import (
-    DependencyIndex, boundary_dates, members_with_boundary_on, next_boundary_after,
+    DependencyIndex, boundary_dates, members_with_boundary_on, next_boundary_after, policy_view,
 )
 from services.common.settings import Settings
 from services.common.timer_index import TimerIndex
@@ -289,6 +289,9 @@ class PartitionEngine:
         self._boundaries = boundary_dates(self.roster)
         self._dirty.add(ROSTER_SLOT)
         self.out.counts[("events", self.name, env.type)] += 1
+        today = local_date(self.clock or env.occurred_at, self.settings.tz)
+        if policy_view(old, today) == policy_view(member, today):
+            return  # nothing the policy reads today changed (e.g. an absence registered ahead)
         self._reassign({initials}, {(old or {}).get("role"), member.get("role")}, key)
 
     # ---- internal work in key order ------------------------------------------------------------

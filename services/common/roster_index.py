@@ -78,3 +78,18 @@ def members_with_boundary_on(roster: Mapping[str, dict], day: date) -> set[str]:
     return {initials for initials, m in roster.items()
             for a in m.get("absences", {}).values()
             if not a.get("ended") and (a["starts_on"] == iso or a.get("ends_on") == before)}
+
+
+def policy_view(member: Optional[dict], day: date) -> tuple:
+    """What the handover policy (and the facts it explains itself with) reads of a member on
+    ``day``: a roster change that leaves this as it was re-evaluates nothing today. A change for
+    a later day (an absence registered ahead) is re-evaluated at its boundary midnight."""
+    if not member:
+        return ()
+    iso = day.isoformat()
+    covering = tuple(sorted(
+        (absence_id, a.get("kind"), a["starts_on"], a.get("ends_on"))
+        for absence_id, a in member.get("absences", {}).items()
+        if not a.get("ended") and a["starts_on"] <= iso and (not a.get("ends_on") or iso <= a["ends_on"])))
+    return (member.get("known"), member.get("active"), member.get("role"), member.get("deputy"),
+            member.get("name"), covering)
