@@ -52,6 +52,7 @@ class EmbeddedRunner:
         # history entries (a big replay holds every task until the end: a third of a dict's size).
         self._latest: dict[str, tuple[int, bytes, list]] = {}
         self._erased: list[str] = []
+        self._of_vpa: dict[str, set[str]] = {}  # vpa_id -> its task ids, for an erasure
 
     # ---- input ----------------------------------------------------------------------------
 
@@ -100,9 +101,12 @@ class EmbeddedRunner:
         out = self.engine.take_output()
         if self._keep_versions:
             self._emitted += out.tasks
+            for task in out.tasks:
+                self._of_vpa.setdefault(task["vpa_id"], set()).add(task["task_id"])
         else:
             latest = self._latest
             for task in out.tasks:  # versions carry their own history entry: put together here (tasks.fold)
+                self._of_vpa.setdefault(task["vpa_id"], set()).add(task["task_id"])
                 held = latest.get(task["task_id"])
                 if held is not None and task["version"] <= held[0]:
                     continue
@@ -111,12 +115,13 @@ class EmbeddedRunner:
                     history = held[2] + history
                 doc = json.dumps({**task, "history": None}, ensure_ascii=False, separators=(",", ":"))
                 latest[task["task_id"]] = (task["version"], zlib.compress(doc.encode(), 1), history)
-        if out.erased:
-            gone = set(out.erased)
+        if out.erased or out.erased_vpas:
+            # every task the runner ever put out for an erased VPA, named by a service or not
+            gone = set(out.erased).union(*(self._of_vpa.pop(v, set()) for v in out.erased_vpas))
             self._emitted = [t for t in self._emitted if t["task_id"] not in gone]
             for task_id in gone:
                 self._latest.pop(task_id, None)
-            self._erased += out.erased
+            self._erased += sorted(gone)
         self.dlq += out.dlq
         self._metrics.apply(out.counts)
         self.engine.clear_dirty()  # the slots are the store itself: nothing to write

@@ -76,10 +76,11 @@ class Output:
     commands: list[tuple[OrderKey, Envelope]] = field(default_factory=list)  # for other services
     dlq: list[DlqRecord] = field(default_factory=list)
     erased: list[str] = field(default_factory=list)  # task ids to remove from the store (erasure)
+    erased_vpas: list[str] = field(default_factory=list)  # VPAs whose every task leaves the store
     counts: Counter = field(default_factory=Counter)  # (metric, *labels) -> increment
 
     def __bool__(self) -> bool:
-        return bool(self.tasks or self.commands or self.dlq or self.erased)
+        return bool(self.tasks or self.commands or self.dlq or self.erased or self.erased_vpas)
 
 
 @dataclass(frozen=True)
@@ -452,6 +453,9 @@ class PartitionEngine:
         state = slot.get("states", {}).pop(proc.name, None) or {}
         # live tasks and the tombstones of closed ones (services.common.tasks): both are in the store
         self.out.erased += sorted({*state.get("tasks", {}), *state.get("closed", {})})
+        if slot_key not in self.out.erased_vpas:
+            # ... and, for the tasks a retention made it forget, the VPA as a whole
+            self.out.erased_vpas.append(slot_key)
         self.out.counts[("erased", proc.name)] += 1
         for timer_id in slot.get("timers", {}).pop(proc.name, {}):
             self.timers.discard((slot_key, proc.name, timer_id))

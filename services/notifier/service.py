@@ -18,7 +18,7 @@ from schemas.task import Task
 from services.common import metrics
 from schemas.base import MAX_YEAR, MIN_YEAR
 from services.common.decode import poison_in
-from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, app_id, dlq_headers, dlq_value
+from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, app_id, dlq_headers, dlq_value, erased_vpa
 from services.common.kafka_config import KafkaConfig, faust_app_kwargs
 from services.common.service_config import NotifierConfig, StoreConfig
 from services.common.settings import Settings
@@ -134,10 +134,14 @@ class StoreWriter:
         task versions between tombstones are written together."""
         run: list[tuple[Any, Any]] = []
         for stream, event in batch:
-            if event.value is None and event.key:
+            vpa_id = erased_vpa(event.key, event.value)
+            if (event.value is None and event.key) or vpa_id:
                 await self._write_versions(run)
                 run = []
-                await self._delete([event.key.decode("utf-8", "replace")])
+                if vpa_id:
+                    await self._erase_vpa(vpa_id, event.key)
+                else:
+                    await self._delete([event.key.decode("utf-8", "replace")])
             else:
                 run.append((stream, event))
         await self._write_versions(run)
@@ -147,6 +151,20 @@ class StoreWriter:
     async def _delete(self, task_ids: list[str]) -> None:
         await self._retrying("delete", lambda store: store.delete(task_ids))
         metrics.EVENTS.labels(SERVICE, "erased").inc(len(task_ids))
+
+    async def _erase_vpa(self, vpa_id: str, marker_key: bytes) -> None:
+        """An erasure marker: every stored task of the VPA goes, each with a tombstone on the
+        compacted dashlet.tasks (tasks a service's retention had forgotten included), then the
+        marker's own tombstone, so nothing of the VPA stays on the topic either."""
+        task_ids = await self._retrying("read", lambda store: store.task_ids_of(vpa_id))
+        producer = self.app.producer
+        sent = [await producer.send(TASKS_TOPIC, t.encode(), None, None, None, None) for t in task_ids]
+        sent.append(await producer.send(TASKS_TOPIC, marker_key, None, None, None, None))
+        await producer.flush()
+        for fut in sent:
+            if fut.done() and fut.exception() is not None:
+                raise fut.exception()
+        await self._delete(task_ids)
 
     async def _retrying(self, what: str, op: Any) -> Any:
         """``op(store)`` until it succeeds: while the store is away (refused, restarting, a missing

@@ -151,6 +151,12 @@ class MemoryTaskStore:
     async def all(self) -> list[dict]:
         return [copy.deepcopy(self._tasks[k]) for k in sorted(self._tasks)]
 
+    async def task_ids_of(self, vpa_id: str) -> list[str]:
+        return sorted(t for t, doc in self._tasks.items() if doc.get("vpa_id") == vpa_id)
+
+    async def erase_vpa(self, vpa_id: str) -> int:
+        return await self.delete(await self.task_ids_of(vpa_id))
+
     async def delete(self, task_ids: list[str]) -> int:
         """Erasure: the tasks and everything kept of them leave the store."""
         return sum(self._tasks.pop(t, None) is not None for t in task_ids)
@@ -329,10 +335,13 @@ class PostgresTaskStore:
                 status = await conn.execute("DELETE FROM tasks WHERE task_id = ANY($1::text[])", task_ids)
         return int(status.split()[-1])
 
+    async def task_ids_of(self, vpa_id: str) -> list[str]:
+        return [r["task_id"] for r in await self._pool.fetch(
+            "SELECT task_id FROM tasks WHERE vpa_id = $1 ORDER BY task_id", vpa_id)]
+
     async def erase_vpa(self, vpa_id: str) -> int:
         """Every task of ``vpa_id`` and its versions (``vpa erase``); returns the tasks removed."""
-        ids = [r["task_id"] for r in await self._pool.fetch("SELECT task_id FROM tasks WHERE vpa_id = $1", vpa_id)]
-        return await self.delete(ids)
+        return await self.delete(await self.task_ids_of(vpa_id))
 
     async def versions(self, task_id: str) -> list[dict]:
         """Every applied version of a task, oldest first (its history of changes)."""

@@ -61,8 +61,34 @@ async def test_vpa_erase_removes_the_vpa_from_store_state_and_topics(database_ur
         assert {t["vpa_id"] for t in after} == {"V-STAY"}
         assert await pipe.store.versions(next(iter(gone))) == []  # the history too
         tombstones = {r.key.decode() for r in await read_all("dashlet.tasks") if r.value is None}
-        assert tombstones == gone
+        assert tombstones == gone | {"erase:V-GONE"}  # the tasks, and the notifier's erase marker
         for service in STREAM_SERVICES:
             changelog = f"{pipe.prefix}-{service}-{service}-state-changelog"
             records = [r for r in await read_all(changelog) if r.key and r.key.decode().strip('"').endswith("/V-GONE")]
             assert records and records[-1].value is None, service  # its last word on the VPA: a tombstone
+
+
+async def test_erasure_after_offboarding_removes_tasks_a_retention_had_forgotten(database_url, tmp_path):
+    """With a short VPA_TASK_RETENTION_DAYS the services forget closed tasks; the erasure
+    VPA_ERASE_AFTER_DAYS after the offboarding still removes every task of the VPA (the
+    notifier's erase marker), and nothing of another VPA."""
+    lines = Lines()
+    company(lines)
+
+    def env(eid: str, type_: str, vpa, at: str, data: dict) -> dict:  # noqa: ANN001
+        return {"event_id": eid, "type": type_, "occurred_at": at, "vpa_id": vpa, "actor": None,
+                "schema_version": 1, "data": data}
+    lines.envelopes += [
+        env("off", "vpa.offboarded", "V-GONE", "2026-11-05T09:00:00+01:00", {}),  # its tasks close now
+        env("t1", "clock.tick", None, "2026-11-09T09:00:00+01:00", {}),  # tombstones forgotten (1 day)
+        env("t2", "clock.tick", None, "2026-11-20T09:00:00+01:00", {}),  # erased (10 days)
+    ]
+    async with Pipeline(database_url, tmp_path, VPA_CLOCK="stream", VPA_TASK_RETENTION_DAYS="1",
+                        VPA_ERASE_AFTER_DAYS="10") as pipe:
+        await pipe.produce(lines.envelopes)
+        after = await pipe.settle()
+        assert {t["vpa_id"] for t in after} == {"V-STAY"}
+        latest: dict = {}
+        for r in await read_all("dashlet.tasks"):
+            latest[r.key.decode()] = r.value
+        assert [k for k, v in latest.items() if "V-GONE" in k and v is not None] == []

@@ -35,7 +35,7 @@ from services.common.decode import Decoded, Invalid, Outcome, decode
 from services.common.engine import Origin, Output, PartitionEngine
 from services.common.kafka.feedback import FeedbackCommand, ProgressMark, command_record, mark_record, parse_feedback
 from services.common.kafka.slots import TableSlots
-from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, dlq_headers, dlq_value
+from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, dlq_headers, dlq_value, erase_marker
 from services.common.order import TOPIC_RANK, OrderKey
 
 log = logging.getLogger("vpa.kafka.worker")
@@ -319,6 +319,8 @@ class PartitionWorker:
                                                 json.dumps(task, ensure_ascii=False).encode(), None, None, headers))
             for task_id in out.erased:  # erasure: the compacted topic and the store forget the task
                 sent.append(await producer.send(TASKS_TOPIC, task_id.encode(), None, None, None, headers))
+            for vpa_id in out.erased_vpas:  # and the notifier every other task of the VPA it stores
+                sent.append(await producer.send(TASKS_TOPIC, *erase_marker(vpa_id), None, None, headers))
             for key, cmd in out.commands:
                 sent.append(await producer.send(self.d.own_feedback, cmd.vpa_id.encode(), command_record(key, cmd),
                                                 self.p, None, None))
