@@ -34,9 +34,9 @@ from services.common.order import (
     OrderKey, child_key, end_key, input_key, instant_of, micros, midnight_key, timer_key,
 )
 from services.common.processor import ANY_ROSTER_CHANGE, Context, Processor, Result, Timer, json_copy
-from services.common.roster import Roster, apply_roster_event, roster_key
+from services.common.roster import Roster, apply_roster_event, is_present, roster_key
 from services.common.roster_index import (
-    DependencyIndex, boundary_dates, members_with_boundary_on, next_boundary_after, policy_view,
+    DependencyIndex, MemberChange, boundary_dates, members_with_boundary_on, next_boundary_after, policy_view,
 )
 from services.common.settings import Settings
 from services.common.timer_index import TimerIndex
@@ -293,7 +293,8 @@ class PartitionEngine:
         today = local_date(self.clock or env.occurred_at, self.settings.tz)
         if policy_view(old, today) == policy_view(member, today):
             return  # nothing the policy reads today changed (e.g. an absence registered ahead)
-        self._reassign({initials}, {(old or {}).get("role"), member.get("role")}, key)
+        self._reassign([MemberChange(initials, (old or {}).get("role"), member.get("role"),
+                                     is_present(old, today), is_present(member, today))], key)
 
     # ---- internal work in key order ------------------------------------------------------------
 
@@ -329,8 +330,11 @@ class PartitionEngine:
             else:
                 self._move_clock(midnight)
                 day = local_date(midnight, self.settings.tz)
-                members = members_with_boundary_on(self.roster, day)
-                self._reassign(members, {self.roster[m].get("role") for m in members}, midnight_key(midnight))
+                yesterday = day - timedelta(days=1)
+                changes = [MemberChange(m, self.roster[m].get("role"), self.roster[m].get("role"),
+                                        is_present(self.roster[m], yesterday), is_present(self.roster[m], day))
+                           for m in sorted(members_with_boundary_on(self.roster, day))]
+                self._reassign(changes, midnight_key(midnight))
             self._done(best[0])
 
     def _upstream_limit(self) -> Optional[OrderKey]:
@@ -372,9 +376,9 @@ class PartitionEngine:
             self.clock = t
             self._dirty.add(META_SLOT)
 
-    def _reassign(self, members: set[str], roles: set[Optional[str]], key: OrderKey) -> None:
+    def _reassign(self, changes: list[MemberChange], key: OrderKey) -> None:
         if self.limits.targeted_reassign:
-            targets = self.deps.affected(members, self.roster, roles)
+            targets = self.deps.affected(changes, self.roster)
         else:
             targets = sorted((k, s) for k, slot in self.slots.items() if k not in (ROSTER_SLOT, META_SLOT)
                              for s in (slot or {}).get("states", {}))

@@ -11,10 +11,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import date
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from services.common.ids import rendezvous_pick
-from services.common.processor import role_token
+from services.common.processor import pick_token, role_token
 from services.common.roster import is_present
 
 HANDOVER = "handover"
@@ -94,16 +94,20 @@ def describe(a: Assignment, owner: Optional[str]) -> str:
     return f"Zurück bei {owner}"
 
 
-def handover_dependencies(owner: Optional[str], tasks: Iterable[dict]) -> set[str]:
-    """Roster facts the policy reads for these tasks (see ``Processor.roster_dependencies``):
-    the owner's record while any of them is live, and the set of present AT members while one is
-    handed over or flagged (someone arriving may win the rendezvous pick)."""
+def handover_dependencies(owner: Optional[str], tasks: Iterable[dict],
+                          key_of: Callable[[dict], str] = lambda task: task["task_id"]) -> set[str]:
+    """Roster facts the policy reads for these tasks (see ``Processor.roster_dependencies``): the
+    owner's record (and through it the deputy's) while any of them is live; for a task handed over
+    to someone other than a present owner, the pick (``pick_token``: its assignee leaving, or a
+    higher-scoring AT member arriving); for one nobody could take, any AT member arriving."""
     deps: set[str] = set()
     for task in tasks:
         if task["status"] not in ("waiting", "open"):
             continue
         if owner:
             deps.add(owner)
-        if any(r in FLAGS for r in task["reasons"]):
+        if UNAVAILABLE in task["reasons"]:
             deps.add(role_token("at"))
+        elif HANDOVER in task["reasons"] and task.get("assignee") and task["assignee"] != owner:
+            deps.add(pick_token(task["assignee"], key_of(task)))
     return deps

@@ -64,6 +64,15 @@ def role_token(role: str) -> str:
     return f"role:{role}"
 
 
+PICK = "pick\x00"
+
+
+def pick_token(assignee: str, key: str) -> str:
+    """A task an AT member was picked for by rendezvous hashing on ``key``: it changes only when
+    that member leaves, or when one arrives who scores higher on ``key``."""
+    return f"{PICK}{assignee}\x00{key}"
+
+
 class Processor(Protocol):
     name: str
     rank: int  # the order in which services handle the same step (detector 0, reminders 1, journey 2)

@@ -155,7 +155,7 @@ class Reminders:
         """Each live reminder depends on its owner (who set it), handed-over ones on who is present."""
         deps: set[str] = set()
         for task in state.get("tasks", {}).values():
-            deps |= handover_dependencies(task["owner"], [task])
+            deps |= handover_dependencies(task["owner"], [task], lambda t: _reminder_id(t["task_id"]))
         return deps
 
     def reassign(self, state: dict, ctx: Context) -> Result:

@@ -64,3 +64,28 @@ def test_only_dependents_are_reevaluated_and_only_when_today_changes():
                            {"absence_id": "S", "initials": "AA", "kind": "sick", "starts_on": "2026-11-06",
                             "ends_on": None}), "t")
     assert proc.reassigned.count("AA") >= 2 and "BB" not in proc.reassigned
+
+
+def test_targeted_reevaluation_ends_exactly_where_reevaluating_everyone_ends():
+    """On a simulated company (team days, vacations, handovers and rendezvous picks), re-evaluating
+    only what a roster change can affect gives every task, history and evidence included, exactly
+    as re-evaluating every VPA on every change does."""
+    from datetime import date
+
+    from services.bootstrap import processors
+    from services.common.engine import EngineLimits
+    from services.common.replay import final_tasks
+    from services.simulator import SimConfig, simulate
+
+    lines = [e for e in simulate(SimConfig(vpas=400, days=45, seed=21, start=date(2026, 9, 7))) if isinstance(e, dict)]
+
+    def run(targeted: bool) -> list[dict]:
+        runner = EmbeddedRunner(processors(), Settings(), StreamClock(), limits=EngineLimits(targeted_reassign=targeted))
+        for n, e in enumerate(lines):
+            runner.submit_raw(json.dumps(e), f"sim:{n}")
+        return final_tasks(runner.drain_tasks())
+
+    targeted, everyone = run(True), run(False)
+    assert len(targeted) > 1000
+    assert any("handover" in t["reasons"] for t in targeted)
+    assert targeted == everyone
