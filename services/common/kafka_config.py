@@ -198,6 +198,9 @@ def faust_app_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
         "producer_acks": -1,
         "topic_partitions": cfg.partitions,
         "topic_replication_factor": cfg.replication_factor,
+        # faust keeps local files (table stores, its own metadata) in a folder per app; its default
+        # is "<app id>-data" in the working directory, so give it one under the state folder
+        "datadir": os.path.join(cfg.state_dir, "{conf.id}"),
         **({"consumer_group_instance_id": cfg.instance_id} if cfg.instance_id else {}),
     }
 

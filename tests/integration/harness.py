@@ -64,7 +64,8 @@ class Pipeline:
         self.fresh_db, self.keep_topics = fresh_db, keep_topics
         self.per_service = per_service or {}
         self.prefix = f"it-{uuid.uuid4().hex[:8]}"
-        self.extra_env = {"VPA_INPUT_IDLE_SECONDS": "1", **env}
+        # faust's local folders go with the run's logs, not into the working copy
+        self.extra_env = {"VPA_INPUT_IDLE_SECONDS": "1", "VPA_STATE_DIR": str(log_dir / "state"), **env}
         self.procs: list[ServiceProcess] = []
         self.store: Any = None
         self.url = ""

@@ -42,12 +42,9 @@ def limits_of(settings: Settings) -> EngineLimits:
 
 
 def store_kwargs(cfg: KafkaConfig, service: str) -> dict:
-    """faust's table store: in memory, or RocksDB (rocksdict) in a folder of its own per app."""
-    import os
-
-    if cfg.state_store == "rocksdb":
-        return {"store": "rocksdb://", "datadir": os.path.join(cfg.state_dir, app_id(cfg, service))}
-    return {"store": "memory://"}
+    """faust's table store: in memory, or RocksDB (rocksdict) in the app's folder under
+    ``cfg.state_dir`` (see faust_app_kwargs)."""
+    return {"store": "rocksdb://" if cfg.state_store == "rocksdb" else "memory://"}
 
 
 class StreamDriver:
