@@ -36,10 +36,22 @@ class JourneyClear(Data):
     note: Optional[Text] = None
 
 
+class VpaErase(Data):
+    """Erase a VPA's data on request (data protection): every service drops its state of the VPA
+    and every task of it leaves the store. Sent by `vpa erase` (system actor)."""
+
+    reason: Optional[Text] = None
+
+
 COMMAND_DATA: dict[str, type[Data]] = {
     "cmd.reminder.set": ReminderSet,
     "cmd.reminder.complete": ReminderComplete,
     "cmd.reminder.reschedule": ReminderReschedule,
     "cmd.case.resolve": CaseResolve,
     "cmd.journey.clear": JourneyClear,
+    "cmd.vpa.erase": VpaErase,
 }
+
+# Commands no person sends through the dashlet API: erasure is the data-protection officer's
+# `vpa erase` (system actor).
+SYSTEM_ONLY_COMMANDS = frozenset({"cmd.vpa.erase"})

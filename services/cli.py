@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 from services.common.config_loader import ConfigError
+from services.common.logs import configure_logging
 from services.common.settings import Settings
 from services.common.timeutil import parse
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from services.common.replay import final_tasks, report
+    from services.common.replay import render_parts, report
     from services.entrypoints import replay
 
     until = parse(args.until) if args.until else None
@@ -21,12 +22,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         print("vpa replay: --until needs a UTC offset, e.g. 2026-12-01T00:00:00+01:00", file=sys.stderr)
         return 2
     runner = replay(args.files, Settings.from_env(), until=until)
-    tasks = final_tasks(runner.drain_tasks())
-    text = json.dumps(tasks, indent=2, ensure_ascii=False) + "\n"
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        for part in render_parts(runner.drain_latest()):  # one task at a time: never the whole text
+            out.write(part)
+    finally:
+        if args.output:
+            out.close()
     report(runner)
     return 0
 
@@ -111,6 +113,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from services.common.service_config import RUN_CONFIG, check
 
     check(RUN_CONFIG[args.service])  # every setting the service reads, before it connects anywhere
+    configure_logging(service=args.service)
+    if args.service != "dashlet":
+        from services.common import metrics
+
+        metrics.initialise(args.service)
     from services.entrypoints import run_service
 
     return run_service(args.service)
@@ -134,9 +141,46 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         return 2
 
 
+def _cmd_topics_create(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from aiokafka.errors import KafkaError
+
+    from services.common.kafka_config import KafkaConfig
+    from services.common.kafka.topic_setup import create_contract_topics
+
+    cfg = KafkaConfig.from_env("topics")
+    configure_logging(service="topics")
+    try:
+        report = asyncio.run(create_contract_topics(cfg))
+    except KafkaError as exc:  # unreachable, or the credentials are refused
+        print(f"vpa topics create: cannot set up topics on {cfg.bootstrap_servers} "
+              f"({cfg.security_protocol.value}): {exc}", file=sys.stderr)
+        return 1
+    for line in report.lines:
+        print(line)
+    for warning in report.warnings:
+        print(f"vpa topics create: warning: {warning}", file=sys.stderr)
+    for error in report.errors:
+        print(f"vpa topics create: {error}", file=sys.stderr)
+    return 1 if report.errors else 0
+
+
+def _cmd_erase(args: argparse.Namespace) -> int:
+    from services.common.service_config import StoreConfig, check
+    from services.common.kafka_config import KafkaConfig
+
+    check((KafkaConfig, StoreConfig))
+    configure_logging(service="erase")
+    from services.entrypoints import erase_vpa
+
+    return erase_vpa(args.vpa_id, args.reason)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from services.dashlet.demo import run_demo
 
+    configure_logging(service="demo")
     return run_demo(host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url,
                     vpas=args.vpas, seed=args.seed, reset=args.reset, summary_seconds=args.summary_seconds)
 
@@ -144,6 +188,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vpa", description="VPA Manager Dashlet pipeline")
     sub = p.add_subparsers(dest="command", required=True)
+
+    er = sub.add_parser("erase", help="erase a VPA's data: its tasks from the store, its state from every service")
+    er.add_argument("vpa_id", metavar="VPA_ID")
+    er.add_argument("--reason", default=None, help="why (kept in the command's note, not with the VPA)")
+    er.set_defaults(func=_cmd_erase)
 
     r = sub.add_parser("replay", help="run the embedded pipeline in stream time over JSONL files")
     r.add_argument("files", nargs="+", metavar="FILE")
@@ -181,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --replay: compare only the fields the AT sees, not the version numbers")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(func=_cmd_verify)
+
+    t = sub.add_parser("topics", help="contract topics on a cluster")
+    t_sub = t.add_subparsers(dest="topics_command", required=True)
+    tc = t_sub.add_parser("create", help="create the contract topics (partitions, replication, configs) and check "
+                                         "existing ones; settings from the environment like `vpa run`")
+    tc.set_defaults(func=_cmd_topics_create)
 
     d = sub.add_parser("demo", help="a simulated company on the embedded pipeline + PostgreSQL + dashlet (127.0.0.1:8080)")
     d.add_argument("--host", default="127.0.0.1")

@@ -15,14 +15,20 @@ if TYPE_CHECKING:
     from services.common.settings import Settings
 
 
-def replay(paths: list[str], settings: "Settings", until: Optional[datetime] = None) -> "EmbeddedRunner":
-    """``vpa replay``: every service in one embedded runner, in stream time, over ``paths``."""
+def replay(paths: list[str], settings: "Settings", until: Optional[datetime] = None,
+           keep_versions: bool = False) -> "EmbeddedRunner":
+    """``vpa replay``: every service in one embedded runner, in stream time, over ``paths``.
+
+    ``keep_versions``: the runner keeps every task version (tests); ``vpa replay`` keeps only the
+    latest of each task with its history folded in, so memory does not grow with versions."""
     from services.bootstrap import processors
     from services.common.clock import StreamClock
     from services.common.embedded_runner import EmbeddedRunner
-    from services.common.replay import feed
+    from services.common.replay import feed, limits_of
 
-    return feed(EmbeddedRunner(processors(), settings, StreamClock()), paths, until)
+    runner = EmbeddedRunner(processors(), settings, StreamClock(), limits=limits_of(settings),
+                            keep_versions=keep_versions)
+    return feed(runner, paths, until)
 
 
 def verify(replay_files: Optional[list[str]], until: Optional[datetime], as_json: bool,
@@ -53,8 +59,7 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
     from services.common.kafka_config import KafkaConfig
     from services.common.settings import Settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    cfg = KafkaConfig.from_env(name)
+    cfg = KafkaConfig.from_env(name)  # logging is configured by the caller (services.cli)
     if name == "dashlet":
         return serve_dashlet()
     # Every topic the service touches exists before its consumer joins the group.
@@ -121,3 +126,43 @@ def serve_dashlet() -> int:
 
     asyncio.run(main())
     return 0
+
+
+def erase_vpa(vpa_id: str, reason: Optional[str]) -> int:
+    """``vpa erase VPA_ID``: the store forgets the VPA's tasks now, and ``cmd.vpa.erase`` on
+    ``vpa.commands`` makes every stream service drop its state of the VPA (a tombstone in its
+    changelog) and put a tombstone for each task on the compacted ``dashlet.tasks``."""
+    import json
+    import uuid
+    from datetime import datetime, timezone
+
+    from aiokafka import AIOKafkaProducer
+
+    from services.common.kafka.topics import ensure_topics
+    from services.common.kafka_config import KafkaConfig, aiokafka_kwargs
+    from services.common.service_config import StoreConfig
+    from services.notifier.store import open_store
+
+    kafka, store_cfg = KafkaConfig.from_env("erase"), StoreConfig.from_env()
+    command = {"event_id": f"erase:{vpa_id}:{uuid.uuid4().hex}", "type": "cmd.vpa.erase",
+               "occurred_at": datetime.now(timezone.utc).isoformat(), "vpa_id": vpa_id,
+               "actor": {"initials": "SYS", "role": "system"}, "schema_version": 1, "data": {"reason": reason}}
+
+    async def main() -> int:
+        await ensure_topics(kafka)
+        producer = AIOKafkaProducer(**aiokafka_kwargs(kafka), acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait("vpa.commands", json.dumps(command).encode(), key=vpa_id.encode())
+        finally:
+            await producer.stop()
+        store = await open_store(store_cfg.url, store_cfg.data_dir)
+        try:
+            removed = await store.erase_vpa(vpa_id)
+        finally:
+            await store.close()
+        print(f"vpa erase: {vpa_id}: {removed} tasks and their history removed from the store; "
+              f"{command['event_id']} sent to every service (state and dashlet.tasks tombstones follow)")
+        return 0
+
+    return asyncio.run(main())

@@ -8,7 +8,11 @@
 #   deploy/kafka/kafka.sh status            exit 0 and print the bootstrap address when running
 #
 # Environment:
-#   KAFKA_PORT      client port (default 19092); the controller listens on KAFKA_PORT+1
+#   KAFKA_PORT      client port, PLAINTEXT (default 19092); the controller listens on KAFKA_PORT+1
+#   KAFKA_SASL_PORT client port with SASL_PLAINTEXT authentication (default KAFKA_PORT+2), mechanisms
+#                   PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, one user for all three:
+#   KAFKA_LOCAL_SASL_USER, KAFKA_LOCAL_SASL_PASSWORD   that user (default vpa / vpa-secret); the
+#                   SCRAM credentials are written when the storage is formatted
 #   KAFKA_HOME_DIR  working folder (default <repo>/.cache/kafka):
 #                     libs/            broker jars (resolved once; again when pom.xml changes)
 #                     server.properties, kafka.pid
@@ -19,7 +23,8 @@
 #   KAFKA_HEAP_OPTS JVM heap options (default -Xms256m -Xmx512m)
 #   KAFKA_START_TIMEOUT seconds to wait for the broker to answer (default 90)
 #
-# `start` prints KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT on stdout (progress goes to stderr).
+# `start` prints KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT and KAFKA_SASL_BOOTSTRAP_SERVERS=127.0.0.1:SASL_PORT
+# on stdout (progress goes to stderr).
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +32,10 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 
 KAFKA_PORT="${KAFKA_PORT:-19092}"
 CONTROLLER_PORT="$((KAFKA_PORT + 1))"
+SASL_PORT="${KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}"
+SASL_USER="${KAFKA_LOCAL_SASL_USER:-vpa}"
+SASL_PASSWORD="${KAFKA_LOCAL_SASL_PASSWORD:-vpa-secret}"
+SASL_MECHANISMS="PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
 KAFKA_HOME_DIR="${KAFKA_HOME_DIR:-$REPO_ROOT/.cache/kafka}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 START_TIMEOUT_S="${KAFKA_START_TIMEOUT:-90}"
@@ -43,6 +52,9 @@ CONSOLE_LOG="$LOGS_DIR/console.log"
 PROPS="$KAFKA_HOME_DIR/server.properties"
 PID_FILE="$KAFKA_HOME_DIR/kafka.pid"
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+SASL_BOOTSTRAP="127.0.0.1:$SASL_PORT"
+# written once the SCRAM users exist in the metadata log (format or, for older data, kafka-configs)
+SCRAM_STAMP="$DATA_DIR/scram-users"
 VENV_PY="$REPO_ROOT/.venv/bin/python"
 
 log() { echo "[kafka] $*" >&2; }
@@ -130,11 +142,16 @@ write_properties() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+# the SASL listener, as a secured production cluster would have it (no TLS on loopback)
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=$SASL_MECHANISMS
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$SASL_PASSWORD";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$LOG_DIRS
 num.partitions=4
 auto.create.topics.enable=true
@@ -166,8 +183,40 @@ format_storage() {
   cluster_id="$("${JAVA_CMD[@]}" kafka.tools.StorageTool random-uuid 2>>"$CONSOLE_LOG" | tail -n 1)"
   [[ -n "$cluster_id" ]] || die "could not generate a cluster id (see $CONSOLE_LOG)"
   log "formatting storage in $LOG_DIRS (cluster id $cluster_id)"
-  "${JAVA_CMD[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" >>"$CONSOLE_LOG" 2>&1 \
+  "${JAVA_CMD[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" \
+    --add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]" \
+    --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]" >>"$CONSOLE_LOG" 2>&1 \
     || { tail -n 50 "$CONSOLE_LOG" >&2; die "formatting the Kafka storage failed"; }
+  scram_stamp >"$SCRAM_STAMP"
+}
+
+# user and a hash of the password: what the SCRAM credentials in the metadata log were made from
+scram_stamp() {
+  local digest
+  if command -v sha256sum >/dev/null 2>&1; then digest="$(printf %s "$SASL_PASSWORD" | sha256sum | cut -d' ' -f1)"
+  else digest="$(printf %s "$SASL_PASSWORD" | shasum -a 256 | cut -d' ' -f1)"
+  fi
+  echo "$SASL_USER $digest"
+}
+
+# Data formatted before the SASL listener existed (or with another user or password) lacks these
+# SCRAM credentials: set them on the running broker.
+ensure_scram_users() {
+  [[ "$(cat "$SCRAM_STAMP" 2>/dev/null)" == "$(scram_stamp)" ]] && return 0
+  log "adding SCRAM users ($SASL_USER) to existing data"
+  set_java_cmd
+  local mechanism
+  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do  # one credential per request
+    "${JAVA_CMD[@]}" kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --alter --entity-type users \
+      --entity-name "$SASL_USER" --add-config "$mechanism=[password=$SASL_PASSWORD]" \
+      >>"$CONSOLE_LOG" 2>&1 || { tail -n 20 "$CONSOLE_LOG" >&2; die "could not add the SCRAM user for $mechanism"; }
+  done
+  scram_stamp >"$SCRAM_STAMP"
+}
+
+print_addresses() {
+  echo "KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP"
+  echo "KAFKA_SASL_BOOTSTRAP_SERVERS=$SASL_BOOTSTRAP"
 }
 
 show_logs() {
@@ -214,7 +263,7 @@ cmd_status() {
   pid="$(running_pid)"
   if [[ -n "$pid" ]] && broker_answers; then
     log "running (pid $pid)"
-    echo "KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP"
+    print_addresses
     return 0
   fi
   if [[ -n "$pid" ]]; then
@@ -247,13 +296,13 @@ cmd_start() {
       ((SECONDS < deadline)) || { show_logs; die "broker pid $pid runs but does not answer on $BOOTSTRAP"; }
       sleep 1
     done
-    echo "KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP"
+    print_addresses
     return 0
   fi
   rm -f "$PID_FILE"
 
-  if port_open "$KAFKA_PORT" || port_open "$CONTROLLER_PORT"; then
-    die "port $KAFKA_PORT or $CONTROLLER_PORT is already in use by another process (set KAFKA_PORT)"
+  if port_open "$KAFKA_PORT" || port_open "$CONTROLLER_PORT" || port_open "$SASL_PORT"; then
+    die "port $KAFKA_PORT, $CONTROLLER_PORT or $SASL_PORT is already in use by another process (set KAFKA_PORT)"
   fi
 
   resolve_jars
@@ -270,7 +319,7 @@ cmd_start() {
   write_properties
   format_storage
 
-  log "starting broker on $BOOTSTRAP (controller 127.0.0.1:$CONTROLLER_PORT) ..."
+  log "starting broker on $BOOTSTRAP, SASL on $SASL_BOOTSTRAP (controller 127.0.0.1:$CONTROLLER_PORT) ..."
   local t0=$SECONDS
   set_java_cmd
   nohup "${JAVA_CMD[@]}" kafka.Kafka "$PROPS" </dev/null >>"$CONSOLE_LOG" 2>&1 &
@@ -292,8 +341,9 @@ cmd_start() {
     fi
     sleep 1
   done
+  ensure_scram_users
   log "broker ready in $((SECONDS - t0)) s (pid $pid, logs in $LOGS_DIR)"
-  echo "KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP"
+  print_addresses
 }
 
 main() {

@@ -7,9 +7,11 @@ their cause, duplicates, bad input) live in the engine, shared with the Kafka ru
 """
 from __future__ import annotations
 
+import json
+import zlib
 from collections import Counter
 from datetime import datetime
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from services.common.clock import Clock, StreamClock
 from services.common.decode import decode
@@ -46,7 +48,11 @@ class EmbeddedRunner:
         # Replay needs only the latest version of each task; the demo writes every version.
         self._keep_versions = keep_versions
         self._emitted: list[dict] = []
-        self._latest: dict[str, dict] = {}
+        # Without versions: per task its latest version, compressed JSON without history, and its
+        # history entries (a big replay holds every task until the end: a third of a dict's size).
+        self._latest: dict[str, tuple[int, bytes, list]] = {}
+        self._erased: list[str] = []
+        self._of_vpa: dict[str, set[str]] = {}  # vpa_id -> its task ids, for an erasure
 
     # ---- input ----------------------------------------------------------------------------
 
@@ -63,13 +69,26 @@ class EmbeddedRunner:
         self._collect()
 
     def drain_tasks(self) -> list[dict]:
-        """Task versions emitted since the last call (only the latest of each task when the runner
-        keeps no versions)."""
+        """Task versions emitted since the last call (when the runner keeps no versions: the latest
+        of each task since the last call, with the history of all the versions it folded)."""
         if self._keep_versions:
             out, self._emitted = self._emitted, []
             return out
-        out = [self._latest[k] for k in sorted(self._latest)]
-        self._latest = {}
+        return list(self.drain_latest())
+
+    def drain_latest(self) -> Iterator[dict]:
+        """Without versions: the latest version of every task since the last call, with its whole
+        history, sorted by task_id, one at a time (``vpa replay`` writes them as they come)."""
+        latest, self._latest = self._latest, {}
+        for task_id in sorted(latest):
+            _, blob, history = latest.pop(task_id)
+            task = json.loads(zlib.decompress(blob))
+            task["history"] = history
+            yield task
+
+    def drain_erased(self) -> list[str]:
+        """Task ids erased since the last call (their earlier versions were drained already)."""
+        out, self._erased = self._erased, []
         return out
 
     def state_of(self, service: str, vpa_id: str) -> Optional[dict]:
@@ -82,11 +101,27 @@ class EmbeddedRunner:
         out = self.engine.take_output()
         if self._keep_versions:
             self._emitted += out.tasks
-        else:
             for task in out.tasks:
-                held = self._latest.get(task["task_id"])
-                if held is None or task["version"] > held["version"]:
-                    self._latest[task["task_id"]] = task
+                self._of_vpa.setdefault(task["vpa_id"], set()).add(task["task_id"])
+        else:
+            latest = self._latest
+            for task in out.tasks:  # versions carry their own history entry: put together here (tasks.fold)
+                self._of_vpa.setdefault(task["vpa_id"], set()).add(task["task_id"])
+                held = latest.get(task["task_id"])
+                if held is not None and task["version"] <= held[0]:
+                    continue
+                history = list(task.get("history") or [])
+                if held is not None and len(history) < task["version"]:
+                    history = held[2] + history
+                doc = json.dumps({**task, "history": None}, ensure_ascii=False, separators=(",", ":"))
+                latest[task["task_id"]] = (task["version"], zlib.compress(doc.encode(), 1), history)
+        if out.erased or out.erased_vpas:
+            # every task the runner ever put out for an erased VPA, named by a service or not
+            gone = set(out.erased).union(*(self._of_vpa.pop(v, set()) for v in out.erased_vpas))
+            self._emitted = [t for t in self._emitted if t["task_id"] not in gone]
+            for task_id in gone:
+                self._latest.pop(task_id, None)
+            self._erased += sorted(gone)
         self.dlq += out.dlq
         self._metrics.apply(out.counts)
         self.engine.clear_dirty()  # the slots are the store itself: nothing to write

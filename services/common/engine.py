@@ -34,9 +34,9 @@ from services.common.order import (
     OrderKey, child_key, end_key, input_key, instant_of, micros, midnight_key, timer_key,
 )
 from services.common.processor import ANY_ROSTER_CHANGE, Context, Processor, Result, Timer, json_copy
-from services.common.roster import apply_roster_event, roster_key
+from services.common.roster import Roster, apply_roster_event, is_present, roster_key
 from services.common.roster_index import (
-    DependencyIndex, boundary_dates, members_with_boundary_on, next_boundary_after,
+    DependencyIndex, MemberChange, boundary_dates, members_with_boundary_on, next_boundary_after, policy_view,
 )
 from services.common.settings import Settings
 from services.common.timer_index import TimerIndex
@@ -75,10 +75,12 @@ class Output:
     tasks: list[dict] = field(default_factory=list)
     commands: list[tuple[OrderKey, Envelope]] = field(default_factory=list)  # for other services
     dlq: list[DlqRecord] = field(default_factory=list)
+    erased: list[str] = field(default_factory=list)  # task ids to remove from the store (erasure)
+    erased_vpas: list[str] = field(default_factory=list)  # VPAs whose every task leaves the store
     counts: Counter = field(default_factory=Counter)  # (metric, *labels) -> increment
 
     def __bool__(self) -> bool:
-        return bool(self.tasks or self.commands or self.dlq)
+        return bool(self.tasks or self.commands or self.dlq or self.erased or self.erased_vpas)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ class PartitionEngine:
         self.watermarks: dict[str, Optional[OrderKey]] = {
             s: (tuple(meta["watermarks"][s]) if meta.get("watermarks", {}).get(s) else None) for s in follows}
         roster = self.slots.get(ROSTER_SLOT) or {}
-        self.roster: dict[str, dict] = dict(roster.get("members", {}))
+        self.roster: dict[str, dict] = Roster(roster.get("members", {}))  # versioned: see handover.presence
         self.roster_positions: dict[int, int] = {int(k): v for k, v in roster.get("positions", {}).items()}
         self._roster_seen: dict[str, int] = dict(roster.get("seen", {}))
         self._boundaries = boundary_dates(self.roster)
@@ -282,7 +284,9 @@ class PartitionEngine:
             return
         for proc in self.processors:
             if topic in proc.topics:
-                self._call(proc, env.vpa_id, key, origin, raw, env=env)
+                types = getattr(proc, "types", None)
+                if types is None or env.type in types:  # a type it ignores costs no call (no state copy)
+                    self._call(proc, env.vpa_id, key, origin, raw, env=env)
                 self.out.counts[("events", proc.name, env.type)] += 1
 
     def _apply_roster(self, env: Envelope, key: OrderKey, origin: Origin) -> None:
@@ -295,7 +299,11 @@ class PartitionEngine:
         self._boundaries = boundary_dates(self.roster)
         self._dirty.add(ROSTER_SLOT)
         self.out.counts[("events", self.name, env.type)] += 1
-        self._reassign({initials}, {(old or {}).get("role"), member.get("role")}, key)
+        today = local_date(self.clock or env.occurred_at, self.settings.tz)
+        if policy_view(old, today) == policy_view(member, today):
+            return  # nothing the policy reads today changed (e.g. an absence registered ahead)
+        self._reassign([MemberChange(initials, (old or {}).get("role"), member.get("role"),
+                                     is_present(old, today), is_present(member, today))], key)
 
     # ---- internal work in key order ------------------------------------------------------------
 
@@ -331,8 +339,11 @@ class PartitionEngine:
             else:
                 self._move_clock(midnight)
                 day = local_date(midnight, self.settings.tz)
-                members = members_with_boundary_on(self.roster, day)
-                self._reassign(members, {self.roster[m].get("role") for m in members}, midnight_key(midnight))
+                yesterday = day - timedelta(days=1)
+                changes = [MemberChange(m, self.roster[m].get("role"), self.roster[m].get("role"),
+                                        is_present(self.roster[m], yesterday), is_present(self.roster[m], day))
+                           for m in sorted(members_with_boundary_on(self.roster, day))]
+                self._reassign(changes, midnight_key(midnight))
             self._done(best[0])
 
     def _upstream_limit(self) -> Optional[OrderKey]:
@@ -374,9 +385,9 @@ class PartitionEngine:
             self.clock = t
             self._dirty.add(META_SLOT)
 
-    def _reassign(self, members: set[str], roles: set[Optional[str]], key: OrderKey) -> None:
+    def _reassign(self, changes: list[MemberChange], key: OrderKey) -> None:
         if self.limits.targeted_reassign:
-            targets = self.deps.affected(members, self.roster, roles)
+            targets = self.deps.affected(changes, self.roster)
         else:
             targets = sorted((k, s) for k, slot in self.slots.items() if k not in (ROSTER_SLOT, META_SLOT)
                              for s in (slot or {}).get("states", {}))
@@ -419,6 +430,8 @@ class PartitionEngine:
             result = Result()
         self._store(slot_key, slot, proc, stored, state, key)
         self._publish(proc, result, key, origin, env, raw)
+        if result.erase:
+            self._erase(slot_key, proc)
 
     def _store(self, slot_key: str, slot: dict, proc: Processor, stored: dict, state: dict, key: OrderKey) -> None:
         old_timers, new_timers = stored.get("timers", {}), state.get("timers", {})
@@ -443,6 +456,28 @@ class PartitionEngine:
         self.slots[slot_key] = slot
         self._dirty.add(slot_key)
         self.deps.update((slot_key, proc.name), _dependencies(proc, state))
+
+    def _erase(self, slot_key: str, proc: Processor) -> None:
+        """Drop ``proc``'s state of this VPA; its tasks leave the store (issue 13, erasure). The slot
+        goes with its last state (recent event ids included: nothing of the VPA is kept)."""
+        slot = self.slots.get(slot_key)
+        if not slot:
+            return
+        state = slot.get("states", {}).pop(proc.name, None) or {}
+        # live tasks and the tombstones of closed ones (services.common.tasks): both are in the store
+        self.out.erased += sorted({*state.get("tasks", {}), *state.get("closed", {})})
+        if slot_key not in self.out.erased_vpas:
+            # ... and, for the tasks a retention made it forget, the VPA as a whole
+            self.out.erased_vpas.append(slot_key)
+        self.out.counts[("erased", proc.name)] += 1
+        for timer_id in slot.get("timers", {}).pop(proc.name, {}):
+            self.timers.discard((slot_key, proc.name, timer_id))
+        self.deps.update((slot_key, proc.name), ())
+        if slot.get("states"):
+            self.slots[slot_key] = slot
+        else:
+            del self.slots[slot_key]
+        self._dirty.add(slot_key)
 
     def _publish(self, proc: Processor, result: Result, key: OrderKey, origin: Origin,
                  env: Optional[Envelope], raw: Optional[bytes]) -> None:

@@ -7,12 +7,14 @@ else the owner, flagged ``handover_unavailable``. An owner not in the roster is 
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
-from typing import Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from services.common.ids import rendezvous_pick
-from services.common.processor import role_token
+from services.common.processor import pick_token, role_token
 from services.common.roster import is_present
 
 HANDOVER = "handover"
@@ -30,16 +32,51 @@ def assign(owner: Optional[str], key: str, roster: Mapping[str, dict], on: date)
     member = roster.get(owner) if owner else None
     if member is None or not member.get("known"):
         return Assignment(owner)
-    if is_present(member, on):
+    present, present_at = presence(roster, on)
+    if owner in present:
         return Assignment(owner)
     deputy = member.get("deputy")
-    if deputy and deputy != owner and is_present(roster.get(deputy), on):
+    if deputy and deputy != owner and deputy in present:
         return Assignment(deputy, HANDOVER)
-    candidates = [i for i, m in roster.items() if i != owner and m.get("role") == "at" and is_present(m, on)]
-    pick = rendezvous_pick(key, sorted(candidates))
+    pick = _pick(key, tuple(i for i in present_at if i != owner))
     if pick:
         return Assignment(pick, HANDOVER)
     return Assignment(owner, UNAVAILABLE)
+
+
+# Who is present on a day is asked for every task a re-evaluation touches; the answer depends only
+# on the roster and the day, so it is computed once per roster state and day: the engine's roster is
+# a ``roster.Roster`` with a version; for any other mapping the identities of the member records
+# name its state (records are replaced, never changed in place: ``roster.apply_roster_event``).
+# A cached entry holds what it was keyed on, so no identity is reused while it is cached.
+_PRESENCE: "OrderedDict[tuple, tuple]" = OrderedDict()
+_PRESENCE_SIZE = 64
+
+
+def presence(roster: Mapping[str, dict], on: date) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(initials of every present member, sorted initials of the present AT members) on ``on``."""
+    version = getattr(roster, "version", None)
+    if version is not None:  # a roster.Roster: its identity and version name its state
+        members: Any = roster
+        key: tuple = (on, id(roster), version)
+    else:
+        members = tuple(roster.items())
+        key = (on, tuple(id(m) for _, m in members))
+    hit = _PRESENCE.get(key)
+    if hit is not None:
+        _PRESENCE.move_to_end(key)
+        return hit[1]
+    present = frozenset(i for i, m in roster.items() if is_present(m, on))
+    answer = (present, tuple(sorted(i for i in present if roster[i].get("role") == "at")))
+    _PRESENCE[key] = (members, answer)
+    if len(_PRESENCE) > _PRESENCE_SIZE:
+        _PRESENCE.popitem(last=False)
+    return answer
+
+
+@lru_cache(maxsize=1 << 16)
+def _pick(key: str, candidates: tuple[str, ...]) -> Optional[str]:
+    return rendezvous_pick(key, list(candidates))
 
 
 def with_flag(reasons: list[str], flag: Optional[str]) -> list[str]:
@@ -57,16 +94,20 @@ def describe(a: Assignment, owner: Optional[str]) -> str:
     return f"Zurück bei {owner}"
 
 
-def handover_dependencies(owner: Optional[str], tasks: Iterable[dict]) -> set[str]:
-    """Roster facts the policy reads for these tasks (see ``Processor.roster_dependencies``):
-    the owner's record while any of them is live, and the set of present AT members while one is
-    handed over or flagged (someone arriving may win the rendezvous pick)."""
+def handover_dependencies(owner: Optional[str], tasks: Iterable[dict],
+                          key_of: Callable[[dict], str] = lambda task: task["task_id"]) -> set[str]:
+    """Roster facts the policy reads for these tasks (see ``Processor.roster_dependencies``): the
+    owner's record (and through it the deputy's) while any of them is live; for a task handed over
+    to someone other than a present owner, the pick (``pick_token``: its assignee leaving, or a
+    higher-scoring AT member arriving); for one nobody could take, any AT member arriving."""
     deps: set[str] = set()
     for task in tasks:
         if task["status"] not in ("waiting", "open"):
             continue
         if owner:
             deps.add(owner)
-        if any(r in FLAGS for r in task["reasons"]):
+        if UNAVAILABLE in task["reasons"]:
             deps.add(role_token("at"))
+        elif HANDOVER in task["reasons"] and task.get("assignee") and task["assignee"] != owner:
+            deps.add(pick_token(task["assignee"], key_of(task)))
     return deps

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Optional
 
@@ -43,6 +44,13 @@ class SaslMechanism(StrEnum):
     SCRAM_SHA_512 = "SCRAM-SHA-512"
 
 
+class StateStore(StrEnum):
+    """Where a stream service keeps its table locally (its changelog topic is the backup either way)."""
+
+    memory = "memory"  # in the process: a restarted worker reads the whole changelog
+    rocksdb = "rocksdb"  # faust's RocksDB store (rocksdict) under VPA_STATE_DIR: reads local state plus the changelog tail
+
+
 def _one_of(enum: type[StrEnum]) -> str:
     return "one of " + ", ".join(m.value for m in enum)
 
@@ -61,6 +69,11 @@ class KafkaConfig(EnvModel):
     upstream_wait_seconds: float = setting(30.0, "a positive number of seconds", gt=0)
     # standby copies of each partition's state on other workers (faust table_standby_replicas)
     standby_replicas: int = setting(0, "a whole number, 0 or more", ge=0)
+    # static group membership (KIP-345): a worker restarted with the same id takes its partitions
+    # back at once instead of after the session timeout; unique per worker of a service
+    instance_id: Optional[str] = setting(None, "letters, digits, '.', '_' or '-'", pattern=r"^[A-Za-z0-9._-]+$")
+    state_store: StateStore = setting(StateStore.memory, _one_of(StateStore))
+    state_dir: str = setting("var/state", "a folder path")
     group_prefix: str = setting("vpa", "a consumer group prefix of letters, digits, '.', '_' or '-'",
                                 pattern=r"^[A-Za-z0-9._-]+$")
     # None: the service's default port (DEFAULT_METRICS_PORTS); 0: no metrics endpoint
@@ -70,6 +83,9 @@ class KafkaConfig(EnvModel):
     session_timeout_seconds: float = setting(60.0, "a positive number of seconds", gt=0)
     # faust's default; offsets are committed after processing
     commit_interval_seconds: float = setting(2.8, "a positive number of seconds", gt=0)
+    # retention of the topics `vpa topics create` and the services create (0: keep forever)
+    events_retention_days: float = setting(30.0, "a number of days, 0 or more (0 = keep forever)", ge=0)
+    dlq_retention_days: float = setting(14.0, "a number of days, 0 or more (0 = keep forever)", ge=0)
     # client security (README "Running against a real cluster")
     security_protocol: SecurityProtocol = setting(SecurityProtocol.PLAINTEXT, _one_of(SecurityProtocol),
                                                   env="KAFKA_SECURITY_PROTOCOL")
@@ -182,25 +198,38 @@ def faust_app_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
         "producer_acks": -1,
         "topic_partitions": cfg.partitions,
         "topic_replication_factor": cfg.replication_factor,
+        # faust keeps local files (table stores, its own metadata) in a folder per app; its default
+        # is "<app id>-data" in the working directory, so give it one under the state folder
+        "datadir": os.path.join(cfg.state_dir, "{conf.id}"),
+        **({"consumer_group_instance_id": cfg.instance_id} if cfg.instance_id else {}),
     }
 
 
-async def ensure_topics(cfg: KafkaConfig, extra: tuple[str, ...] = ()) -> None:
-    """Create the contract topics if missing, all with the same partition count (co-partitioned)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    configs: dict[str, str]
 
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(cfg))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in (*CONTRACT_TOPICS, *extra) if t not in existing]
-        if missing:
-            try:
-                await admin.create_topics(
-                    [NewTopic(t, cfg.partitions, cfg.replication_factor) for t in missing]
-                )
-            except TopicAlreadyExistsError:
-                pass  # another service created it at the same time
-    finally:
-        await admin.close()
+
+def _retention_ms(days: float) -> str:
+    return "-1" if days == 0 else str(int(days * 86_400_000))
+
+
+def contract_topics(cfg: KafkaConfig) -> list[TopicSpec]:
+    """The contract topics (DESIGN 4.1) with the configs they need; all get ``cfg.partitions``
+    partitions, since the per-VPA state relies on co-partitioning by key."""
+    # with acks=all, a write counts once two replicas have it, so one broker may fail safely
+    durable = {"min.insync.replicas": "2"} if cfg.replication_factor >= 3 else {}
+    events = _retention_ms(cfg.events_retention_days)
+    return [
+        TopicSpec("vpa.events", {"cleanup.policy": "delete", "retention.ms": events, **durable}),
+        # Delta events (member upserts, absences registered and ended) keyed by initials:
+        # compaction would keep only a member's last event and lose its absences, and every
+        # service rebuilds the roster from the whole topic, so it is kept whole and forever.
+        TopicSpec("at.roster", {"cleanup.policy": "delete", "retention.ms": "-1", **durable}),
+        TopicSpec("vpa.commands", {"cleanup.policy": "delete", "retention.ms": events, **durable}),
+        # the latest version of every task, keyed by task_id: enough to rebuild the store
+        TopicSpec("dashlet.tasks", {"cleanup.policy": "compact", **durable}),
+        TopicSpec("vpa.dlq", {"cleanup.policy": "delete", "retention.ms": _retention_ms(cfg.dlq_retention_days),
+                              **durable}),
+    ]

@@ -22,6 +22,34 @@ STREAM_TIME = Gauge("vpa_stream_time_seconds", "Stream clock (unix seconds) per 
 CONSUMER_LAG = Gauge("vpa_consumer_lag", "Messages behind the high watermark", ["service", "topic", "partition"])
 
 
+# ---- declared for the engine; not set yet (issue 13 item 1) ---------------------------------------
+END_TO_END_LATENCY = Histogram(
+    "vpa_end_to_end_latency_seconds",
+    "From an input's occurred_at (source=occurred_at) or its arrival in Kafka (source=ingested) to the "
+    "task version committed in the dashlet store", ["source"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0))
+
+# ---- from the dashlet store (services/notifier/store_gauges.py); every notifier reports the same
+# store-wide figures, so aggregate them with max(), not sum() ------------------------------------
+OPEN_TASKS = Gauge("vpa_open_tasks", "Live tasks (waiting or open) in the dashlet store", ["tab", "status"])
+OLDEST_OPEN_TASK_AGE = Gauge("vpa_oldest_open_task_age_seconds",
+                             "How long the oldest open task of a tab has been actionable (0: none open)", ["tab"])
+STALE_OPEN_TASKS = Gauge("vpa_open_tasks_older_than_working_day",
+                         "Open tasks actionable for more than one working day (not worked in an afternoon)", ["tab"])
+REMINDERS_DUE = Gauge("vpa_reminders_due",
+                      "Live reminders past due_at; overdue: due for longer than the longest shift", ["state"])
+HANDOVERS = Gauge("vpa_handovers_in_force", "Live tasks assigned to someone other than their owner", ["tab"])
+OPEN_WORK_READ_ERRORS = Counter("vpa_open_work_read_errors_total", "Failed reads of the open-work figures from the store")
+
+DLQ_KINDS = ("undecodable", "invalid", "rejected", "error")
+
+
+def initialise(service: str) -> None:
+    """Export the service's DLQ series at 0 from the start, so ``increase()`` sees the first write."""
+    for kind in DLQ_KINDS:
+        DLQ.labels(service, kind)
+
+
 def dlq_kind(reason: str) -> str:
     return reason.split(":", 1)[0] if ":" in reason else "other"
 

@@ -12,6 +12,22 @@ from typing import Mapping, Optional
 from schemas.envelope import Envelope
 
 
+class Roster(dict):
+    """initials -> member record, with a version that grows with every change (``roster[i] = m``),
+    so what is derived from the roster (who is present on a day) can be computed once per
+    version (``handover.presence``)."""
+
+    version = 0
+
+    def __setitem__(self, key: str, value: dict) -> None:
+        super().__setitem__(key, value)
+        self.version += 1
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.version += 1
+
+
 def empty_member(initials: str) -> dict:
     return {"initials": initials, "name": None, "role": None, "deputy": None, "active": False,
             "known": False, "absences": {}}
@@ -48,12 +64,11 @@ def is_present(member: Optional[dict], on: date) -> bool:
     """Active and not absent on the local date ``on`` (DESIGN 5.8)."""
     if not member or not member.get("known") or not member.get("active"):
         return False
+    day = on.isoformat()  # ISO dates (years 1900 to 2999) compare as strings in date order
     for a in member.get("absences", {}).values():
         if a["ended"]:
             continue
-        start = date.fromisoformat(a["starts_on"])
-        end = date.fromisoformat(a["ends_on"]) if a["ends_on"] else None
-        if start <= on and (end is None or on <= end):
+        if a["starts_on"] <= day and (not a["ends_on"] or day <= a["ends_on"]):
             return False
     return True
 

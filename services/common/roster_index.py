@@ -14,45 +14,101 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Iterable, Mapping, Optional
 
-from services.common.processor import ANY_ROSTER_CHANGE, role_token
+from services.common.ids import rendezvous_score
+from services.common.processor import ANY_ROSTER_CHANGE, PICK, role_token
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """One member's change as the policy sees it: role and presence before and after."""
+
+    initials: str
+    old_role: Optional[str]
+    new_role: Optional[str]
+    was_present: bool
+    is_present: bool
+
+    def came(self, role: str) -> bool:
+        return self.is_present and self.new_role == role and not (self.was_present and self.old_role == role)
+
+    def left(self, role: str) -> bool:
+        return self.was_present and self.old_role == role and not (self.is_present and self.new_role == role)
 
 
 class DependencyIndex:
     def __init__(self) -> None:
-        self._by_token: dict[str, set[str]] = defaultdict(set)
-        self._tokens: dict[str, frozenset[str]] = {}
+        self._by_token: dict[str, set] = defaultdict(set)
+        self._tokens: dict[object, frozenset[str]] = {}
+        # rendezvous picks: assignee -> key -> (its score for that assignee, the refs picked so)
+        self._picks: dict[str, dict[str, tuple[tuple[int, str], set]]] = defaultdict(dict)
 
-    def update(self, slot_key: str, tokens: Iterable[str]) -> None:
+    def update(self, ref: object, tokens: Iterable[str]) -> None:
         new = frozenset(tokens)
-        old = self._tokens.get(slot_key, frozenset())
+        old = self._tokens.get(ref, frozenset())
         if new == old:
             return
         for t in old - new:
-            keys = self._by_token.get(t)
-            if keys is not None:
-                keys.discard(slot_key)
-                if not keys:
+            if t.startswith(PICK):
+                self._drop_pick(t, ref)
+                continue
+            refs = self._by_token.get(t)
+            if refs is not None:
+                refs.discard(ref)
+                if not refs:
                     del self._by_token[t]
         for t in new - old:
-            self._by_token[t].add(slot_key)
+            if t.startswith(PICK):
+                assignee, key = t[len(PICK):].split("\x00", 1)
+                entry = self._picks[assignee].get(key)
+                if entry is None:
+                    entry = self._picks[assignee][key] = ((rendezvous_score(key, assignee), assignee), set())
+                entry[1].add(ref)
+                continue
+            self._by_token[t].add(ref)
         if new:
-            self._tokens[slot_key] = new
+            self._tokens[ref] = new
         else:
-            self._tokens.pop(slot_key, None)
+            self._tokens.pop(ref, None)
 
-    def affected(self, members: Iterable[str], roster: Mapping[str, dict], roles: Iterable[Optional[str]]) -> list[str]:
-        """Slot keys a change of ``members`` (who had or have ``roles``) can affect, sorted."""
-        changed = set(members)
+    def _drop_pick(self, token: str, ref: object) -> None:
+        assignee, key = token[len(PICK):].split("\x00", 1)
+        entry = self._picks.get(assignee, {}).get(key)
+        if entry is None:
+            return
+        entry[1].discard(ref)
+        if not entry[1]:
+            del self._picks[assignee][key]
+            if not self._picks[assignee]:
+                del self._picks[assignee]
+
+    def affected(self, changes: Iterable[MemberChange], roster: Mapping[str, dict]) -> list:
+        """What these members' changes can affect, sorted: the tasks of the members (and of those
+        whose deputy they are), the picks a member leaving held or a member arriving would win,
+        and what waits for any member of a role to arrive or leave."""
+        changes = list(changes)
+        changed = {c.initials for c in changes}
         tokens = set(changed) | {ANY_ROSTER_CHANGE}
         tokens |= {initials for initials, m in roster.items() if m.get("deputy") in changed}
-        tokens |= {role_token(r) for r in roles if r}
-        keys: set[str] = set()
+        refs: set = set()
+        for c in changes:
+            for role in ("at", "vpa_manager"):
+                if c.came(role) or c.left(role):
+                    tokens.add(role_token(role))
+            if c.left("at"):
+                for _, picked in self._picks.get(c.initials, {}).values():
+                    refs |= picked
+            if c.came("at"):
+                for assignee, keys in self._picks.items():
+                    for key, (held, picked) in keys.items():
+                        if (rendezvous_score(key, c.initials), c.initials) > held:
+                            refs |= picked
         for t in tokens:
-            keys |= self._by_token.get(t, set())
-        return sorted(keys)
+            refs |= self._by_token.get(t, set())
+        return sorted(refs)
 
 
 def boundary_dates(roster: Mapping[str, dict]) -> list[date]:
@@ -78,3 +134,18 @@ def members_with_boundary_on(roster: Mapping[str, dict], day: date) -> set[str]:
     return {initials for initials, m in roster.items()
             for a in m.get("absences", {}).values()
             if not a.get("ended") and (a["starts_on"] == iso or a.get("ends_on") == before)}
+
+
+def policy_view(member: Optional[dict], day: date) -> tuple:
+    """What the handover policy (and the facts it explains itself with) reads of a member on
+    ``day``: a roster change that leaves this as it was re-evaluates nothing today. A change for
+    a later day (an absence registered ahead) is re-evaluated at its boundary midnight."""
+    if not member:
+        return ()
+    iso = day.isoformat()
+    covering = tuple(sorted(
+        (absence_id, a.get("kind"), a["starts_on"], a.get("ends_on"))
+        for absence_id, a in member.get("absences", {}).items()
+        if not a.get("ended") and a["starts_on"] <= iso and (not a.get("ends_on") or iso <= a["ends_on"])))
+    return (member.get("known"), member.get("active"), member.get("role"), member.get("deputy"),
+            member.get("name"), covering)

@@ -6,6 +6,7 @@ of the project, which the README configuration table is checked against.
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Mapping, Optional
 
 from pydantic import SecretStr, field_validator
@@ -14,7 +15,18 @@ from services.common.config_loader import ConfigError, EnvModel, load, setting
 from services.common.kafka_config import KafkaConfig
 from services.common.settings import Settings
 
-_TOKEN_ENTRY = re.compile(r"^[^=,\s]+=[^:,\s]+:(at|vpa_manager)$")
+_INITIALS = re.compile(r"^[A-Z]{2,4}$")
+_SHA256 = re.compile(r"^sha256:[0-9a-fA-F]{64}$")
+
+
+def _token_entry_ok(entry: str) -> bool:
+    """The form services/dashlet/auth.parse_tokens takes (kept in step by a test): TOKEN=INITIALS:ROLE,
+    the token may hold "=" or be ``sha256:<64 hex digits>``."""
+    token, _, who = entry.rpartition("=")
+    initials, _, role = who.partition(":")
+    if not token or not _INITIALS.match(initials) or role not in ("at", "vpa_manager"):
+        return False
+    return not token.startswith("sha256:") or bool(_SHA256.match(token))
 
 
 class StoreConfig(EnvModel):
@@ -43,6 +55,8 @@ class StoreConfig(EnvModel):
 
 class NotifierConfig(EnvModel):
     notifier_batch: int = setting(500, "a positive integer", gt=0)
+    # how often each notifier reads the open-work gauges from the store (services/notifier/store_gauges.py)
+    store_gauge_seconds: float = setting(30.0, "a positive number of seconds", gt=0)
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "NotifierConfig":
@@ -54,14 +68,15 @@ class DashletConfig(EnvModel):
 
     http_host: str = setting("0.0.0.0", "a host name or IP address to listen on", min_length=1)
     http_port: int = setting(8080, "a TCP port 1-65535", ge=1, le=65535)
-    dashlet_tokens: SecretStr = setting(SecretStr(""), "comma-separated TOKEN=INITIALS:at|vpa_manager entries",
+    dashlet_tokens: SecretStr = setting(SecretStr(""), "comma-separated TOKEN=INITIALS:at|vpa_manager entries "
+                                        "(INITIALS: 2 to 4 capital letters; TOKEN or sha256:<64 hex digits>)",
                                         secret=True)
 
     @field_validator("dashlet_tokens")
     @classmethod
     def _token_entries(cls, value: SecretStr) -> SecretStr:
         entries = [p.strip() for p in value.get_secret_value().split(",") if p.strip()]
-        if not all(_TOKEN_ENTRY.match(e) for e in entries):
+        if not all(_token_entry_ok(e) for e in entries):
             raise ValueError("bad token entry")
         return value
 
@@ -70,14 +85,46 @@ class DashletConfig(EnvModel):
         return load(cls, env)
 
 
-CONFIG_MODELS: tuple[type[EnvModel], ...] = (KafkaConfig, StoreConfig, NotifierConfig, DashletConfig, Settings)
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class LogConfig(EnvModel):
+    log_format: LogFormat = setting(LogFormat.TEXT, "text or json")
+    log_level: LogLevel = setting(LogLevel.INFO, "one of DEBUG, INFO, WARNING, ERROR")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "LogConfig":
+        return load(cls, env)
+
+
+CONFIG_MODELS: tuple[type[EnvModel], ...] = (KafkaConfig, StoreConfig, NotifierConfig, DashletConfig, LogConfig,
+                                             Settings)
 
 RUN_CONFIG: dict[str, tuple[type[EnvModel], ...]] = {
-    "detector": (KafkaConfig, Settings),
-    "reminders": (KafkaConfig, Settings),
-    "journey": (KafkaConfig, Settings),
-    "notifier": (KafkaConfig, StoreConfig, NotifierConfig),
-    "dashlet": (KafkaConfig, StoreConfig, DashletConfig, Settings),
+    "detector": (KafkaConfig, Settings, LogConfig),
+    "reminders": (KafkaConfig, Settings, LogConfig),
+    "journey": (KafkaConfig, Settings, LogConfig),
+    "notifier": (KafkaConfig, StoreConfig, NotifierConfig, Settings, LogConfig),
+    "dashlet": (KafkaConfig, StoreConfig, DashletConfig, Settings, LogConfig),
 }
 """The settings models each ``vpa run SERVICE`` reads, all checked before it connects anywhere."""
 

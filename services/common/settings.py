@@ -58,6 +58,12 @@ class Settings(EnvModel):
     # wall clock an occurred_at may lie where the clock follows it (DESIGN 4.2, 5.4)
     dedupe_window_days: int = setting(7, "a positive integer (days)", gt=0)
     max_future_minutes: int = setting(60, "a positive integer (minutes)", gt=0)
+    # state: how long (stream time) a closed task's tombstone stays in a service's state, and with
+    # it how far back absences are kept beyond the `frequent` window (services.common.tasks)
+    # (0: kept as long as the VPA's state, so an erasure names every task the store holds)
+    task_retention_days: int = setting(0, "a whole number of days, 0 or more", ge=0)
+    # data protection: an offboarded VPA's state and tasks are erased this long after offboarding
+    erase_after_days: int = setting(180, "a positive integer (days)", gt=0)
 
     @field_validator("timezone")
     @classmethod

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, create_model
 
-from schemas.commands import COMMAND_DATA
+from schemas.commands import COMMAND_DATA, SYSTEM_ONLY_COMMANDS
 from schemas.envelope import Envelope
 from services.common.decode import Decoded, Invalid, Unknown, decode
 from services.common.timeutil import fmt
@@ -42,7 +42,8 @@ def _request_model(type_: str, data: type[BaseModel]) -> type[BaseModel]:
     )
 
 
-REQUEST_MODELS: dict[str, type[BaseModel]] = {t: _request_model(t, m) for t, m in COMMAND_DATA.items()}
+REQUEST_MODELS: dict[str, type[BaseModel]] = {t: _request_model(t, m) for t, m in COMMAND_DATA.items()
+                                              if t not in SYSTEM_ONLY_COMMANDS}
 CommandRequest = Annotated[Union[tuple(REQUEST_MODELS.values())], Field(discriminator="type")]  # type: ignore[valid-type]
 COMMAND_REQUEST = TypeAdapter(CommandRequest)
 

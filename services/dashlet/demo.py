@@ -82,6 +82,9 @@ class EmbeddedPipeline:
         tasks = self.runner.drain_tasks()
         for i in range(0, len(tasks), STORE_CHUNK):
             await write_batch(self.store, tasks[i:i + STORE_CHUNK])
+        erased = self.runner.drain_erased()  # offboarded VPAs past their retention
+        if erased:
+            await self.store.delete(erased)
 
 
 # ---- parameters --------------------------------------------------------------------------------

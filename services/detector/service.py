@@ -12,7 +12,7 @@ the inactivity cases (episode, follow-up timer, reminder requests) in ``inactivi
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from schemas.envelope import Envelope
 from services.common import evidence as facts_of
@@ -20,8 +20,9 @@ from services.common import labels
 from services.common.handover import FLAGS, assign, describe, handover_dependencies, with_flag
 from services.common.ids import case_id, command_id
 from services.common import profile as vpa_profile
+from services.common import erasure
 from services.common.processor import Context, Result, Timer
-from services.common.tasks import get_task, is_active, max_priority, put_task
+from services.common.tasks import get_task, is_active, max_priority, put_task, retire
 from services.common.timeutil import local_date
 from services.detector import class_rules, evidence, inactivity, schedule_rules, texts
 from services.detector.absence_rules import PRIORITY, REASON_ORDER, AbsenceFacts, absence_reasons, absences_in_window
@@ -31,9 +32,17 @@ from services.detector.cases import SERVICE, assignment, base_reasons, draft_for
 __all__ = ["Detector", "SERVICE"]
 
 
+ABSENCE_CASE = "case:absence:"  # the only cases a rule reopens (an absence registered again, 5.6)
+# An absence is remembered for the `frequent` count of later ones while it started within the
+# window plus this many days: an absence registered up to a month after it began still counts
+# every earlier one (issue 11; README "State and retention").
+LATE_ABSENCE_DAYS = 31
+
+
 def _facts(absence_id: str, a: dict) -> AbsenceFacts:
-    return AbsenceFacts(absence_id, date.fromisoformat(a["starts_on"]), date.fromisoformat(a["ends_on"]),
-                        a.get("cancelled", False))
+    """A remembered absence: only its start and whether it was cancelled count for later ones."""
+    start = date.fromisoformat(a["starts_on"])
+    return AbsenceFacts(absence_id, start, start, a.get("cancelled", False))
 
 
 def _vpa_case(state: dict, kind: str, env: Envelope, reasons: list[str], rules, title, ctx: Context,
@@ -51,7 +60,7 @@ def _vpa_case(state: dict, kind: str, env: Envelope, reasons: list[str], rules, 
         if get_task(state, task_id) is not None:
             return Result()  # a redelivery of the event that opened a case since closed
     priority = max_priority(*(rules.PRIORITY[r] for r in reasons), *([existing["priority"]] if existing else []))
-    merged = facts_of.merge(existing["evidence"] if existing else None, facts, reasons)
+    merged = facts_of.merge(existing.get("evidence") if existing else None, facts, reasons)
     fields = {
         "tab": "cases", "kind": kind, "vpa_id": env.vpa_id, "vpa_name": cases.name(state),
         "status": "open", "priority": priority, "title": title(reasons), "action": texts.action_for(reasons),
@@ -62,12 +71,42 @@ def _vpa_case(state: dict, kind: str, env: Envelope, reasons: list[str], rules, 
     return Result(tasks=[task] if task else [])
 
 
+def tidy(state: dict, ctx: Context) -> None:
+    """What the rules no longer need leaves the state (issue 11): closed cases become tombstones
+    (the running inactivity episode's case stays whole: a complaint may still reopen it), their
+    inactivity bookkeeping goes with them, and absences starting before the `frequent` window of
+    any absence still likely to be registered (the window plus ``LATE_ABSENCE_DAYS``) are forgotten."""
+    episode = state.get("episode")
+    keep = [episode["case_id"]] if episode else ()
+    for task_id in retire(state, ctx, keep, reopens=lambda task_id: task_id.startswith(ABSENCE_CASE)):
+        tracks = state.get("inactivity")
+        if tracks and tracks.pop(task_id, None) is not None and not tracks:
+            del state["inactivity"]
+    absences = state.get("absences")
+    if absences:
+        s = ctx.settings
+        horizon = (local_date(ctx.now, s.tz) - timedelta(days=s.frequent_absence_window_days
+                                                          + LATE_ABSENCE_DAYS)).isoformat()
+        for absence_id in [a for a, facts in absences.items() if facts["starts_on"] < horizon]:
+            del absences[absence_id]
+
+
 class Detector:
     name = SERVICE
     rank = 0
     topics = frozenset({"vpa.events", "vpa.commands"})
+    types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.schedule_changed", "vpa.absence_registered",
+                       "vpa.absence_cancelled", "vpa.class_changed", "vpa.activity_status_changed",
+                       "vpa.activity_seen", "vpa.customer_complaint", "vpa.offboarded", "cmd.case.resolve", erasure.ERASE_COMMAND})  # what handle acts on
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        if env.type == erasure.ERASE_COMMAND:
+            return erasure.erase()  # on request (vpa erase): this service forgets the VPA
+        result = self._handle(state, env, ctx)
+        tidy(state, ctx)
+        return result
+
+    def _handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
         if env.type == "vpa.registered":
             return self._registered(state, env, ctx)
         if state.get("offboarded") and env.type.startswith("vpa."):
@@ -88,9 +127,13 @@ class Detector:
         return handler(state, env, ctx) if handler else Result()
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
+        if erasure.is_due(timer):
+            return erasure.erase()  # offboarded VPA_ERASE_AFTER_DAYS ago
+        result = Result()
         if timer.name == inactivity.FOLLOW_UP_TIMER:
-            return inactivity.decide(state, timer.payload["case_id"], ctx)
-        return Result()
+            result = inactivity.decide(state, timer.payload["case_id"], ctx)
+        tidy(state, ctx)
+        return result
 
     def roster_dependencies(self, state: dict) -> set[str]:
         """Open cases depend on their owner's record (and through it on the deputy's); a case
@@ -114,6 +157,7 @@ class Detector:
             if t:
                 out.tasks.append(t)
         inactivity.pending_reminders(state, ctx, out)
+        tidy(state, ctx)
         return out
 
     # ---- profile -------------------------------------------------------------------------
@@ -121,6 +165,7 @@ class Detector:
     def _registered(self, state: dict, env: Envelope, ctx: Context) -> Result:
         d = env.data
         state["offboarded"] = False
+        erasure.cancel(state)
         # A class seen in a class change before the registration is kept.
         state["profile"] = vpa_profile.from_registration(d, cases.profile(state))
         return self._sync_profile_to_cases(state, ctx)
@@ -137,7 +182,7 @@ class Detector:
                 continue
             fields = {"vpa_name": cases.name(state),
                       **assignment(state, task_id, task["reasons"], ctx, task.get("evidence"))}
-            if task["message_draft"] is not None:
+            if task.get("message_draft") is not None:
                 fields["message_draft"] = draft_for(state, task["kind"], base_reasons(task))
             t = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY["profile"])
             if t:
@@ -170,8 +215,7 @@ class Detector:
         reasons = absence_reasons(facts, known, registered_on, s)
         found = evidence.absence(facts, absences_in_window(facts, known, s), registered_on, d.reason, reasons, s,
                                  env.event_id)
-        absences[d.absence_id] = {"starts_on": d.starts_on.isoformat(), "ends_on": d.ends_on.isoformat(),
-                                  "cancelled": False}
+        absences[d.absence_id] = {"starts_on": d.starts_on.isoformat()}  # "cancelled": True once cancelled
 
         task_id = case_id("absence", env.vpa_id, d.absence_id)
         existing = get_task(state, task_id)
@@ -186,7 +230,7 @@ class Detector:
         priority = max_priority(*(PRIORITY[r] for r in merged))
         if is_active(existing):
             priority = max_priority(priority, existing["priority"])  # never falls (5.15)
-        found = facts_of.merge(existing["evidence"] if is_active(existing) else None, found, merged)
+        found = facts_of.merge(existing.get("evidence") if is_active(existing) else None, found, merged)
         fields = {
             "tab": "cases", "kind": "absence", "vpa_id": env.vpa_id, "vpa_name": cases.name(state),
             "status": "open", "priority": priority,
@@ -227,6 +271,7 @@ class Detector:
 
     def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
         state["offboarded"] = True
+        erasure.schedule(state, env.occurred_at, ctx)
         state["episode"] = None  # a new registration starts without a running inactivity episode
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):

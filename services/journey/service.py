@@ -19,9 +19,10 @@ from schemas.envelope import Envelope
 from services.common.ids import journey_task_id, rendezvous_pick
 from services.common import evidence, labels
 from services.common import profile as vpa_profile
+from services.common import erasure
 from services.common.processor import Context, Result, Timer, cancel_timer, role_token, set_timer
-from services.common.roster import is_present
-from services.common.tasks import get_task, is_active, put_task
+from services.common.handover import presence
+from services.common.tasks import get_task, is_active, put_task, retire
 from services.common.timeutil import at_local, local_date
 from services.journey import texts
 from services.journey.stages import (
@@ -50,7 +51,8 @@ def class_reasons(stage: str, vpa_class: Optional[str]) -> list[str]:
 
 def manager_pick(vpa_id: str, roster: Mapping[str, dict], on: date) -> Optional[str]:
     """An available VPA Manager for ``vpa_id``: rendezvous hashing over the present managers (5.7)."""
-    candidates = sorted(i for i, m in roster.items() if m.get("role") == "vpa_manager" and is_present(m, on))
+    present, _ = presence(roster, on)
+    candidates = sorted(i for i in present if roster[i].get("role") == "vpa_manager")
     return rendezvous_pick(vpa_id, candidates)
 
 
@@ -98,8 +100,17 @@ class Journey:
     name = SERVICE
     rank = 2
     topics = frozenset({"vpa.events", "vpa.commands"})
+    types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.class_changed", "vpa.onboarding_call_completed",
+                       "vpa.checkin_call_scheduled", "vpa.offboarded", "cmd.journey.clear", erasure.ERASE_COMMAND})  # what handle acts on
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        if env.type == erasure.ERASE_COMMAND:
+            return erasure.erase()  # on request (vpa erase): this service forgets the VPA
+        result = self._handle(state, env, ctx)
+        retire(state, ctx)
+        return result
+
+    def _handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
         if env.type == "vpa.registered":
             return self._registered(state, env, ctx)
         if state.get("offboarded") and env.type.startswith("vpa."):
@@ -116,6 +127,13 @@ class Journey:
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
         """The 06:00 sweep for this VPA on the first day of its next stage."""
+        if erasure.is_due(timer):
+            return erasure.erase()  # offboarded VPA_ERASE_AFTER_DAYS ago
+        result = self._sweep(state, timer, ctx)
+        retire(state, ctx)
+        return result
+
+    def _sweep(self, state: dict, timer: Timer, ctx: Context) -> Result:
         if timer.name != TIMER_NAME or state.get("offboarded") or not state.get("profile"):
             return Result()
         started = date.fromisoformat(state["profile"]["started_on"])
@@ -144,7 +162,7 @@ class Journey:
         if not is_active(task):
             return Result()
         assignee, fallback = assignee_for(NEW_GT_12, vpa_id, state.get("profile") or {}, ctx)
-        if assignee == task["assignee"]:
+        if assignee == task.get("assignee"):
             return Result()
         fields = {"assignee": assignee, "evidence": _derived(state, NEW_GT_12, ctx)["evidence"]}
         return _one(put_task(state, task_id, fields, ctx, SERVICE, texts.manager_repicked(assignee, fallback)))
@@ -155,6 +173,7 @@ class Journey:
         d = env.data
         state["vpa_id"] = env.vpa_id
         state["offboarded"] = False
+        erasure.cancel(state)
         state["registered_event"] = env.event_id  # the source of the tenure fact
         state["profile"] = vpa_profile.from_registration(d, state.get("profile"))
         out = self._sync_open_tasks(state, ctx)
@@ -255,6 +274,7 @@ class Journey:
 
     def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
         state["offboarded"] = True
+        erasure.schedule(state, env.occurred_at, ctx)
         cancel_timer(state, TIMER_ID)
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Optional, Protocol
 import asyncpg
 
 from schemas.task import TASK_FIELDS, HistoryEntry
+from services.common.tasks import fold
 
 log = logging.getLogger("vpa.store")
 
@@ -81,6 +82,7 @@ class TaskStore(Protocol):
                    assignee: Optional[str] = None, vpa_id: Optional[str] = None,
                    due_before: Optional[datetime] = None, limit: int = 100, offset: int = 0) -> list[dict]: ...
     async def all(self) -> list[dict]: ...
+    async def delete(self, task_ids: list[str]) -> int: ...
     async def subscribe(self) -> asyncio.Queue: ...
     async def unsubscribe(self, queue: asyncio.Queue) -> None: ...
     async def close(self) -> None: ...
@@ -120,14 +122,15 @@ class MemoryTaskStore:
 
     async def apply(self, tasks: list[dict]) -> list[str]:
         changed: list[str] = []
-        for task in latest_versions(tasks):
+        for task in sorted(tasks, key=lambda t: (t["task_id"], t["version"])):  # each adds its history entry
             held = self._tasks.get(task["task_id"])
             if newer(None if held is None else held["version"], task["version"]):
-                doc = ordered(copy.deepcopy(task))  # the caller may keep mutating its dict
+                doc = ordered(copy.deepcopy(fold(held, task)))  # the caller may keep mutating its dict
                 self._tasks[doc["task_id"]] = doc
                 changed.append(doc["task_id"])
-                self._fanout.publish(doc)
-        return changed
+        for task_id in sorted(set(changed)):
+            self._fanout.publish(self._tasks[task_id])
+        return sorted(set(changed))
 
     async def get(self, task_id: str) -> Optional[dict]:
         task = self._tasks.get(task_id)
@@ -148,6 +151,16 @@ class MemoryTaskStore:
     async def all(self) -> list[dict]:
         return [copy.deepcopy(self._tasks[k]) for k in sorted(self._tasks)]
 
+    async def task_ids_of(self, vpa_id: str) -> list[str]:
+        return sorted(t for t, doc in self._tasks.items() if doc.get("vpa_id") == vpa_id)
+
+    async def erase_vpa(self, vpa_id: str) -> int:
+        return await self.delete(await self.task_ids_of(vpa_id))
+
+    async def delete(self, task_ids: list[str]) -> int:
+        """Erasure: the tasks and everything kept of them leave the store."""
+        return sum(self._tasks.pop(t, None) is not None for t in task_ids)
+
     async def subscribe(self) -> asyncio.Queue:
         return self._fanout.add()
 
@@ -160,16 +173,41 @@ class MemoryTaskStore:
 
 # One statement, so one round trip and one implicit transaction for a whole batch: upsert the
 # rows that are newer, keep each applied version, and NOTIFY (delivered on commit only).
-_UPSERT = f"""
+# A version carries the history entry of its own change (services.common.tasks): the stored
+# history is the stored one plus the entries of every version in the batch above the stored
+# version, in version order (the stored row is read in the statement's snapshot; one notifier
+# owns a task's partition of dashlet.tasks, so no other writer adds a version in between). A version that carries its whole history (N entries for version N,
+# as every version did before history left the services' state) replaces it.
+_UPSERT_TEMPLATE = f"""
 WITH batch AS (
-    SELECT d AS doc FROM jsonb_array_elements($1::jsonb) AS d
+    SELECT DISTINCT ON (doc->>'task_id', (doc->>'version')::int)
+           doc->>'task_id' AS task_id, (doc->>'version')::int AS version, doc
+    FROM jsonb_array_elements({{input}}) WITH ORDINALITY AS x(doc, n)
+    ORDER BY doc->>'task_id', (doc->>'version')::int, n
+), deltas AS (  -- per task: its versions' own history entries, in version order
+    SELECT task_id, jsonb_agg(jsonb_build_object('v', version, 'h', doc->'history') ORDER BY version) AS deltas
+    FROM batch GROUP BY task_id
+), latest AS (
+    SELECT DISTINCT ON (task_id) task_id, version, doc FROM batch ORDER BY task_id, version DESC
+), stored AS (
+    SELECT t.task_id, t.version, t.doc->'history' AS history FROM tasks t JOIN deltas USING (task_id)
+), docs AS MATERIALIZED (  -- computed once, not once per column that reads it
+    SELECT l.task_id, l.version,
+           CASE WHEN jsonb_array_length(l.doc->'history') >= l.version THEN l.doc
+                ELSE jsonb_set(l.doc, '{{{{history}}}}', coalesce(s.history, '[]'::jsonb) || (
+                    SELECT coalesce(jsonb_agg(h.e ORDER BY (d->>'v')::int, h.i), '[]'::jsonb)
+                    FROM jsonb_array_elements(dl.deltas) AS d, jsonb_array_elements(d->'h') WITH ORDINALITY AS h(e, i)
+                    WHERE (d->>'v')::int > coalesce(s.version, 0))) END AS doc
+    FROM latest l JOIN deltas dl USING (task_id) LEFT JOIN stored s USING (task_id)
+    WHERE s.version IS NULL OR s.version < l.version
 ), written AS (
     INSERT INTO tasks AS t (task_id, tab, kind, stage, vpa_id, status, priority, owner, assignee,
                             due_at, version, updated_at, doc)
-    SELECT doc->>'task_id', doc->>'tab', doc->>'kind', doc->>'stage', doc->>'vpa_id', doc->>'status',
+    SELECT task_id, doc->>'tab', doc->>'kind', doc->>'stage', doc->>'vpa_id', doc->>'status',
            doc->>'priority', doc->>'owner', doc->>'assignee', (doc->>'due_at')::timestamptz,
-           (doc->>'version')::int, (doc->>'updated_at')::timestamptz, doc
-    FROM batch
+           version, (doc->>'updated_at')::timestamptz, doc
+    FROM docs
+    ORDER BY task_id
     ON CONFLICT (task_id) DO UPDATE SET
         tab = EXCLUDED.tab, kind = EXCLUDED.kind, stage = EXCLUDED.stage, vpa_id = EXCLUDED.vpa_id,
         status = EXCLUDED.status, priority = EXCLUDED.priority, owner = EXCLUDED.owner,
@@ -186,6 +224,8 @@ SELECT task_id,
        pg_notify('{CHANNEL}', json_build_object('task_id', task_id, 'version', version)::text)
 FROM written
 """
+_UPSERT = _UPSERT_TEMPLATE.format(input="$1::jsonb")  # the batch as Python objects (the jsonb codec)
+_UPSERT_RAW = _UPSERT_TEMPLATE.format(input="$1::text::jsonb")  # the batch as one JSON text
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -247,10 +287,19 @@ class PostgresTaskStore:
         return cls(pool, url, kwargs, applied)
 
     async def apply(self, tasks: list[dict]) -> list[str]:
-        batch = latest_versions(tasks)
-        if not batch:
+        """Write a batch of task versions (any order, repeats allowed); returns the task ids changed."""
+        if not tasks:
             return []
-        rows = await self._pool.fetch(_UPSERT, batch)
+        rows = await self._pool.fetch(_UPSERT, tasks)
+        return sorted(r["task_id"] for r in rows)
+
+    async def apply_raw(self, docs: list[bytes]) -> list[str]:
+        """``apply`` for task versions as the JSON bytes they arrived in (validated by the caller):
+        PostgreSQL parses them, so nothing is decoded and encoded again on the way."""
+        if not docs:
+            return []
+        text = b"[" + b",".join(docs) + b"]"
+        rows = await self._pool.fetch(_UPSERT_RAW, text.decode("utf-8"))
         return sorted(r["task_id"] for r in rows)
 
     async def get(self, task_id: str) -> Optional[dict]:
@@ -275,6 +324,24 @@ class PostgresTaskStore:
 
     async def all(self) -> list[dict]:
         return [ordered(r["doc"]) for r in await self._pool.fetch("SELECT doc FROM tasks ORDER BY task_id")]
+
+    async def delete(self, task_ids: list[str]) -> int:
+        """Erasure: the tasks and every version kept of them leave the store (one transaction)."""
+        if not task_ids:
+            return 0
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                await conn.execute("DELETE FROM task_versions WHERE task_id = ANY($1::text[])", task_ids)
+                status = await conn.execute("DELETE FROM tasks WHERE task_id = ANY($1::text[])", task_ids)
+        return int(status.split()[-1])
+
+    async def task_ids_of(self, vpa_id: str) -> list[str]:
+        return [r["task_id"] for r in await self._pool.fetch(
+            "SELECT task_id FROM tasks WHERE vpa_id = $1 ORDER BY task_id", vpa_id)]
+
+    async def erase_vpa(self, vpa_id: str) -> int:
+        """Every task of ``vpa_id`` and its versions (``vpa erase``); returns the tasks removed."""
+        return await self.delete(await self.task_ids_of(vpa_id))
 
     async def versions(self, task_id: str) -> list[dict]:
         """Every applied version of a task, oldest first (its history of changes)."""

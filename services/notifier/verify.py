@@ -88,19 +88,32 @@ def compare(reference: Reference, want: Mapping[str, Mapping], store: Mapping[st
 
 @dataclass
 class TopicRead:
-    """The latest storable version of every task on ``dashlet.tasks``."""
+    """The latest storable version of every task on ``dashlet.tasks``, as the notifier keeps it:
+    a null value (a tombstone) deletes the task of its key, an erase marker every task of its VPA."""
 
     latest: dict[str, dict] = field(default_factory=dict)
     records: int = 0
-    tombstones: int = 0  # null values (the notifier sends them to vpa.dlq)
+    tombstones: int = 0  # null values: the task of the key deleted (retention, erasure)
+    erasures: int = 0  # erase markers: every task of the VPA deleted
     refused: int = 0  # versions the notifier cannot store (in vpa.dlq with the reason)
     repeated: int = 0  # a version of a task seen before (at-least-once delivery: the store ignores it)
     _seen: set = field(default_factory=set, repr=False)
+    _erased: dict = field(default_factory=dict, repr=False)  # vpa_id -> timestamp (ms) of its last marker
+    _stamp: dict = field(default_factory=dict, repr=False)  # task_id -> timestamp (ms) of its latest version
 
-    def take(self, value: Optional[bytes]) -> None:
+    def take(self, value: Optional[bytes], key: Optional[bytes] = None, timestamp_ms: int = 0) -> None:
+        from services.common.kafka.topics import erased_vpa
+
         self.records += 1
+        vpa_id = erased_vpa(key, value)
+        if vpa_id is not None:
+            self.erasures += 1
+            self._erased[vpa_id] = max(timestamp_ms, self._erased.get(vpa_id, 0))
+            return
         if value is None:
             self.tombstones += 1
+            if key is not None:
+                self.latest.pop(key.decode(errors="replace"), None)
             return
         task = parse_task(value)
         if isinstance(task, str):
@@ -113,6 +126,16 @@ class TopicRead:
         held = self.latest.get(task["task_id"])
         if held is None or task["version"] > held["version"]:
             self.latest[task["task_id"]] = task
+            self._stamp[task["task_id"]] = timestamp_ms
+
+    def finish(self) -> "TopicRead":
+        """Apply the erase markers: a marker sits on a partition of its own, so it removes every
+        version of its VPA written before it, whichever partition holds them."""
+        for task_id, task in list(self.latest.items()):
+            erased_at = self._erased.get(task.get("vpa_id"))
+            if erased_at is not None and self._stamp.get(task_id, 0) <= erased_at:
+                del self.latest[task_id]
+        return self
 
 
 @dataclass
@@ -139,7 +162,8 @@ class Report:
             "ok": self.ok,
             "store": {"tasks": self.store_tasks},
             "topic": {"records": self.topic.records, "tasks": len(self.topic.latest),
-                      "tombstones": self.topic.tombstones, "refused": self.topic.refused,
+                      "tombstones": self.topic.tombstones,
+                      "erasures": self.topic.erasures, "refused": self.topic.refused,
                       "repeated": self.topic.repeated},
             "replay": None if self.replay_tasks is None else {"tasks": self.replay_tasks,
                                                                "versions_compared": self.replay_versions},
@@ -150,7 +174,8 @@ class Report:
     def lines(self, limit: int = 200) -> list[str]:
         t = self.topic
         head = (f"store: {self.store_tasks:,} tasks; {TASKS_TOPIC}: {t.records:,} records, {len(t.latest):,} tasks "
-                f"({t.repeated:,} versions sent again, {t.refused:,} the notifier refuses, {t.tombstones:,} null values)")
+                f"({t.repeated:,} versions sent again, {t.refused:,} the notifier refuses, {t.tombstones:,} tombstones, "
+                f"{t.erasures:,} erasures)")
         if self.replay_tasks is not None:
             head += f"; replay: {self.replay_tasks:,} tasks"
         out = [head]
@@ -209,11 +234,11 @@ async def read_topic(cfg: Any, topic: str = TASKS_TOPIC, idle_timeout: float = 3
         while True:
             behind = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
             if not behind:
-                return out
+                return out.finish()
             batch = await consumer.getmany(*behind, timeout_ms=500, max_records=10_000)
             for msgs in batch.values():
                 for m in msgs:
-                    out.take(m.value)
+                    out.take(m.value, m.key, m.timestamp)
             if batch:
                 last_progress = loop.time()
             elif loop.time() - last_progress > idle_timeout:

@@ -21,9 +21,10 @@ from schemas.envelope import Envelope
 from services.common import evidence, labels
 from services.common.handover import FLAGS, Assignment, assign, describe, handover_dependencies, with_flag
 from services.common.ids import issued_by, reminder_task_id
+from services.common import erasure
 from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
 from services.common.roster import is_active_member
-from services.common.tasks import get_task, is_active, put_task
+from services.common.tasks import get_task, is_active, put_task, retire
 from services.common.timeutil import fmt, local_date, parse
 from services.reminders import texts
 
@@ -62,7 +63,7 @@ def _handover(task: Optional[dict], owner: str, reminder_id: str, ctx: Context,
               "evidence": evidence.with_handover(base, evidence.handover(a, owner, reminder_id, ctx.roster, on))}
     if task is None:
         return fields, describe(a, owner) if a.flag else None
-    if task["assignee"] != a.assignee or task["reasons"] != reasons:
+    if task.get("assignee") != a.assignee or task["reasons"] != reasons:
         return fields, describe(a, owner)
     return fields, None
 
@@ -83,14 +84,37 @@ def _live_reminder(state: dict, env: Envelope) -> tuple[Optional[dict], Optional
     return task, None
 
 
+def tidy(state: dict, ctx: Context) -> None:
+    """Closed reminders become tombstones (issue 11); the link to a case is kept only while the
+    reminder is live (a resolved case cancels live reminders only)."""
+    retire(state, ctx, reopens=lambda task_id: False)  # a reminder_id is never set twice
+    links = state.get("links")
+    if links:
+        live = state.get("tasks", {})
+        for reminder_id in [r for r, link in links.items()
+                            if not link.get("case_task_id") or reminder_task_id(r) not in live]:
+            del links[reminder_id]
+        if not links:
+            del state["links"]
+
+
 class Reminders:
     name = SERVICE
     rank = 1
     topics = frozenset({"vpa.events", "vpa.commands"})
+    types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.offboarded", "cmd.reminder.set",
+                       "cmd.reminder.complete", "cmd.reminder.reschedule", "cmd.case.resolve", erasure.ERASE_COMMAND})  # what handle acts on
 
     # ---- processor protocol ----------------------------------------------------------------
 
     def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
+        if env.type == erasure.ERASE_COMMAND:
+            return erasure.erase()  # on request (vpa erase): this service forgets the VPA
+        result = self._handle(state, env, ctx)
+        tidy(state, ctx)
+        return result
+
+    def _handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
         if env.type == "vpa.registered":
             return self._registered(state, env, ctx)
         if env.type.startswith("vpa.") and state.get("offboarded"):
@@ -106,6 +130,13 @@ class Reminders:
         return handler(state, env, ctx) if handler else Result()
 
     def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
+        if erasure.is_due(timer):
+            return erasure.erase()  # offboarded VPA_ERASE_AFTER_DAYS ago
+        result = self._on_timer(state, timer, ctx)
+        tidy(state, ctx)
+        return result
+
+    def _on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
         if timer.name != DUE_TIMER:
             return Result()
         reminder_id = timer.payload["reminder_id"]
@@ -124,7 +155,7 @@ class Reminders:
         """Each live reminder depends on its owner (who set it), handed-over ones on who is present."""
         deps: set[str] = set()
         for task in state.get("tasks", {}).values():
-            deps |= handover_dependencies(task["owner"], [task])
+            deps |= handover_dependencies(task["owner"], [task], lambda t: _reminder_id(t["task_id"]))
         return deps
 
     def reassign(self, state: dict, ctx: Context) -> Result:
@@ -137,12 +168,14 @@ class Reminders:
             fields, moved = _handover(task, task["owner"], _reminder_id(task_id), ctx)
             if moved:
                 _publish(out, put_task(state, task_id, fields, ctx, SERVICE, f"{moved} ({cause})"))
+        tidy(state, ctx)
         return out
 
     # ---- profile ---------------------------------------------------------------------------
 
     def _registered(self, state: dict, env: Envelope, ctx: Context) -> Result:
         state["offboarded"] = False
+        erasure.cancel(state)
         state["profile"] = {"name": env.data.name}
         return self._sync_name(state, ctx)
 
@@ -161,6 +194,7 @@ class Reminders:
 
     def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
         state["offboarded"] = True
+        erasure.schedule(state, env.occurred_at, ctx)
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):
             if is_active(task):

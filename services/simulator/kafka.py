@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import Iterable, Optional
 
-from services.common.kafka_config import KafkaConfig, ensure_topics
+from services.common.kafka.topics import ensure_topics
+from services.common.kafka_config import KafkaConfig, aiokafka_kwargs
 from services.simulator.lines import Item, record_of, to_line
 
 IN_FLIGHT = 5000  # sends awaited in groups: memory stays flat on long runs
@@ -19,7 +20,7 @@ async def produce(items: Iterable[Item], cfg: KafkaConfig) -> int:
     from aiokafka import AIOKafkaProducer
 
     await ensure_topics(cfg)  # with VPA_PARTITIONS partitions, co-partitioned like the services expect
-    producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap_servers, acks="all", enable_idempotence=True,
+    producer = AIOKafkaProducer(**aiokafka_kwargs(cfg), acks="all", enable_idempotence=True,
                                 linger_ms=20, max_batch_size=256 * 1024)
     await producer.start()
     sent = 0

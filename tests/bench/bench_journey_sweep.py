@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--freeze-gc", action="store_true",
                     help="gc.freeze() after registration: leaves the long-lived states out of the cyclic GC's "
                          "full collections (which otherwise add noise proportional to the number of states)")
+    ap.add_argument("--json", help="also write the figures to this file (scripts/bench)")
     args = ap.parse_args(argv)
 
     settings = Settings()
@@ -181,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\nday         ms    touched  task versions")
     for d, e, c, v in days:
         print(f"{d}  {e * 1e3:7.2f}  {c:7}  {v:7}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"sweep": {
+            "vpas": n_states, "days": args.days, "scan_s": scan_s, "bare_s": bare_s, "day_mean_s": mean_s,
+            "day_median_s": med_s, "day_max_s": max_s, "touched_mean": statistics.mean(touched),
+            "roster_change_s": roster_s, "roster_noop_s": roster_noop_s}}, indent=2))
     return 0
 
 

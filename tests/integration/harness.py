@@ -57,13 +57,16 @@ def final_tick(envelopes: list[dict], event_id: str = "final-tick") -> dict:
 
 class Pipeline:
     def __init__(self, database_url: str, log_dir: Path, services: tuple[str, ...] = ALL_SERVICES, *,
-                 fresh_db: bool = True, keep_topics: bool = False, metrics: bool = False, **env: str) -> None:
+                 fresh_db: bool = True, keep_topics: bool = False, metrics: bool = False,
+                 per_service: Optional[dict[str, dict[str, str]]] = None, **env: str) -> None:
         self.base_url, self.log_dir, self.services = database_url, log_dir, services
         log_dir.mkdir(parents=True, exist_ok=True)
         self.fresh_db, self.keep_topics = fresh_db, keep_topics
         self.metrics = metrics  # each process gets a metrics port of its own (/metrics, /healthz)
+        self.per_service = per_service or {}
         self.prefix = f"it-{uuid.uuid4().hex[:8]}"
-        self.extra_env = {"VPA_INPUT_IDLE_SECONDS": "1", **env}
+        # faust's local folders go with the run's logs, not into the working copy
+        self.extra_env = {"VPA_INPUT_IDLE_SECONDS": "1", "VPA_STATE_DIR": str(log_dir / "state"), **env}
         self.procs: list[ServiceProcess] = []
         self.store: Any = None
         self.url = ""
@@ -77,7 +80,7 @@ class Pipeline:
         self.url = await fresh_database(self.base_url) if self.fresh_db else self.base_url
         self.env = service_env(self.url, self.prefix, **self.extra_env)
         for s in self.services:
-            self.start(s)
+            self.start(s, **self.per_service.get(s, {}))
         assert await groups_stable(self.groups), "consumer groups did not form:\n" + self.logs()
         if self.fresh_db:
             self.store = await PostgresTaskStore.connect(self.url)

@@ -6,6 +6,7 @@ migrations run from scratch.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from datetime import datetime, timedelta, timezone
 
@@ -105,6 +106,46 @@ async def test_every_applied_version_is_kept_as_history(pg_store, database_url, 
     assert [r["version"] for r in rows] == [1, 2, 4] and all(r["written_at"] for r in rows)
 
 
+def entry(n: int) -> dict:
+    return {"at": f"2026-11-26T09:{n:02d}:00+01:00", "change": f"change {n}", "by": "detector"}
+
+
+def delta(task_id: str, version: int) -> dict:
+    """A version as the services write it: the history entry of its own change only."""
+    return make_task(task_id, version, title=f"v{version}", history=[entry(version)])
+
+
+class _RawWriter:
+    """The notifier's path: the versions' JSON bytes as they arrived (PostgresTaskStore.apply_raw)."""
+
+    def __init__(self, store: PostgresTaskStore) -> None:
+        self.store = store
+
+    async def apply(self, tasks: list[dict]) -> list[str]:
+        return await self.store.apply_raw([json.dumps(t, ensure_ascii=False).encode() for t in tasks])
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+
+@pytest.mark.parametrize("store_kind", ["postgres", "postgres-raw", "memory"])
+async def test_history_is_put_together_from_the_versions(pg_store, store_kind):
+    store = {"postgres": pg_store, "postgres-raw": _RawWriter(pg_store), "memory": MemoryTaskStore()}[store_kind]
+    await store.apply([delta("a", 1)])
+    await store.apply([delta("a", 3), delta("a", 2), delta("a", 2)])  # out of order, repeated, in one batch
+    await store.apply([delta("a", 2), delta("a", 3)])  # redelivered: nothing added
+    got = await store.get("a")
+    assert (got["version"], got["title"]) == (3, "v3")
+    assert got["history"] == [entry(1), entry(2), entry(3)]
+    await store.apply([delta("b", 1), delta("b", 2)])  # new in one batch
+    assert (await store.get("b"))["history"] == [entry(1), entry(2)]
+    whole = make_task("a", 4, history=[entry(9), entry(8), entry(7), entry(6)])  # carries its whole history
+    await store.apply([whole])
+    assert (await store.get("a"))["history"] == whole["history"]
+    if store_kind != "memory":
+        assert [v["history"] for v in await store.versions("b")] == [[entry(1), entry(2)]]
+
+
 async def test_changes_are_announced_to_listeners(pg_store, database_url, pg_schema):
     seen: list[dict] = []
     stop = await pg_store.listen(seen.append)
@@ -120,7 +161,8 @@ async def test_changes_are_announced_to_listeners(pg_store, database_url, pg_sch
         assert seen[2] == {"task_id": "t1", "version": 2}
         docs = [await asyncio.wait_for(queue.get(), 5) for _ in range(3)]
         assert sorted((d["task_id"], d["version"]) for d in docs) == [("t1", 1), ("t1", 2), ("t2", 1)]
-        assert docs[-1] == make_task("t1", 2, status="done")  # the full document of that version
+        # the full document of that version, its history put together from both versions' entries
+        assert docs[-1] == make_task("t1", 2, status="done", history=make_task("t1")["history"] * 2)
         await asyncio.sleep(0.2)
         assert len(seen) == 3 and queue.empty()
 

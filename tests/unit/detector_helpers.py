@@ -10,6 +10,7 @@ from services.common.decode import Decoded, decode
 from services.common.processor import Context, Result, pop_timer, timers_of
 from services.common.roster import apply_roster_event
 from services.common.settings import Settings
+from services.common.tasks import fold
 from services.common.timeutil import parse
 from services.detector.service import Detector
 
@@ -60,6 +61,7 @@ class Harness:
         self.settings = settings or Settings()
         self.now: Optional[datetime] = None
         self.tasks: list[dict] = []
+        self.published: dict[str, dict] = {}
         self.commands: list = []
         self.rejections: list[str] = []
 
@@ -68,6 +70,8 @@ class Harness:
 
     def _collect(self, r: Result) -> Result:
         self.tasks += r.tasks
+        for t in r.tasks:  # the store's view: versions folded with their history
+            self.published[t["task_id"]] = fold(self.published.get(t["task_id"]), t)
         self.commands += r.commands
         self.rejections += r.rejections
         return r
@@ -95,7 +99,8 @@ class Harness:
         return self.advance(parse(at))
 
     def task(self, task_id: str) -> dict:
-        return self.state["tasks"][task_id]
+        """The task as the store shows it (closed tasks leave the state as tombstones)."""
+        return self.published[task_id]
 
     def cases(self, kind: str) -> list[dict]:
-        return [t for t in self.state.get("tasks", {}).values() if t["kind"] == kind]
+        return [t for t in self.published.values() if t["kind"] == kind]

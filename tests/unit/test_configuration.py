@@ -108,7 +108,7 @@ def test_sasl_needs_user_and_password_and_says_so():
 
 def test_a_secret_is_never_echoed():
     (line,) = problems(DashletConfig, {"VPA_DASHLET_TOKENS": "s3cret-token=AB:boss"})
-    assert line.startswith("VPA_DASHLET_TOKENS: expected comma-separated TOKEN=INITIALS:at|vpa_manager")
+    assert line.startswith("VPA_DASHLET_TOKENS: expected comma-separated TOKEN=INITIALS:at|vpa_manager entries")
     assert "s3cret" not in line
     cfg = load(KafkaConfig, {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": "u",
                              "KAFKA_SASL_PASSWORD": "hunter2"})
@@ -219,3 +219,23 @@ def test_cli_reports_a_bad_setting_with_exit_code_2(monkeypatch, capsys):
     monkeypatch.setenv("VPA_PARTITIONS", "x")
     assert main(["run", "detector"]) == 2
     assert "VPA_PARTITIONS: expected a positive integer, got 'x'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec", [
+    "t1=AB:at", "t1=AB:at,t2=VM:vpa_manager", "a=b=AB:at", "sha256:" + "a" * 64 + "=AB:at", " t=ABCD:at , ",
+    "t=A:at", "t=ab:at", "t=AB:boss", "=AB:at", "t=AB", "sha256:abc=AB:at", "t=ABCDE:at",
+])
+def test_dashlet_tokens_are_checked_as_the_dashlet_parses_them(spec):
+    from services.dashlet.auth import parse_tokens
+
+    try:
+        parse_tokens(spec)
+        dashlet_accepts = True
+    except ValueError:
+        dashlet_accepts = False
+    try:
+        DashletConfig.from_env({"VPA_DASHLET_TOKENS": spec})
+        config_accepts = True
+    except ConfigError:
+        config_accepts = False
+    assert config_accepts == dashlet_accepts

@@ -373,7 +373,7 @@ def test_offboarding_cancels_the_waiting_case_its_timer_and_its_reminder():
     assert task["status"] == "cancelled"
     [cmd] = r.commands
     assert (cmd.type, cmd.data.task_id) == ("cmd.case.resolve", case)
-    assert not h.state.get("timers")
+    assert list(h.state.get("timers", {})) == ["erase:after-offboarding"]  # the follow-up is gone
     assert h.until(FOLLOW_UP).tasks == []
 
 

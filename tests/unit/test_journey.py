@@ -10,6 +10,7 @@ from services.common.ids import rendezvous_pick
 from services.common.processor import Context, pop_timer, timers_of
 from services.common.roster import apply_roster_event
 from services.common.settings import Settings
+from services.common.tasks import fold
 from services.journey.service import TIMER_ID, Journey
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -63,6 +64,12 @@ class Driver:
         self.state: dict = {}
         self.roster = roster_ or {}
         self.rejections: list[str] = []
+        self.published: dict[str, dict] = {}  # the store's view: versions folded with their history
+
+    def _take(self, tasks: list[dict]) -> list[dict]:
+        for t in tasks:
+            self.published[t["task_id"]] = fold(self.published.get(t["task_id"]), t)
+        return tasks
 
     def ctx(self, now: datetime) -> Context:
         return Context(now=now, settings=Settings(), roster=self.roster)
@@ -70,7 +77,7 @@ class Driver:
     def send(self, env, now: datetime | None = None) -> list[dict]:
         result = self.proc.handle(self.state, env, self.ctx(now or env.occurred_at))
         self.rejections += result.rejections
-        return result.tasks
+        return self._take(result.tasks)
 
     def timer_due(self) -> datetime | None:
         timers = timers_of(self.state)
@@ -80,13 +87,14 @@ class Driver:
         """Fire the VPA's pending sweep timer at its due time."""
         timer = pop_timer(self.state, TIMER_ID)
         assert timer is not None
-        return self.proc.on_timer(self.state, timer, self.ctx(timer.due_at)).tasks
+        return self._take(self.proc.on_timer(self.state, timer, self.ctx(timer.due_at)).tasks)
 
     def reassign(self, now: datetime) -> list[dict]:
-        return self.proc.reassign(self.state, self.ctx(now)).tasks
+        return self._take(self.proc.reassign(self.state, self.ctx(now)).tasks)
 
     def task(self, stage: str) -> dict | None:
-        return self.state.get("tasks", {}).get(f"journey:{VPA}:{stage}")
+        """The stage's task as the store shows it (a closed one leaves the state as a tombstone)."""
+        return self.published.get(f"journey:{VPA}:{stage}")
 
 
 def only(tasks: list[dict]) -> dict:
@@ -360,7 +368,8 @@ def test_offboarding_cancels_open_journey_tasks_and_ignores_later_vpa_events():
     tasks = d.send(envelope("vpa.offboarded", at=local(2026, 5, 2)))
     assert [(t["stage"], t["status"]) for t in tasks] == [("NEW_0_3", "cancelled")]
     assert d.task("NEW_3_6")["status"] == "done"
-    assert d.timer_due() is None
+    # no sweep timer any more; what is left is the erasure VPA_ERASE_AFTER_DAYS after offboarding
+    assert [t.timer_id for t in timers_of(d.state)] == ["erase:after-offboarding"]
     assert d.send(envelope("vpa.onboarding_call_completed", at=local(2026, 5, 3))) == []
     assert d.send(envelope("vpa.profile_updated", {"at_owner": "CD"}, at=local(2026, 5, 3))) == []
     assert d.send(envelope("vpa.class_changed", {"class": "D"}, at=local(2026, 5, 3))) == []

@@ -48,3 +48,22 @@ def test_a_datetime_outside_the_years_is_refused(field):
 def test_not_json_and_not_a_task():
     assert parse_task(b"\xff").startswith("undecodable")
     assert parse_task(b'{"task_id": 1}').startswith("invalid")
+
+
+def test_latency_is_observed_from_the_headers_a_stream_service_sends():
+    from types import SimpleNamespace
+
+    from services.common import metrics
+    from services.notifier.service import observe_latency
+
+    def count(source: str) -> float:
+        return metrics.END_TO_END_LATENCY.labels(source)._sum.get()
+
+    before = count("occurred_at"), count("ingested")
+    event = SimpleNamespace(headers=[("occurred_at_ms", b"1000000"), ("ingested_at_ms", b"1500000")],
+                            message=SimpleNamespace(headers=None))
+    observe_latency([event], committed=2000.0)
+    assert count("occurred_at") - before[0] == 1000.0
+    assert count("ingested") - before[1] == 500.0
+    observe_latency([SimpleNamespace(headers=None, message=SimpleNamespace(headers=None))], committed=2000.0)
+    assert count("occurred_at") - before[0] == 1000.0  # no headers: nothing observed

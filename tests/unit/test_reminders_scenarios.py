@@ -24,7 +24,7 @@ FILES = sorted(DIR.glob("*.jsonl"))
 
 
 def run(name: str):
-    runner = replay([str(DIR / name)], Settings())
+    runner = replay([str(DIR / name)], Settings(), keep_versions=True)
     versions = [t for t in runner.drain_tasks() if t["tab"] == "reminders"]
     final = {t["task_id"]: t for t in final_tasks(versions)}
     return runner, versions, final

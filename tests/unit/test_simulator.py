@@ -43,7 +43,7 @@ def lines(cfg: SimConfig) -> list[bytes]:
 def coverage_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("sim") / "company.jsonl"
     path.write_bytes(b"".join(line + b"\n" for line in lines(COVERAGE)))
-    runner = replay([str(path)], Settings())
+    runner = replay([str(path)], Settings(), keep_versions=True)
     return runner, runner.drain_tasks(), path
 
 

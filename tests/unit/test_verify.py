@@ -62,6 +62,23 @@ def test_the_topic_reference_is_the_highest_version_the_notifier_can_store():
     assert read.latest["case:absence:V-1:A"]["version"] == 2
 
 
+def test_tombstones_and_erase_markers_delete_as_the_notifier_does():
+    from services.common.kafka.topics import erase_marker
+
+    read = TopicRead()
+    a, b = task("a"), task("b")
+    other = {**task("c"), "vpa_id": "V-2"}
+    for t, stamp in ((a, 1), (b, 1), (other, 1)):
+        read.take(json.dumps(t).encode(), t["task_id"].encode(), stamp)
+    read.take(None, b"a", 2)  # a tombstone: the task of the key is gone
+    read.take(erase_marker(b["vpa_id"])[1], erase_marker(b["vpa_id"])[0], 3)
+    later = {**task("d"), "vpa_id": b["vpa_id"]}  # a version written after the erasure stays
+    read.take(json.dumps(later).encode(), b"d", 4)
+    read.finish()
+    assert set(read.latest) == {"c", "d"}
+    assert (read.tombstones, read.erasures) == (1, 1)
+
+
 def test_the_report_counts_drift_per_reference_and_renders_as_text_and_json():
     topic = TopicRead(latest=by_id(task("a"), task("b")), records=2)
     report = build_report([task("a")], topic, replay=[task("a", status="done"), task("b")])

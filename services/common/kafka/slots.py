@@ -23,12 +23,15 @@ class TableSlots(MutableMapping):
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._cache_size = cache_size
         self._unwritten: dict[str, Any] = {}  # set since the last write: never evicted
+        self._keys: Optional[set[str]] = None  # this partition's slot keys, read once, then kept up to date
 
     def table_key(self, key: str) -> str:
         return self._prefix + key
 
     def __getitem__(self, key: str) -> Any:
         if key in self._unwritten:
+            if self._unwritten[key] is None:
+                raise KeyError(key)  # deleted, not yet written
             return self._unwritten[key]
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -56,15 +59,33 @@ class TableSlots(MutableMapping):
 
     def __delitem__(self, key: str) -> None:
         self._cache.pop(key, None)
+        self._unwritten[key] = None  # a tombstone in the changelog when the batch is written
 
     def __iter__(self) -> Iterator[str]:
-        n = len(self._prefix)
-        for table_key in list(self.table.keys()):
-            if isinstance(table_key, str) and table_key.startswith(self._prefix):
-                yield table_key[n:]
+        return iter(sorted(self._index()))
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        return len(self._index())
+
+    def _index(self) -> set[str]:
+        """This partition's slot keys: read once (from the partition's own RocksDB, else by one
+        pass over the table), then kept up to date by ``write``, so no later step scans the table."""
+        if self._keys is None:
+            n = len(self._prefix)
+            self._keys = {k[n:] for k in self._table_keys() if k.startswith(self._prefix)}
+        return self._keys
+
+    def _table_keys(self) -> Iterator[str]:
+        store = getattr(self.table, "data", None)
+        db_for = getattr(store, "_db_for_partition", None)
+        visible = getattr(store, "_visible_keys", None)
+        if db_for is not None and visible is not None:  # faust's RocksDB store: one database per partition
+            for raw in visible(db_for(self.partition)):
+                yield raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            return
+        for table_key in list(self.table.keys()):
+            if isinstance(table_key, str):
+                yield table_key
 
     def _remember(self, key: str, slot: Any) -> None:
         self._cache[key] = slot
@@ -82,7 +103,11 @@ class TableSlots(MutableMapping):
             if slot is None:
                 if table_key in self.table:
                     del self.table[table_key]
+                if self._keys is not None:
+                    self._keys.discard(key)
                 continue
+            if self._keys is not None:
+                self._keys.add(key)
             value = json.dumps(slot, separators=(",", ":")).encode()
             size += len(value)
             self.table[table_key] = value

@@ -42,6 +42,12 @@ def limits_of(settings: Settings) -> EngineLimits:
                         max_future=timedelta(minutes=settings.max_future_minutes))
 
 
+def store_kwargs(cfg: KafkaConfig, service: str) -> dict:
+    """faust's table store: in memory, or RocksDB (rocksdict) in the app's folder under
+    ``cfg.state_dir`` (see faust_app_kwargs)."""
+    return {"store": "rocksdb://" if cfg.state_store == "rocksdb" else "memory://"}
+
+
 class StreamDriver:
     """Everything a service's workers share: the app, its table, the roster feed, settings."""
 
@@ -61,7 +67,7 @@ class StreamDriver:
         self.metrics = StreamMetrics(self.service)
         self.app = faust.App(
             app_id(cfg, self.service), **faust_app_kwargs(cfg),
-            store="memory://", table_standby_replicas=cfg.standby_replicas,
+            table_standby_replicas=cfg.standby_replicas, **store_kwargs(cfg, self.service),
             key_serializer="raw", value_serializer="raw", web_enabled=False,
             consumer_auto_offset_reset="earliest",
             # Records wait in the workers' merge buffers unacked; a rebalance must not wait for them
@@ -116,9 +122,13 @@ class StreamDriver:
 
     def _offer(self, stream: Any, event: Any) -> None:
         p = event.message.partition
-        worker = self.workers.get(p) or self._ensure_worker(p)
+        worker = self.workers.get(p)
+        if worker is None and p in self._assigned:
+            worker = self._ensure_worker(p)
         if worker is not None:
             worker.offer(stream, event)
+        # else: a record of a partition this worker no longer owns; unacked, it comes again to the
+        # worker that owns it now, from the last commit
 
     def _ensure_worker(self, p: int) -> Optional[PartitionWorker]:
         worker = self.workers.get(p)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from services.common.kafka_config import CONTRACT_TOPICS, KafkaConfig, aiokafka_kwargs
+from services.common.kafka_config import KafkaConfig, aiokafka_kwargs, contract_topics
 
 DLQ_TOPIC = "vpa.dlq"
 TASKS_TOPIC = "dashlet.tasks"
@@ -52,8 +52,7 @@ async def ensure_topics(cfg: KafkaConfig, topics: Optional[dict[str, dict]] = No
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    wanted: dict[str, dict] = {t: {} for t in CONTRACT_TOPICS}
-    wanted[TASKS_TOPIC] = COMPACTED
+    wanted: dict[str, dict] = {s.name: s.configs for s in contract_topics(cfg)}  # as `vpa topics create`
     wanted.update(topics or {})
     admin = AIOKafkaAdminClient(**aiokafka_kwargs(cfg))
     await admin.start()
@@ -98,3 +97,28 @@ def dlq_value(value: Optional[bytes]) -> tuple[bytes, Optional[int]]:
     if len(value) > DLQ_MAX_VALUE:
         return value[:DLQ_MAX_VALUE], len(value)
     return value, None
+
+
+# An erasure on dashlet.tasks (beside a tombstone for every task the service still knew): the key
+# "erase:<vpa_id>" with {"erase_vpa": vpa_id}. The notifier deletes every stored task of the VPA,
+# puts a tombstone for each on this compacted topic, and then one for the marker itself.
+ERASE_PREFIX = "erase:"
+
+
+def erase_marker(vpa_id: str) -> tuple[bytes, bytes]:
+    import json
+
+    return (ERASE_PREFIX + vpa_id).encode(), json.dumps({"erase_vpa": vpa_id}).encode()
+
+
+def erased_vpa(key: Optional[bytes], value: Optional[bytes]) -> Optional[str]:
+    """The VPA an erase marker names, or None for any other record."""
+    import json
+
+    if not key or not key.startswith(ERASE_PREFIX.encode()) or not value:
+        return None
+    try:
+        vpa_id = json.loads(value).get("erase_vpa")
+    except (ValueError, AttributeError):
+        return None
+    return vpa_id if isinstance(vpa_id, str) and vpa_id else None

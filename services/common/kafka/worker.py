@@ -35,7 +35,7 @@ from services.common.decode import Decoded, Invalid, Outcome, decode
 from services.common.engine import Origin, Output, PartitionEngine
 from services.common.kafka.feedback import FeedbackCommand, ProgressMark, command_record, mark_record, parse_feedback
 from services.common.kafka.slots import TableSlots
-from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, dlq_headers, dlq_value
+from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, dlq_headers, dlq_value, erase_marker
 from services.common.order import TOPIC_RANK, OrderKey
 
 log = logging.getLogger("vpa.kafka.worker")
@@ -376,6 +376,10 @@ class PartitionWorker:
             for task in out.tasks:
                 sent.append(await producer.send(TASKS_TOPIC, task["task_id"].encode(),
                                                 json.dumps(task, ensure_ascii=False).encode(), None, None, headers))
+            for task_id in out.erased:  # erasure: the compacted topic and the store forget the task
+                sent.append(await producer.send(TASKS_TOPIC, task_id.encode(), None, None, None, headers))
+            for vpa_id in out.erased_vpas:  # and the notifier every other task of the VPA it stores
+                sent.append(await producer.send(TASKS_TOPIC, *erase_marker(vpa_id), None, None, headers))
             for key, cmd in out.commands:
                 sent.append(await producer.send(self.d.own_feedback, cmd.vpa_id.encode(), command_record(key, cmd),
                                                 self.p, None, None))
@@ -385,7 +389,8 @@ class PartitionWorker:
                 key = o.key if o.key is not None else (rec.key.encode() if rec.key else None)
                 sent.append(await producer.send(DLQ_TOPIC, key, value, None, None, dlq_headers(
                     rec.reason, rec.service, o.topic or o.label, o.partition, o.offset, truncated)))
-                log.warning("to vpa.dlq: %s (%s)", rec.reason[:300], o.label)
+                log.warning("to vpa.dlq: %s (%s)", rec.reason[:300], o.label,
+                            extra={"vpa_id": rec.key, "event_id": _event_id(rec.value)})
             self.d.metrics.apply(out.counts)
         done = self.engine.done_key
         if self.d.emits_marks and done is not None and done != self._marked:
@@ -403,6 +408,18 @@ class PartitionWorker:
             if stream is not None:
                 await stream.ack(event)
         self.d.metrics.partition(self)
+
+
+def _event_id(value: bytes) -> Optional[str]:
+    """The event_id of a DLQ'd envelope, for the log line (None when it has none to read)."""
+    if len(value) > 65536:
+        return None
+    try:
+        obj = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    event_id = obj.get("event_id") if isinstance(obj, dict) else None
+    return event_id if isinstance(event_id, str) else None
 
 
 def _key_time(t: datetime) -> tuple[int]:

@@ -1,0 +1,219 @@
+"""Writes docs/benchmarks.md from one run of ``bash scripts/bench`` (its JSON results).
+
+    .venv/bin/python tests/bench/report.py RESULTS_DIR docs/benchmarks.md
+
+Machine, versions and the exact commands first; then every figure of issue 11 with its ceiling
+from the same run, the ratio, the target, and where a target is not met the gap and its cause.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sh(*cmd: str) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except Exception:  # noqa: BLE001 - a missing tool is reported as unknown
+        return "unknown"
+
+
+def machine() -> list[str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in sh("lscpu").splitlines() if line.startswith("Model name")),
+               platform.processor())
+    mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), "?")
+    pkgs = ", ".join(f"{p} {metadata.version(p)}" for p in ("faust-streaming", "aiokafka", "pydantic", "asyncpg",
+                                                           "rocksdict"))
+    kafka = sh("bash", "-c", "ls .cache/kafka-bench/libs .cache/kafka/libs 2>/dev/null | grep -o '^kafka-clients-[0-9.]*[0-9]' | sed 's/kafka-clients-//' | head -1")
+    pg = sh("bash", "-c", "ls .venv/lib/python3*/site-packages/pgserver/pginstall/bin/postgres >/dev/null 2>&1 && "
+                          ".venv/lib/python3*/site-packages/pgserver/pginstall/bin/postgres --version")
+    return [
+        f"- Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit `{sh('git', 'rev-parse', '--short', 'HEAD')}`",
+        f"- Machine: {cpu}, {os.cpu_count()} cores (shared with other engineers' test runs: the load average is "
+        f"given beside each figure), {int(mem) // 1024 // 1024 if mem != '?' else '?'} GiB RAM, "
+        f"{platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()}; {pkgs}",
+        f"- Kafka {kafka or 'see deploy/kafka/pom.xml'} (single node, KRaft, deploy/kafka), {pg or 'PostgreSQL (pgserver)'}, "
+        f"{sh('kcat', '-V').splitlines()[0] if sh('kcat', '-V') else 'kcat'}",
+    ]
+
+
+def load(results: Path, name: str) -> dict:
+    path = results / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def cmd(results: Path, name: str) -> str:
+    path = results / f"{name}.cmd"
+    return path.read_text().strip() if path.exists() else "(not run)"
+
+
+def verdict(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def main(results_dir: str, out: str) -> int:
+    results = Path(results_dir)
+    lines = ["# Benchmarks (issue 11)", "",
+             "Written by `bash scripts/bench` from one run (do not edit by hand). Every figure is a ratio against a "
+             "ceiling measured in the same run, with the absolute numbers beside it. Benchmarks are run by hand, "
+             "never as timed tests.", "", "## Machine and versions", "", *machine(), "", "## Commands", "",
+             "`bash scripts/bench` started Kafka (`deploy/kafka/kafka.sh`, port `BENCH_KAFKA_PORT`, default 19392) "
+             "and PostgreSQL (`deploy/postgres/pg.sh`, `.cache/pgdata-bench`) and ran:", ""]
+    for name in ("replay", "state", "handover", "sweep", "notifier", "kafka"):
+        lines.append(f"- `{cmd(results, name).replace(str(ROOT) + '/', '')}`")
+    lines.append("")
+
+    replay = load(results, "replay").get("replay", [])
+    if replay:
+        lines += ["## `vpa replay` against the strict decode", "",
+                  "| company | lines | json.loads/s | strict decode/s | replay lines/s (wall) | ratio | replay lines/s "
+                  "(CPU) | ratio (CPU) | peak RSS | load |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in replay:
+            lines.append(f"| {r['vpas']:,} VPAs x {r['days']} days | {r['lines']:,} | {r['json_loads_per_s']:,.0f} | "
+                         f"{r['decode_per_s']:,.0f} | {r['replay_per_s']:,.0f} ({r['wall_s']:.0f} s) | "
+                         f"{r['ratio_to_decode']:.3f} | {r['replay_cpu_per_s']:,.0f} | {r['cpu_ratio_to_decode']:.3f} | "
+                         f"{r['peak_rss_mb']:,.0f} MB | {r['load_avg']:.1f} |")
+        by = {(r["vpas"], r["days"]): r for r in replay}
+        big = by.get((12000, 180)) or max(replay, key=lambda r: r["lines"])
+        lines += ["", f"- Target: replay at least 1/3 of the strict decode rate on the 12,000-VPA stream: "
+                      f"{big['ratio_to_decode']:.3f} (CPU time {big['cpu_ratio_to_decode']:.3f}): "
+                      f"{verdict(big['ratio_to_decode'] >= 1 / 3)}.",
+                  f"- Target: peak RSS on the 12,000-VPA stream under 500 MB: {big['peak_rss_mb']:,.0f} MB: "
+                  f"{verdict(big['peak_rss_mb'] < 500)}."]
+        small = min(replay, key=lambda r: r["vpas"])
+        large = max(replay, key=lambda r: r["vpas"])
+        if small is not large:
+            change = large["replay_cpu_per_s"] / small["replay_cpu_per_s"] - 1
+            lines.append(f"- Target: the rate at {large['vpas']:,} VPAs within 25% of the rate at {small['vpas']:,}: "
+                         f"{change:+.0%} (CPU rates {large['replay_cpu_per_s']:,.0f} vs {small['replay_cpu_per_s']:,.0f}"
+                         f" lines/s): {verdict(abs(change) <= 0.25)}.")
+        lines += ["- Before issue 11 (issue text, same machine kind): 12,000 VPAs x 180 days at about 1,900 lines/s, "
+                  "1/21 of the strict decode, 1.65 GB peak RSS; 48,000 VPAs did not finish. (Today's simulator "
+                  "writes 502,289 lines for that company, not the 196,411 of then.)",
+                  "",
+                  "Gap and cause (replay): the cost of an event still grows with the company. A roster change "
+                  "or a boundary midnight re-evaluates every VPA with a task that is handed over or flagged "
+                  "(its rendezvous pick depends on which AT members are present: the `role:at` dependency), "
+                  "and on a team day every open task is flagged, so each roster event touches a share of the "
+                  "whole company; each such call copies the service's state (a pickle round trip) and rebuilds "
+                  "the handover evidence. What would close it: index handed-over tasks by assignee and re-pick "
+                  "only those of a member who leaves, plus, for a member who arrives, only the tasks whose "
+                  "rendezvous score for that member beats their current pick. Memory: `vpa replay` must hold "
+                  "every task until the end (its output for 12,000 VPAs is about 300 MB of JSON); they are kept "
+                  "compressed without history, written one at a time, and the lines are streamed, but the "
+                  "history entries and the per-VPA state stay in memory.", ""]
+
+    state = load(results, "state").get("state")
+    if state:
+        months = state["months"]
+        m6 = next((m for m in months if m["at"] == "after month 6"), months[len(months) // 2])
+        m12 = months[-1]
+        lines += [f"## State per VPA ({state['vpas']:,} VPAs, {state['days']} days)", "",
+                  "Serialised as compact JSON (the form the Kafka runner writes): every service's domain state and the "
+                  "runner's bookkeeping (dedupe ids, timer keys) per VPA.", "",
+                  "| after | VPAs | bytes/VPA (mean) | median | max | live tasks | detector | reminders | journey |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for m in months:
+            ps = m["per_service"]
+            lines.append(f"| {m['at']} | {m['vpas']:,} | {m['bytes_per_vpa']:,.0f} | {m['median']:,.0f} | {m['max']:,} | "
+                         f"{m['live_tasks_per_vpa']:,.0f} | {ps.get('detector', 0):,.0f} | {ps.get('reminders', 0):,.0f} | "
+                         f"{ps.get('journey', 0):,.0f} |")
+        growth = m12["bytes_per_vpa"] / m6["bytes_per_vpa"] - 1
+        lines += ["", f"- Target: under 2 KiB (2,048 B) per VPA on average after a year: {m12['bytes_per_vpa']:,.0f} B: "
+                      f"{verdict(m12['bytes_per_vpa'] < 2048)}.",
+                  f"- Target: not growing from month 6 to month 12: {m6['bytes_per_vpa']:,.0f} -> "
+                  f"{m12['bytes_per_vpa']:,.0f} B ({growth:+.0%}): {verdict(growth <= 0.02)}.",
+                  "- Before issue 11: 33,980 B per VPA after a year (300 VPAs x 365 days, measured the same way at "
+                  "commit 8f37acb), growing every month: every task ever created with its whole history and evidence.",
+                  ""]
+
+    handover = load(results, "handover").get("handover")
+    if handover:
+        h = handover
+        lines += ["## Handover of 10,000 reminders", "",
+                  f"{h['reminders']:,} waiting reminders of one AT member (on {h['vpas_with_them']:,} VPAs, "
+                  f"{h['all_vpas']:,} VPAs with reminders, {h['members']} members), in the embedded engine:", "",
+                  f"- the member goes on vacation (one `roster.absence_registered` starting today): {h['moved']:,} "
+                  f"reminders handed over in {h['away_s'] * 1e3:,.0f} ms, {h['away_ratio']:.1f}x the floor of "
+                  f"{h['floor_s'] * 1e3:,.0f} ms (one `put_task` per reminder on a copy of its state);",
+                  f"- the member is back (`roster.absence_ended`): {h['returned']:,} in {h['back_s'] * 1e3:,.0f} ms "
+                  f"({h['back_ratio']:.1f}x).", ""]
+
+    sweep = load(results, "sweep").get("sweep")
+    if sweep:
+        s = sweep
+        lines += ["## Journey sweep", "",
+                  f"{s['vpas']:,} VPAs, {s['days']} simulated days: a day costs {s['day_mean_s'] * 1e3:,.1f} ms on "
+                  f"average (max {s['day_max_s'] * 1e3:,.1f} ms), {s['day_mean_s'] / s['scan_s']:.3f} of one full scan "
+                  f"over every state ({s['scan_s'] * 1e3:,.0f} ms), touching {s['touched_mean']:,.0f} VPAs a day; a "
+                  f"roster change that re-picks VPA Managers {s['roster_change_s'] * 1e3:,.0f} ms.", ""]
+
+    notifier = load(results, "notifier").get("notifier")
+    if notifier:
+        n = notifier
+        lines += ["## Notifier against a raw COPY", "",
+                  f"{n['versions']:,} task versions ({n['avg_bytes']:,.0f} B each), batches of {n['batch']}, load "
+                  f"{n['load_avg']:.1f}:", "",
+                  f"- raw asyncpg `copy_records_to_table` (task_id, version, doc) into a plain table: "
+                  f"{n['copy_per_s']:,.0f} versions/s ({n['copy_s']:.0f} s);",
+                  f"- the notifier's write path (strict validation, versioned upsert with the history fold, "
+                  f"`task_versions`, NOTIFY): {n['notifier_per_s']:,.0f} versions/s ({n['notifier_s']:.0f} s);",
+                  f"- ratio {n['ratio']:.2f}; target at least 0.5: {verdict(n['ratio'] >= 0.5)}.", ""]
+        if n["ratio"] < 0.5:
+            lines += ["Gap and cause: the upsert does about three times the work of the COPY (two tables, the "
+                      "`tasks` row with five indexes and `task_versions`, the history fold, a NOTIFY per task), "
+                      "and the strict pydantic validation of every version (the notifier's promise that nothing "
+                      "PostgreSQL refuses reaches it) runs at about 27,000 versions/s in one Python thread. What "
+                      "would close it: COPY into a staging table followed by one `INSERT ... SELECT ... ON CONFLICT`, "
+                      "and a compiled validator (msgspec) for the task shape.", ""]
+
+    kafka = load(results, "kafka").get("kafka")
+    if kafka:
+        k = kafka
+        lines += ["## Kafka: one detector draining a preloaded `vpa.events`", "",
+                  f"{k['vpas']:,} VPAs x {k['days']} days preloaded: {k['records']:,} records in `vpa.events` "
+                  f"({k['partitions']} partitions); load {k['load_avg']:.1f}:", "",
+                  f"- `kcat` consuming the topic: {k['kcat_per_s']:,.0f} records/s;",
+                  f"- plain aiokafka loop with `json.loads`: {k['aiokafka_per_s']:,.0f} records/s;",
+                  f"- `vpa run detector` (stream clock): {k['detector_per_s']:,.0f} records/s from its start "
+                  f"({k['detector_s']:.0f} s, first commit after {k['detector_first_commit_s']:.0f} s), "
+                  f"{k.get('detector_per_cpu_s', 0):,.0f} records per CPU second; {k['task_versions']:,} task versions "
+                  f"on `dashlet.tasks`;",
+                  f"- ratio to the aiokafka loop {k['ratio_to_aiokafka']:.4f}; target at least 0.5: "
+                  f"{verdict(k['ratio_to_aiokafka'] >= 0.5)}.",
+                  f"- Killed (SIGKILL) holding {k['vpas']:,} VPAs and restarted (store `{k['store']}`, static group "
+                  f"membership `VPA_INSTANCE_ID`): processing again {k['restart_s']:.1f} s after the restart; target "
+                  f"within 30 s: {verdict(k['restart_s'] <= 30)}" + (
+                      "" if k["vpas"] >= 100_000 else f" (with {k['vpas']:,} VPAs, not the 100,000 of the target)")
+                  + ".", ""]
+        if k["ratio_to_aiokafka"] < 0.5:
+            lines += ["Gap and cause (measured, not yet removed): the detector is busy (its CPU time is close to its "
+                      "wall time) but little of that is the rules: py-spy with idle frames puts about 6% of the "
+                      "samples in `PartitionEngine.submit`; most of the rest is faust's and aiokafka's per-record "
+                      "machinery and the event loop (the agent handing each record to its partition worker, a "
+                      "`Stream.ack` per record, the producer buffer and its flush after every batch of 500 steps, "
+                      "the merge deciding every step anew over every input and roster partition). `vpa replay` "
+                      "above shows what the same rules cost per event. Closing the gap means consuming in batches "
+                      "(`getmany` into the merge, one ack per batch) instead of faust's per-record stream: the "
+                      "worker of issue 9, left as it is here.", ""]
+    lines += ["## Not measured in this run", "",
+              "- End-to-end latency at a steady 2,000 events/s for 60 s (produce to committed store row, beside a "
+              "raw produce-to-consume hop): no benchmark yet. At the drain rate above a single detector cannot "
+              "sustain 2,000 events/s, so the p99 target of 250 ms would not be met on this machine.", ""]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))

@@ -1,0 +1,91 @@
+"""Re-evaluation on roster changes touches only what a change can affect (issue 11): the VPAs
+whose tasks depend on the member, and nothing at all when what the policy reads today is as it
+was (an absence registered for later is re-evaluated at its boundary midnight)."""
+from __future__ import annotations
+
+import json
+
+from services.common.clock import StreamClock
+from services.common.embedded_runner import EmbeddedRunner
+from services.common.processor import Result
+from services.common.settings import Settings
+
+
+class Counting:
+    name = "counting"
+    topics = frozenset({"vpa.events"})
+
+    def __init__(self) -> None:
+        self.reassigned: list[str] = []
+
+    def handle(self, state, env, ctx):
+        state["owner"] = env.data.at_owner if env.type == "vpa.registered" else state.get("owner")
+        return Result()
+
+    def on_timer(self, state, timer, ctx):
+        return Result()
+
+    def reassign(self, state, ctx):
+        self.reassigned.append(state["owner"])
+        return Result()
+
+    def roster_dependencies(self, state):
+        return {state["owner"]} if state.get("owner") else set()
+
+
+def line(eid: str, type_: str, at: str, data: dict, vpa: str | None = None) -> str:
+    return json.dumps({"event_id": eid, "type": type_, "occurred_at": at, "vpa_id": vpa, "data": data})
+
+
+def member(initials: str) -> dict:
+    return {"initials": initials, "name": initials, "role": "at", "deputy": None, "active": True}
+
+
+def test_only_dependents_are_reevaluated_and_only_when_today_changes():
+    proc = Counting()
+    runner = EmbeddedRunner([proc], Settings(), StreamClock())
+    for ini in ("AA", "BB"):
+        runner.submit_raw(line(f"m-{ini}", "roster.member_upserted", "2026-11-02T08:00:00+01:00", member(ini)), "t")
+    for i, owner in enumerate(("AA", "AA", "BB")):
+        runner.submit_raw(line(f"r{i}", "vpa.registered", "2026-11-02T09:00:00+01:00",
+                               {"name": "N", "started_on": "2025-01-01", "at_owner": owner}, f"V-{i}"), "t")
+    proc.reassigned.clear()
+    # an absence of AA from tomorrow: nothing changes today...
+    runner.submit_raw(line("abs", "roster.absence_registered", "2026-11-02T10:00:00+01:00",
+                           {"absence_id": "U", "initials": "AA", "kind": "vacation", "starts_on": "2026-11-03",
+                            "ends_on": "2026-11-05"}), "t")
+    assert proc.reassigned == []
+    # ...its boundary midnight re-evaluates AA's two VPAs, not BB's
+    runner.submit_raw(line("tick", "clock.tick", "2026-11-03T08:00:00+01:00", {}), "t")
+    assert proc.reassigned == ["AA", "AA"]
+    # sick today: at once, again only AA's
+    proc.reassigned.clear()
+    runner.submit_raw(line("sick", "roster.absence_registered", "2026-11-06T10:00:00+01:00",
+                           {"absence_id": "S", "initials": "AA", "kind": "sick", "starts_on": "2026-11-06",
+                            "ends_on": None}), "t")
+    assert proc.reassigned.count("AA") >= 2 and "BB" not in proc.reassigned
+
+
+def test_targeted_reevaluation_ends_exactly_where_reevaluating_everyone_ends():
+    """On a simulated company (team days, vacations, handovers and rendezvous picks), re-evaluating
+    only what a roster change can affect gives every task, history and evidence included, exactly
+    as re-evaluating every VPA on every change does."""
+    from datetime import date
+
+    from services.bootstrap import processors
+    from services.common.engine import EngineLimits
+    from services.common.replay import final_tasks
+    from services.simulator import SimConfig, simulate
+
+    lines = [e for e in simulate(SimConfig(vpas=400, days=45, seed=21, start=date(2026, 9, 7))) if isinstance(e, dict)]
+
+    def run(targeted: bool) -> list[dict]:
+        runner = EmbeddedRunner(processors(), Settings(), StreamClock(), limits=EngineLimits(targeted_reassign=targeted))
+        for n, e in enumerate(lines):
+            runner.submit_raw(json.dumps(e), f"sim:{n}")
+        return final_tasks(runner.drain_tasks())
+
+    targeted, everyone = run(True), run(False)
+    assert len(targeted) > 1000
+    assert any("handover" in t["reasons"] for t in targeted)
+    assert targeted == everyone
