@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Optional
 
@@ -74,6 +75,7 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
 
         app = build_stream_app(proc or processor(name), Settings.from_env(), cfg, follows(name),
                                is_followed(name)).app
+    os.makedirs(cfg.state_dir, exist_ok=True)  # faust creates its app's folder in it, not parents
     worker = faust.Worker(app, loglevel="INFO", quiet=True, override_logging=False)
     worker.execute_from_commandline()
     return 0
