@@ -187,7 +187,9 @@ class WorkerRunner:
         if topic == "at.roster":
             self.d.roster.records.append(RosterRecord(0, offset, outcome, value, None, 0))
         else:
-            message = SimpleNamespace(topic=topic, partition=0, offset=offset, key=None, timestamp=time.time())
+            vpa_id = outcome.envelope.vpa_id if isinstance(outcome, Decoded) else None
+            key = vpa_id.encode() if vpa_id else None  # keyed like the contract (DESIGN 4.1)
+            message = SimpleNamespace(topic=topic, partition=0, offset=offset, key=key, timestamp=time.time())
             self.worker.offer(self._stream, SimpleNamespace(message=message, value=value))
         self._run()
 

@@ -56,11 +56,14 @@ def test_an_event_waits_for_an_earlier_roster_record_still_on_its_way():
     runner.loop.close()
 
 
-def _offer(runner: WorkerRunner, offset: int, raw: str, topic: str = "vpa.events") -> None:
+def _offer(runner: WorkerRunner, offset: int, raw: str, topic: str = "vpa.events", key: object = "vpa_id") -> None:
+    import json
     import time
     from types import SimpleNamespace
 
-    message = SimpleNamespace(topic=topic, partition=0, offset=offset, key=None, timestamp=time.time())
+    if key == "vpa_id":
+        key = json.loads(raw)["vpa_id"].encode()
+    message = SimpleNamespace(topic=topic, partition=0, offset=offset, key=key, timestamp=time.time())
     runner.worker.offer(runner._stream, SimpleNamespace(message=message, value=raw.encode()))
     runner._run()
 
@@ -102,4 +105,20 @@ def test_a_gap_in_the_middle_of_a_partition_is_fetched_again_too():
     _offer(runner, 1, _registered(1))
     _offer(runner, 2, _registered(2))
     assert runner.worker.engine.stats["processed"] == 3
+    runner.loop.close()
+
+
+def test_an_envelope_keyed_otherwise_than_by_its_vpa_id_goes_to_the_dlq():
+    """DESIGN 4.1: the key is the vpa_id. A record keyed otherwise sits in a partition that does not
+    hold the VPA's state: taking it would split the state. Without a key, or with another, it is invalid."""
+    runner = WorkerRunner(Detector())
+    _offer(runner, 0, _registered(0), key=None)
+    _offer(runner, 1, _registered(1), key=b"V-0")
+    _offer(runner, 2, _registered(2))
+    reasons = [r.reason for r in runner.worker.engine.out.dlq] + [
+        h for t, _, _, _, headers in runner.d.app.producer.records if t == "vpa.dlq"
+        for n, h in (headers or []) if n == "reason"]
+    assert any("no key, but the message is about 'V-0'" in str(r) for r in reasons), reasons
+    assert any("key 'V-0', but the message is about 'V-1'" in str(r) for r in reasons), reasons
+    assert runner.worker.engine.stats["processed"] == 1
     runner.loop.close()

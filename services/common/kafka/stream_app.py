@@ -205,8 +205,12 @@ class StreamDriver:
     def seek(self, topic: str, partition: int, offset: int) -> None:
         """Fetch ``topic``'s ``partition`` again from ``offset`` (in the background)."""
         async def seek() -> None:
+            tp = self._tp(topic, partition)
             try:  # seek_wait runs in the consumer's thread (a plain seek from here may never wake it)
-                await self.app.consumer.seek_wait({self._tp(topic, partition): offset})
+                await self.app.consumer.seek_wait({tp: offset})
+                # faust drops every record below the offset it last handed over; seek_wait leaves that
+                # mark where it was (Consumer.seek would move it, but not in the consumer's thread)
+                self.app.consumer._read_offset[tp] = offset if offset else None
             except Exception as exc:  # noqa: BLE001 - revoked meanwhile: the next owner starts from the state
                 log.warning("%s[%d]: seeking %s to %d failed: %s", self.service, partition, topic, offset, exc)
 

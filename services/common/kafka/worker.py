@@ -42,6 +42,7 @@ log = logging.getLogger("vpa.kafka.worker")
 BATCH_STEPS = 500  # steps between two flushes while a backlog is worked through
 BUFFER_HIGH = 5000  # records buffered per input partition before its fetching pauses
 REFETCH_GIVE_UP = 60.0  # seconds a partition waits for records it asked for again
+REFETCH_AGAIN = 5.0  # seconds after which it asks again (a record fetched before the seek may have overtaken it)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class InputBuffer:
     expect: Optional[int] = None  # the offset the next record must have (from the stored state at start)
     refetch_from: Optional[int] = None  # records before it were skipped by the client: asked again
     refetch_since: float = 0.0
+    refetch_asked: float = 0.0
 
 
 class _PartitionEvent:
@@ -124,7 +126,7 @@ class PartitionWorker:
             key = parsed.key if isinstance(parsed, FeedbackCommand) else None
             rec = Buffered(key, parsed, raw, origin, ts, stream, event)
         else:
-            outcome = decode(raw)
+            outcome = misrouted(decode(raw), origin.key)
             key = None
             if isinstance(outcome, Decoded):
                 env = outcome.envelope
@@ -148,7 +150,12 @@ class PartitionWorker:
             log.warning("%s[%d]: %s: got offset %d, expected %d; fetching again from %d", self.d.service, self.p,
                         buf.topic, got, expected, expected)
             self.d.metrics.refetch(buf.topic)
-            buf.refetch_from, buf.refetch_since = expected, now
+            buf.refetch_from, buf.refetch_since, buf.refetch_asked = expected, now, now
+            self.d.seek(buf.topic, self.p, expected)
+        elif now - buf.refetch_since <= REFETCH_GIVE_UP and now - buf.refetch_asked > REFETCH_AGAIN:
+            log.info("%s[%d]: %s: still waiting for offset %d; asking again", self.d.service, self.p, buf.topic,
+                     expected)
+            buf.refetch_asked = now
             self.d.seek(buf.topic, self.p, expected)
         elif now - buf.refetch_since > REFETCH_GIVE_UP:
             log.error("%s[%d]: %s: offsets %d to %d never came again; going on from %d", self.d.service, self.p,
@@ -301,7 +308,11 @@ class PartitionWorker:
             rec = src
             self.roster_cursor[rec.partition] = rec.offset + 1
             origin = Origin(f"at.roster[{rec.partition}]@{rec.offset}", "at.roster", rec.partition, rec.offset, rec.key)
-            self.engine.submit(rec.outcome, rec.raw, (TOPIC_RANK["at.roster"], rec.partition, rec.offset), origin, wall)
+            # Every partition of a service reads the whole roster: an invalid record is reported to
+            # vpa.dlq once per service, by the partition of the same number, not once per partition.
+            if rec.partition == self.p or isinstance(rec.outcome, Decoded):
+                self.engine.submit(rec.outcome, rec.raw, (TOPIC_RANK["at.roster"], rec.partition, rec.offset),
+                                   origin, wall)
             self.engine.note_roster_position(rec.partition, rec.offset + 1)
             self._collect(rec.outcome, rec.timestamp_ms)
             return
@@ -402,7 +413,13 @@ class PartitionWorker:
                 exc = fut.exception() if fut.done() else None
                 if exc is not None:
                     raise exc  # the broker refused a record: crash, restart from the last commit
-        self.slots.write(self.engine.take_dirty())
+        changed = self.engine.take_dirty()
+        if changed:
+            self.slots.write(changed)
+            # The table's changelog records wait in faust's producer buffer, and faust commits offsets
+            # without draining it: acked before they are on the broker, a SIGKILL would leave offsets
+            # committed past the state (found by the crash test). Outputs first, then state, then acks.
+            await producer.flush()
         acks, self._acks = self._acks, []
         for stream, event in acks:
             if stream is not None:
@@ -420,6 +437,19 @@ def _event_id(value: bytes) -> Optional[str]:
         return None
     event_id = obj.get("event_id") if isinstance(obj, dict) else None
     return event_id if isinstance(event_id, str) else None
+
+
+def misrouted(outcome: Outcome, key: Optional[bytes]) -> Outcome:
+    """An envelope about a VPA keyed otherwise than by its ``vpa_id`` (DESIGN 4.1) is invalid: it sits
+    in a partition that does not hold the VPA's state, so taking it would split that state in two
+    and put its order against the VPA's other events at the mercy of the partitioner."""
+    if isinstance(outcome, Decoded) and outcome.envelope.vpa_id is not None:
+        vpa_id = outcome.envelope.vpa_id
+        if key != vpa_id.encode():
+            shown = "no key" if key is None else f"key {key[:80].decode('utf-8', 'replace')!r}"
+            return Invalid(f"invalid: {shown}, but the message is about {vpa_id!r}: "
+                           "records about a VPA must be keyed by its vpa_id")
+    return outcome
 
 
 def _key_time(t: datetime) -> tuple[int]:
