@@ -36,5 +36,6 @@ def figures(request):  # noqa: ANN001
     """The test's figures; written for the report when the test ends (with its outcome)."""
     doc = (request.node.function.__doc__ or "").strip().split("\n\n")[0]
     fig = Figures(request.node.name, " ".join(doc.split()))
+    fig.data["module"] = request.module.__name__.rsplit(".", 1)[-1]  # the report orders by it
     yield fig
     fig.finish(getattr(request.node, "rel_outcome", "error"))

@@ -170,3 +170,14 @@ async def wait_health(proc: Any, ok: bool, timeout: float = 120, check: Optional
                 return time.monotonic() - t0
         assert time.monotonic() - t0 < timeout, f"{proc.service}: /healthz never said ok={ok}: {status} {body[:300]}"
         await asyncio.sleep(0.5)
+
+
+def assert_no_restart(pipe: Pipeline, pids: dict[str, int]) -> None:
+    """Every process of ``pids`` (service -> pid) still runs, none was added, none logged a crash."""
+    for p in pipe.procs:
+        if p.pid in pids.values():
+            assert p.alive(), f"{p.service} exited:\n{p.log_tail()}"
+    assert {p.service: p.pid for p in pipe.procs if p.alive()} == pids, "a process was restarted or added"
+    for p in pipe.procs:
+        text = p.log_path.read_text(errors="replace")
+        assert "Crashed reason" not in text and "worker failed" not in text, f"{p.service} crashed:\n{p.log_tail()}"

@@ -15,21 +15,11 @@ import pytest
 
 from tests.integration.harness import ALL_SERVICES, Pipeline, write_stream
 from tests.integration.pipeline import free_port, produce_fast
-from tests.reliability.faults import LocalBroker, RssSampler, wait_health, wait_progress
+from tests.reliability.faults import LocalBroker, RssSampler, assert_no_restart, wait_health, wait_progress
 from tests.reliability.streams import company, drift_figures
 
 pytestmark = pytest.mark.integration
 OUTAGE = 30.0  # seconds a dependency stays away
-
-
-def assert_no_restart(pipe: Pipeline, pids: dict[str, int]) -> None:
-    for p in pipe.procs:
-        if p.pid in pids.values():
-            assert p.alive(), f"{p.service} exited:\n{p.log_tail()}"
-    assert {p.service: p.pid for p in pipe.procs if p.alive()} == pids, "a process was restarted or added"
-    for p in pipe.procs:
-        text = p.log_path.read_text(errors="replace")
-        assert "Crashed reason" not in text and "worker failed" not in text, f"{p.service} crashed:\n{p.log_tail()}"
 
 
 async def stay_away(pipe: Pipeline, since: float, seconds: float = OUTAGE) -> None:
