@@ -49,9 +49,23 @@ class SentDlq:
     origin: Any
 
 
+class _Journal(dict):
+    """The table double; with the producer and stream doubles it writes what happened, in order,
+    into ``journal`` (state written, producer flushed, input acked)."""
+
+    def __init__(self, journal: list[str]) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.journal.append("state")
+        super().__setitem__(key, value)
+
+
 class _Producer:
-    def __init__(self) -> None:
+    def __init__(self, journal: Optional[list[str]] = None) -> None:
         self.records: list[tuple[str, Optional[bytes], bytes, Optional[int], list]] = []
+        self.journal = journal if journal is not None else []
 
     async def send(self, topic, key, value, partition, timestamp, headers):  # noqa: ANN001, ANN201
         fut = asyncio.get_running_loop().create_future()
@@ -60,7 +74,7 @@ class _Producer:
         return fut
 
     async def flush(self) -> None:
-        return None
+        self.journal.append("flush")
 
 
 class _Feed:
@@ -86,7 +100,11 @@ class _Feed:
 
 
 class _Stream:
+    def __init__(self, journal: Optional[list[str]] = None) -> None:
+        self.journal = journal if journal is not None else []
+
     async def ack(self, event: Any) -> bool:
+        self.journal.append("ack")
         return True
 
 
@@ -105,12 +123,15 @@ class _Driver:
         self.followed_topics: dict[str, str] = {}
         self.own_feedback = f"test-{self.service}-commands"
         self.metrics = StreamMetrics(self.service)
-        self.table: dict[str, Any] = {}
+        self.journal: list[str] = []
+        self.table: dict[str, Any] = _Journal(self.journal)
         self.roster = _Feed()
-        self.app = SimpleNamespace(producer=_Producer())
+        self.app = SimpleNamespace(producer=_Producer(self.journal))
         self.worker: Optional[PartitionWorker] = None
         self.in_flight: dict[tuple[str, int], int] = {}  # records on the broker the worker has not been handed
-        self.seeks: list[tuple[str, int, int]] = []
+        # records "on the broker" that read_range finds: (topic, partition) -> offset -> event
+        self.broker: dict[tuple[str, int], dict[int, Any]] = {}
+        self.reads: list[tuple[str, int, int, int]] = []
 
     def highwater(self, topic: str, partition: int) -> Optional[int]:
         buf = self.worker.inputs.get(topic) if self.worker else None
@@ -126,8 +147,10 @@ class _Driver:
     def committed(self, topic: str, partition: int) -> Optional[int]:
         return None
 
-    def seek(self, topic: str, partition: int, offset: int) -> None:
-        self.seeks.append((topic, partition, offset))
+    async def read_range(self, topic: str, partition: int, start: int, end: int, timeout: float) -> list[Any]:
+        self.reads.append((topic, partition, start, end))
+        held = self.broker.get((topic, partition), {})
+        return [held[o] for o in range(start, end) if o in held]
 
     def pause(self, topic: str, partition: int) -> None:
         pass
@@ -147,6 +170,7 @@ class _Clock:
 class WorkerRunner:
     def __init__(self, proc: Any) -> None:
         self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)  # the worker starts background tasks from plain calls
         self.d = _Driver(proc)
         self.d.roster.started = asyncio.Event()
         self.d.roster.started.set()
@@ -154,7 +178,7 @@ class WorkerRunner:
         self.clock = _Clock(self.worker)
         self._offsets: Counter = Counter()
         self._labels: dict[tuple[str, int], str] = {}
-        self._stream = _Stream()
+        self._stream = _Stream(self.d.journal)
 
     @property
     def stats(self) -> Counter:
@@ -199,6 +223,11 @@ class WorkerRunner:
         self._run()
 
     def _run(self) -> None:
+        async def background() -> None:  # what the worker started in the background (reading skipped records)
+            for _ in range(10):
+                await asyncio.sleep(0)
+
+        self.loop.run_until_complete(background())
         while True:
             action, arg = self.worker._choose(time.monotonic())
             if action != "step":

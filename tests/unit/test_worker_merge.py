@@ -56,7 +56,7 @@ def test_an_event_waits_for_an_earlier_roster_record_still_on_its_way():
     runner.loop.close()
 
 
-def _offer(runner: WorkerRunner, offset: int, raw: str, topic: str = "vpa.events", key: object = "vpa_id") -> None:
+def _event(offset: int, raw: str, topic: str = "vpa.events", key: object = "vpa_id"):  # noqa: ANN202
     import json
     import time
     from types import SimpleNamespace
@@ -64,7 +64,11 @@ def _offer(runner: WorkerRunner, offset: int, raw: str, topic: str = "vpa.events
     if key == "vpa_id":
         key = json.loads(raw)["vpa_id"].encode()
     message = SimpleNamespace(topic=topic, partition=0, offset=offset, key=key, timestamp=time.time())
-    runner.worker.offer(runner._stream, SimpleNamespace(message=message, value=raw.encode()))
+    return SimpleNamespace(message=message, value=raw.encode())
+
+
+def _offer(runner: WorkerRunner, offset: int, raw: str, topic: str = "vpa.events", key: object = "vpa_id") -> None:
+    runner.worker.offer(runner._stream, _event(offset, raw, topic, key))
     runner._run()
 
 
@@ -73,10 +77,11 @@ def _registered(n: int) -> str:
                {"name": "Hannah Kaiser", "started_on": "2021-12-26", "at_owner": "FK"})
 
 
-def test_records_the_client_skipped_are_fetched_again_from_where_the_state_stands():
+def test_records_the_client_skipped_are_read_again_from_where_the_state_stands():
     """Found by the scale-out test: after a rebalance faust handed a worker offset 180 first while
-    179 had never been applied, and committed over it. The worker knows from its stored state which
-    offset must come next; it asks for the skipped ones again and takes nothing before them."""
+    179 had never been applied, and committed over it (it never delivers such records again). The
+    worker knows from its stored state which offset must come next; it reads the skipped ones with
+    a client of its own and takes them first, then what arrived meanwhile."""
     from services.common.kafka.worker import PartitionWorker
 
     runner = WorkerRunner(Detector())
@@ -85,26 +90,27 @@ def test_records_the_client_skipped_are_fetched_again_from_where_the_state_stand
     runner.loop.run_until_complete(runner.worker._flush())
     # A new worker for the partition (a rebalance), over the same table; offset 2 is skipped.
     runner.worker = runner.d.worker = PartitionWorker(runner.d, 0)
+    runner.d.broker[("vpa.events", 0)] = {2: _event(2, _registered(2))}
     _offer(runner, 3, _registered(3))
-    assert runner.d.seeks == [("vpa.events", 0, 2)]
-    assert runner.worker.engine.stats["processed"] == 0
-    _offer(runner, 4, _registered(4))  # still before the refetched ones arrive: dropped, no new seek
-    assert runner.d.seeks == [("vpa.events", 0, 2)]
-    for n in (2, 3, 4):
-        _offer(runner, n, _registered(n))
+    _offer(runner, 4, _registered(4))
+    assert runner.d.reads == [("vpa.events", 0, 2, 3)]
     assert runner.worker.engine.stats["processed"] == 3
     assert {k for k in runner.worker.slots if k.startswith("V-")} == {f"V-{n}" for n in range(5)}
     runner.loop.close()
 
 
-def test_a_gap_in_the_middle_of_a_partition_is_fetched_again_too():
+def test_a_gap_in_the_middle_of_a_partition_is_read_again_too_and_one_gone_is_skipped():
     runner = WorkerRunner(Detector())
     _offer(runner, 0, _registered(0))
+    runner.d.broker[("vpa.events", 0)] = {1: _event(1, _registered(1))}
     _offer(runner, 2, _registered(2))
-    assert runner.d.seeks == [("vpa.events", 0, 1)]
-    _offer(runner, 1, _registered(1))
-    _offer(runner, 2, _registered(2))
+    assert runner.d.reads == [("vpa.events", 0, 1, 2)]
     assert runner.worker.engine.stats["processed"] == 3
+    _offer(runner, 5, _registered(5))  # 3 and 4 are gone (retention): logged, and it goes on
+    assert runner.d.reads[-1] == ("vpa.events", 0, 3, 5)
+    assert runner.worker.engine.stats["processed"] == 4
+    _offer(runner, 2, _registered(2))  # delivered again: already taken
+    assert runner.worker.engine.stats["processed"] == 4
     runner.loop.close()
 
 
@@ -121,4 +127,18 @@ def test_an_envelope_keyed_otherwise_than_by_its_vpa_id_goes_to_the_dlq():
     assert any("no key, but the message is about 'V-0'" in str(r) for r in reasons), reasons
     assert any("key 'V-0', but the message is about 'V-1'" in str(r) for r in reasons), reasons
     assert runner.worker.engine.stats["processed"] == 1
+    runner.loop.close()
+
+
+def test_inputs_are_acked_only_after_their_state_is_on_the_broker():
+    """faust commits the offsets of acked inputs without draining its producer buffer, where the
+    table's changelog records wait. Found by the crash test: acked first, a SIGKILL left offsets
+    committed past the state. Outputs are flushed, then the state written and flushed, then acked."""
+    runner = WorkerRunner(Detector())
+    _offer(runner, 0, _registered(0))
+    journal = runner.d.journal
+    assert "ack" in journal
+    first_ack = journal.index("ack")
+    assert "state" in journal[:first_ack]
+    assert journal[journal.index("state"):first_ack].count("flush") >= 1
     runner.loop.close()

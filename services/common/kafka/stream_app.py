@@ -144,6 +144,12 @@ class StreamDriver:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the broker refused a record: start over cleanly
+            if self.app.should_stop:
+                # Stopping (SIGTERM): faust stopped its producer under the last batch. Nothing of it
+                # was acked, so the next owner of the partition takes it again.
+                log.info("%s[%d]: stopped during a batch (%s); its inputs are taken again by the next owner",
+                         self.service, worker.p, exc)
+                return
             log.exception("%s[%d]: worker failed; the service restarts from its last commit",
                           self.service, worker.p)
             await self.app.crash(exc)
@@ -202,19 +208,34 @@ class StreamDriver:
             for wake in waiters:
                 wake()
 
-    def seek(self, topic: str, partition: int, offset: int) -> None:
-        """Fetch ``topic``'s ``partition`` again from ``offset`` (in the background)."""
-        async def seek() -> None:
-            tp = self._tp(topic, partition)
-            try:  # seek_wait runs in the consumer's thread (a plain seek from here may never wake it)
-                await self.app.consumer.seek_wait({tp: offset})
-                # faust drops every record below the offset it last handed over; seek_wait leaves that
-                # mark where it was (Consumer.seek would move it, but not in the consumer's thread)
-                self.app.consumer._read_offset[tp] = offset if offset else None
-            except Exception as exc:  # noqa: BLE001 - revoked meanwhile: the next owner starts from the state
-                log.warning("%s[%d]: seeking %s to %d failed: %s", self.service, partition, topic, offset, exc)
+    async def read_range(self, topic: str, partition: int, start: int, end: int, timeout: float) -> list[Any]:
+        """The records at offsets ``start`` to ``end - 1`` of ``topic``'s ``partition``, read with a
+        client of its own (faust's would drop them as already seen), as events the worker takes."""
+        from types import SimpleNamespace
 
-        asyncio.ensure_future(seek())
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        from services.common.kafka_config import aiokafka_kwargs
+
+        consumer = AIOKafkaConsumer(**aiokafka_kwargs(self.cfg), group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        out: list[Any] = []
+        try:
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while loop.time() < deadline and await consumer.position(tp) < end:
+                for m in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                    if start <= m.offset < end:
+                        message = SimpleNamespace(topic=m.topic, partition=m.partition, offset=m.offset, key=m.key,
+                                                  timestamp=(m.timestamp or 0) / 1000)
+                        out.append(SimpleNamespace(message=message, value=m.value))
+        finally:
+            await consumer.stop()
+        return out
 
     def pause(self, topic: str, partition: int) -> None:
         self.app.consumer.pause_partitions({self._tp(topic, partition)})

@@ -41,8 +41,7 @@ from services.common.order import TOPIC_RANK, OrderKey
 log = logging.getLogger("vpa.kafka.worker")
 BATCH_STEPS = 500  # steps between two flushes while a backlog is worked through
 BUFFER_HIGH = 5000  # records buffered per input partition before its fetching pauses
-REFETCH_GIVE_UP = 60.0  # seconds a partition waits for records it asked for again
-REFETCH_AGAIN = 5.0  # seconds after which it asks again (a record fetched before the seek may have overtaken it)
+REFETCH_GIVE_UP = 60.0  # seconds a partition tries to read records the client skipped
 
 
 @dataclass
@@ -67,9 +66,7 @@ class InputBuffer:
     empty_since: float = field(default_factory=time.monotonic)
     paused: bool = False
     expect: Optional[int] = None  # the offset the next record must have (from the stored state at start)
-    refetch_from: Optional[int] = None  # records before it were skipped by the client: asked again
-    refetch_since: float = 0.0
-    refetch_asked: float = 0.0
+    held: Optional[list] = None  # while skipped records are read again: what arrived meanwhile
 
 
 class _PartitionEvent:
@@ -110,12 +107,20 @@ class PartitionWorker:
         buf = self.inputs.get(msg.topic)
         if buf is None:
             return
-        if buf.next_offset is not None and msg.offset < buf.next_offset:
-            return  # fetched again after a seek: already buffered
-        expected = buf.next_offset if buf.next_offset is not None else buf.expect
-        if expected is not None and msg.offset > expected and not self._refetch(buf, expected, msg.offset):
+        if buf.held is not None:
+            buf.held.append((stream, event))  # after the records being read again
             return
-        buf.refetch_from = None
+        if buf.next_offset is not None and msg.offset < buf.next_offset:
+            return  # delivered again: already buffered
+        expected = buf.next_offset if buf.next_offset is not None else buf.expect
+        if expected is not None and msg.offset > expected:
+            buf.held = [(stream, event)]
+            asyncio.ensure_future(self._read_skipped(buf, expected, msg.offset))
+            return
+        self._take(buf, stream, event)
+
+    def _take(self, buf: InputBuffer, stream: Any, event: Any) -> None:
+        msg = event.message
         raw = event.value if isinstance(event.value, (bytes, bytearray)) else (event.value or b"")
         raw = bytes(raw)
         origin = Origin(f"{msg.topic}[{msg.partition}]@{msg.offset}", msg.topic, msg.partition, msg.offset,
@@ -139,29 +144,31 @@ class PartitionWorker:
             self.d.pause(msg.topic, self.p)
         self.wake.set()
 
-    def _refetch(self, buf: InputBuffer, expected: int, got: int) -> bool:
-        """The client skipped records: a record fetched before a rebalance and handed over after it
-        is dropped by faust's stream as stale and acked, so it is committed without ever being
-        processed or fetched again. The stored state says where the partition stands: fetch again
-        from there and drop what comes before it. True: take the record after all (the records
-        before it stayed away for REFETCH_GIVE_UP seconds: deleted by retention)."""
-        now = time.monotonic()
-        if buf.refetch_from != expected:
-            log.warning("%s[%d]: %s: got offset %d, expected %d; fetching again from %d", self.d.service, self.p,
-                        buf.topic, got, expected, expected)
-            self.d.metrics.refetch(buf.topic)
-            buf.refetch_from, buf.refetch_since, buf.refetch_asked = expected, now, now
-            self.d.seek(buf.topic, self.p, expected)
-        elif now - buf.refetch_since <= REFETCH_GIVE_UP and now - buf.refetch_asked > REFETCH_AGAIN:
-            log.info("%s[%d]: %s: still waiting for offset %d; asking again", self.d.service, self.p, buf.topic,
-                     expected)
-            buf.refetch_asked = now
-            self.d.seek(buf.topic, self.p, expected)
-        elif now - buf.refetch_since > REFETCH_GIVE_UP:
-            log.error("%s[%d]: %s: offsets %d to %d never came again; going on from %d", self.d.service, self.p,
-                      buf.topic, expected, got - 1, got)
-            return True
-        return False
+    async def _read_skipped(self, buf: InputBuffer, expected: int, got: int) -> None:
+        """The client handed over ``got`` while the stored state says ``expected`` comes next: after a
+        rebalance faust can drop records as stale and commit over them, and it will not deliver
+        them again. Read them with a client of our own and take them first, then what arrived
+        meanwhile. Records already applied are taken again harmlessly (their event ids are known);
+        records gone (retention) are logged and skipped."""
+        log.warning("%s[%d]: %s: got offset %d, expected %d; reading %d to %d again", self.d.service, self.p,
+                    buf.topic, got, expected, expected, got - 1)
+        self.d.metrics.refetch(buf.topic)
+        records: list[Any] = []
+        try:
+            records = await self.d.read_range(buf.topic, self.p, expected, got, REFETCH_GIVE_UP)
+        except Exception as exc:  # noqa: BLE001 - the broker is away: take what comes next
+            log.error("%s[%d]: %s: reading offsets %d to %d again failed (%s: %s)", self.d.service, self.p,
+                      buf.topic, expected, got - 1, type(exc).__name__, exc)
+        missing = (got - expected) - len(records)
+        if missing:
+            log.error("%s[%d]: %s: %d of the offsets %d to %d could not be read again; going on from %d",
+                      self.d.service, self.p, buf.topic, missing, expected, got - 1, got)
+        for event in records:
+            self._take(buf, None, event)  # not faust's events: nothing to ack (the later acks commit past them)
+        buf.next_offset = got  # what could not be read is gone: go on from the record that showed the gap
+        held, buf.held = buf.held or [], None
+        for stream, event in held:
+            self.offer(stream, event)
 
     # ---- the loop ------------------------------------------------------------------------
 
