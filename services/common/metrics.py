@@ -109,7 +109,7 @@ PENDING_TIMERS = Gauge("vpa_pending_timers", "Timers set and not yet fired, per 
 STREAM_CLOCK_LAG = Gauge("vpa_stream_clock_lag_seconds", "Wall clock minus a partition's clock",
                          ["service", "partition"])
 INPUT_REFETCHES = Counter("vpa_input_refetches_total",
-                          "Times a partition found records skipped by the Kafka client and fetched them again",
+                          "Times a partition found records skipped by the Kafka client and read them again",
                           ["service", "topic"])
 UPSTREAM_TIMEOUTS = Counter("vpa_upstream_wait_timeouts_total",
                             "Times a partition went on without an upstream service's progress", ["service", "upstream"])
