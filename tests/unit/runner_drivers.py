@@ -134,8 +134,11 @@ class _Driver:
         self.reads: list[tuple[str, int, int, int]] = []
 
     def highwater(self, topic: str, partition: int) -> Optional[int]:
+        """What the client has seen of the partition: the records handed in, and those on the
+        ``broker`` (written, but dropped by the client or not handed over yet)."""
         buf = self.worker.inputs.get(topic) if self.worker else None
-        return (buf.next_offset or 0) if buf else 0
+        written = max(self.broker.get((topic, partition), {}), default=-1) + 1
+        return max((buf.next_offset or 0) if buf else 0, written)
 
     def end_offset_since(self, topic: str, partition: int, since: float, wake: Any) -> Optional[int]:
         """The broker double always answers at once: what was handed in, plus what a test says is

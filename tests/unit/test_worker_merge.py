@@ -142,3 +142,44 @@ def test_inputs_are_acked_only_after_their_state_is_on_the_broker():
     assert "state" in journal[:first_ack]
     assert journal[journal.index("state"):first_ack].count("flush") >= 1
     runner.loop.close()
+
+
+def test_records_the_client_dropped_at_the_end_of_a_partition_are_read_after_a_while():
+    """Found by the soak: the client dropped the rest of a fetched batch, and no later record came
+    to show the gap; the worker waited for them for good. The broker's end says they exist: after
+    a while without them the worker reads them itself. When the client hands them over after all,
+    they are taken once and acked, so that commits go past them."""
+    import time
+
+    from services.common.kafka.worker import TAIL_STALL_SECONDS
+
+    runner = WorkerRunner(Detector())
+    _offer(runner, 0, _registered(0))
+    runner.d.broker[("vpa.events", 0)] = {1: _event(1, _registered(1)), 2: _event(2, _registered(2))}
+    start = time.monotonic()
+    assert runner.worker._choose(start)[0] == "idle"
+    assert runner.worker._watch_tails(start) == start + TAIL_STALL_SECONDS
+    assert runner.d.reads == []
+    runner.worker._watch_tails(start + TAIL_STALL_SECONDS)
+    runner._run()
+    assert runner.d.reads == [("vpa.events", 0, 1, 3)]
+    assert runner.worker.engine.stats["processed"] == 3
+    acks = runner.d.journal.count("ack")
+    _offer(runner, 1, _registered(1))
+    _offer(runner, 2, _registered(2))
+    assert runner.worker.engine.stats["processed"] == 3
+    assert runner.d.journal.count("ack") == acks + 2
+    runner.loop.close()
+
+
+def test_a_record_delivered_again_before_it_is_applied_is_acked_once_it_is():
+    runner = WorkerRunner(Detector())
+    runner.d.cfg.upstream_wait_seconds = 0.0
+    worker = runner.worker
+    worker.offer(runner._stream, _event(0, _registered(0)))
+    worker.offer(runner._stream, _event(0, _registered(0)))  # again, while the first is buffered
+    assert runner.d.journal.count("ack") == 0
+    runner._run()
+    assert worker.engine.stats["processed"] == 1
+    assert runner.d.journal.count("ack") == 2
+    runner.loop.close()

@@ -108,6 +108,7 @@ class StreamDriver:
         async def on_rebalanced(app_, **kwargs) -> None:  # noqa: ANN001
             self._assigned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == "vpa.events"}
             await self._stop_workers(set(self.workers) - self._assigned)
+            self.reapply_pauses()
             for p in sorted(self._assigned):
                 self._ensure_worker(p)
 
@@ -238,10 +239,30 @@ class StreamDriver:
         return out
 
     def pause(self, topic: str, partition: int) -> None:
-        self.app.consumer.pause_partitions({self._tp(topic, partition)})
+        self._at_client("pause", topic, partition)
 
     def resume(self, topic: str, partition: int) -> None:
-        self.app.consumer.resume_partitions({self._tp(topic, partition)})
+        self._at_client("resume", topic, partition)
+
+    def _at_client(self, action: str, topic: str, partition: int) -> None:
+        """Pause or resume fetching in aiokafka itself, in the thread faust runs it in. Not with
+        faust's pause_partitions: that only filters what was fetched, and it drops the rest of a
+        fetched batch of a partition paused meanwhile, which faust then counts as a gap and commits
+        over (the soak stalled on such records at the end of a partition). aiokafka keeps its
+        position at the last record handed over and fetches the rest again after the resume."""
+        from aiokafka import TopicPartition
+
+        thread = self.app.consumer._thread
+        client = thread._ensure_consumer()
+        thread.thread_loop.call_soon_threadsafe(getattr(client, action), TopicPartition(topic, partition))
+
+    def reapply_pauses(self) -> None:
+        """A rebalance gives the client fresh partition states, all fetching: pause again what the
+        workers that keep their partition hold paused."""
+        for worker in self.workers.values():
+            for buf in worker.inputs.values():
+                if buf.paused:
+                    self.pause(buf.topic, worker.p)
 
 
 def build_stream_app(proc: Processor, settings: Settings, cfg: KafkaConfig, follows: tuple[str, ...] = (),

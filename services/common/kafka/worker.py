@@ -42,6 +42,9 @@ log = logging.getLogger("vpa.kafka.worker")
 BATCH_STEPS = 500  # steps between two flushes while a backlog is worked through
 BUFFER_HIGH = 5000  # records buffered per input partition before its fetching pauses
 REFETCH_GIVE_UP = 60.0  # seconds a partition tries to read records the client skipped
+# Seconds an input may stay empty while the broker holds more of it before the worker reads those
+# records itself: far above a fetch round trip, far below anything an operator would call a stall.
+TAIL_STALL_SECONDS = 15.0
 
 
 @dataclass
@@ -67,6 +70,8 @@ class InputBuffer:
     paused: bool = False
     expect: Optional[int] = None  # the offset the next record must have (from the stored state at start)
     held: Optional[list] = None  # while skipped records are read again: what arrived meanwhile
+    behind_since: Optional[float] = None  # empty, while the broker holds more (time.monotonic())
+    late: list = field(default_factory=list)  # (offset, stream, event) delivered again: acked once applied
 
 
 class _PartitionEvent:
@@ -111,7 +116,14 @@ class PartitionWorker:
             buf.held.append((stream, event))  # after the records being read again
             return
         if buf.next_offset is not None and msg.offset < buf.next_offset:
-            return  # delivered again: already buffered
+            # Delivered again, or read already by a client of our own: taken once. The client's
+            # copy is acked once that offset is applied, so that commits go past it.
+            if stream is not None and buf.done_offset is not None and msg.offset < buf.done_offset:
+                self._acks.append((stream, event))  # applied already: acked with the next batch
+                self.wake.set()
+            elif stream is not None:
+                buf.late.append((msg.offset, stream, event))
+            return
         expected = buf.next_offset if buf.next_offset is not None else buf.expect
         if expected is not None and msg.offset > expected:
             buf.held = [(stream, event)]
@@ -139,19 +151,27 @@ class PartitionWorker:
             rec = Buffered(key, outcome, raw, origin, ts, stream, event)
         buf.records.append(rec)
         buf.next_offset = msg.offset + 1
+        buf.behind_since = None
         if len(buf.records) > BUFFER_HIGH and not buf.paused:
             buf.paused = True
             self.d.pause(msg.topic, self.p)
         self.wake.set()
 
-    async def _read_skipped(self, buf: InputBuffer, expected: int, got: int) -> None:
+    async def _read_skipped(self, buf: InputBuffer, expected: int, got: int, tail: bool = False) -> None:
         """The client handed over ``got`` while the stored state says ``expected`` comes next: after a
         rebalance faust can drop records as stale and commit over them, and it will not deliver
         them again. Read them with a client of our own and take them first, then what arrived
         meanwhile. Records already applied are taken again harmlessly (their event ids are known);
-        records gone (retention) are logged and skipped."""
-        log.warning("%s[%d]: %s: got offset %d, expected %d; reading %d to %d again", self.d.service, self.p,
-                    buf.topic, got, expected, expected, got - 1)
+        records gone (retention) are logged and skipped.
+
+        ``tail``: no record after them has come to show the gap; the broker's end offset ``got``
+        says they exist. What cannot be read now is asked for again later, not skipped."""
+        if tail:
+            log.warning("%s[%d]: %s: nothing arrived for %.0f s while the broker holds offsets %d to %d; "
+                        "reading them", self.d.service, self.p, buf.topic, TAIL_STALL_SECONDS, expected, got - 1)
+        else:
+            log.warning("%s[%d]: %s: got offset %d, expected %d; reading %d to %d again", self.d.service, self.p,
+                        buf.topic, got, expected, expected, got - 1)
         self.d.metrics.refetch(buf.topic)
         records: list[Any] = []
         try:
@@ -160,6 +180,13 @@ class PartitionWorker:
             log.error("%s[%d]: %s: reading offsets %d to %d again failed (%s: %s)", self.d.service, self.p,
                       buf.topic, expected, got - 1, type(exc).__name__, exc)
         missing = (got - expected) - len(records)
+        if tail:
+            for event in records:
+                self._take(buf, None, event)
+            held, buf.held = buf.held or [], None
+            for stream, event in held:
+                self.offer(stream, event)
+            return
         if missing:
             log.error("%s[%d]: %s: %d of the offsets %d to %d could not be read again; going on from %d",
                       self.d.service, self.p, buf.topic, missing, expected, got - 1, got)
@@ -199,6 +226,9 @@ class PartitionWorker:
                 timeout = self.d.cfg.wall_tick_seconds
                 if action == "wait" and arg is not None:
                     timeout = max(0.005, min(timeout, arg - now))
+                due = self._watch_tails(now)
+                if due is not None:
+                    timeout = max(0.005, min(timeout, due - now))
                 self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), timeout)
@@ -301,6 +331,38 @@ class PartitionWorker:
                 proven = False  # asked (the answer wakes this worker), or records are on their way
         return proven
 
+    def _watch_tails(self, now: float) -> Optional[float]:
+        """Looks at every empty input the broker holds more of (see ``_behind``); returns when to
+        look again."""
+        due: Optional[float] = None
+        for buf in self.inputs.values():
+            if buf.records or buf.held is not None or self._caught_up(buf):
+                buf.behind_since = None
+                continue
+            until = self._behind(buf, now)
+            if until is not None:
+                due = until if due is None else min(due, until)
+        return due
+
+    def _behind(self, buf: InputBuffer, now: float) -> Optional[float]:
+        """An empty input the broker holds more of. The records are on their way, unless the client
+        dropped them and no later record comes to show the gap (found by the soak: faust dropped
+        the rest of a fetched batch of a partition paused meanwhile, and the worker waited for
+        them for good). After ``TAIL_STALL_SECONDS`` it reads them itself; returns when to look again."""
+        if buf.behind_since is None:
+            buf.behind_since = now
+        due = buf.behind_since + TAIL_STALL_SECONDS
+        if now < due:
+            return due
+        buf.behind_since = None
+        hw = self.d.highwater(buf.topic, self.p)
+        offset = buf.next_offset if buf.next_offset is not None else self.d.committed(buf.topic, self.p)
+        if hw is None or hw <= (offset or 0):
+            return None
+        buf.held = []
+        asyncio.ensure_future(self._read_skipped(buf, offset or 0, hw, tail=True))
+        return None
+
     def _caught_up(self, buf: InputBuffer) -> bool:
         hw = self.d.highwater(buf.topic, self.p)
         if hw is None:
@@ -346,7 +408,12 @@ class PartitionWorker:
             self.engine.submit(rec.outcome, rec.raw, (TOPIC_RANK.get(o.topic, 3), o.partition, o.offset), o, wall)
         buf.done_offset = o.offset + 1
         self.engine.note_input(o.topic, o.offset)
-        self._acks.append((rec.stream, rec.event))
+        if rec.stream is not None:
+            self._acks.append((rec.stream, rec.event))
+        if buf.late:
+            applied = [late for late in buf.late if late[0] < buf.done_offset]
+            buf.late = [late for late in buf.late if late[0] >= buf.done_offset]
+            self._acks.extend((stream, event) for _, stream, event in applied)
         self.d.metrics.processing(time.perf_counter() - started)
         self._collect(rec.outcome, rec.timestamp_ms)
 
