@@ -75,6 +75,9 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
 
         app = build_stream_app(proc or processor(name), Settings.from_env(), cfg, follows(name),
                                is_followed(name)).app
+    from services.common.diagnostics import install_stack_dump
+
+    app.task(install_stack_dump)  # kill -USR1: where every task waits, in the log
     os.makedirs(cfg.state_dir, exist_ok=True)  # faust creates its app's folder in it, not parents
     worker = faust.Worker(app, loglevel="INFO", quiet=True, override_logging=False)
     worker.execute_from_commandline()

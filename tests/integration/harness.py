@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -210,6 +211,19 @@ class Pipeline:
     def running(self, service: str) -> list[ServiceProcess]:
         return [p for p in self.procs if p.service == service and p.proc.poll() is None]
 
+    async def dump_stacks(self, timeout: float = 15.0) -> None:
+        """Every running service writes its tasks' and threads' stacks to its log (SIGUSR1)."""
+        import signal
+
+        from services.common.diagnostics import DUMP_END
+
+        running = [p for p in self.procs if p.proc.poll() is None]
+        for p in running:
+            os.kill(p.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all(DUMP_END in p.log_tail(5) for p in running):
+            await asyncio.sleep(0.2)
+
     def logs(self, n: int = 30) -> str:
         return "\n".join(f"--- {p.service} ({p.log_path.name})\n{p.log_tail(n)}" for p in self.procs)
 
@@ -245,15 +259,27 @@ class Pipeline:
             await probe.stop()
             await admin.close()
 
-    async def settle(self, timeout: float = 300, calm: float = 3.0) -> list[dict]:
+    async def settle(self, timeout: float = 300, calm: float = 3.0, stall: Optional[float] = None) -> list[dict]:
         """Wait until every group is caught up and, while it stays so, the store has not changed for
         ``calm`` seconds; returns the tasks. (Caught up first: a store that is still empty because
-        nothing has been processed yet is not settled.)"""
+        nothing has been processed yet is not settled.) ``stall``: fail as soon as no group has
+        committed anything for that long, with every service's stacks in its log (SIGUSR1)."""
         deadline = time.monotonic() + timeout
         last, since = None, time.monotonic()
+        moved, moved_at, looked_at = None, time.monotonic(), 0.0
         while time.monotonic() < deadline:
             if not await self.caught_up():
                 last = None
+                if stall is not None and time.monotonic() - looked_at >= min(30.0, stall / 4):
+                    looked_at = time.monotonic()
+                    now_done = [await self.progress(s) for s in dict.fromkeys(p.service for p in self.procs)
+                                if s in ALL_SERVICES]
+                    if now_done != moved:
+                        moved, moved_at = now_done, looked_at
+                    elif looked_at - moved_at >= stall:
+                        await self.dump_stacks()
+                        raise AssertionError(f"the pipeline stalled: no group committed anything for "
+                                             f"{stall:.0f} s (progress {now_done}); stacks in the logs\n{self.logs()}")
             else:
                 tasks = await self.tasks()
                 snapshot = [(t["task_id"], t["version"]) for t in tasks]

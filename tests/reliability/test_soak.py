@@ -60,7 +60,7 @@ async def test_a_million_events_keep_memory_bounded(database_url, tmp_path, figu
 
             follower = asyncio.ensure_future(follow())
             try:
-                await pipe.settle(timeout=4 * 3600, calm=5.0)
+                await pipe.settle(timeout=4 * 3600, calm=5.0, stall=900)
             finally:
                 follower.cancel()
             processed_s = time.monotonic() - t0

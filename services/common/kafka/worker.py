@@ -45,6 +45,9 @@ REFETCH_GIVE_UP = 60.0  # seconds a partition tries to read records the client s
 # Seconds an input may stay empty while the broker holds more of it before the worker reads those
 # records itself: far above a fetch round trip, far below anything an operator would call a stall.
 TAIL_STALL_SECONDS = 15.0
+# Seconds a batch may take to reach the broker. The producer retries inside it; beyond it the
+# worker fails loudly (the service restarts from its last commit) instead of waiting for good.
+FLUSH_GIVE_UP = 180.0
 
 
 @dataclass
@@ -482,7 +485,7 @@ class PartitionWorker:
             sent.append(await producer.send(self.d.own_feedback, None, mark_record(done), self.p, None, None))
             self._marked = done
         if sent:
-            await producer.flush()
+            await self._bounded("the batch's outputs", producer.flush())
             for fut in sent:
                 exc = fut.exception() if fut.done() else None
                 if exc is not None:
@@ -493,12 +496,20 @@ class PartitionWorker:
             # The table's changelog records wait in faust's producer buffer, and faust commits offsets
             # without draining it: acked before they are on the broker, a SIGKILL would leave offsets
             # committed past the state (found by the crash test). Outputs first, then state, then acks.
-            await producer.flush()
+            await self._bounded("the batch's state", producer.flush())
         acks, self._acks = self._acks, []
         for stream, event in acks:
             if stream is not None:
                 await stream.ack(event)
         self.d.metrics.partition(self)
+
+
+    async def _bounded(self, what: str, step: Any) -> None:
+        try:
+            await asyncio.wait_for(step, FLUSH_GIVE_UP)
+        except asyncio.TimeoutError:
+            raise RuntimeError(f"{self.d.service}[{self.p}]: {what} did not reach the broker within "
+                               f"{FLUSH_GIVE_UP:.0f} s") from None
 
 
 def _event_id(value: bytes) -> Optional[str]:

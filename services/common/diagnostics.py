@@ -1,0 +1,32 @@
+"""SIGUSR1: a running service writes the stack of every asyncio task and every thread to its log.
+
+For a service that has stopped making progress without failing (the first soak run stalled that
+way): ``kill -USR1 <pid>`` shows where each task waits, without stopping it."""
+from __future__ import annotations
+
+import asyncio
+import faulthandler
+import io
+import logging
+import signal
+import sys
+
+log = logging.getLogger("vpa.diagnostics")
+DUMP_END = "stack dump end"
+
+
+def dump_stacks() -> None:
+    out = io.StringIO()
+    tasks = asyncio.all_tasks()
+    for task in sorted(tasks, key=lambda t: t.get_name()):
+        out.write(f"--- {task.get_name()}: {task.get_coro()!r}\n")
+        task.print_stack(limit=12, file=out)
+    log.warning("stack dump: %d asyncio tasks\n%s", len(tasks), out.getvalue())
+    sys.stderr.flush()
+    faulthandler.dump_traceback(all_threads=True)  # the client threads too (to stderr, the log)
+    log.warning(DUMP_END)
+
+
+async def install_stack_dump() -> None:
+    """A faust app task: the handler runs in the app's event loop."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_stacks)
