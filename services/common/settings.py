@@ -61,7 +61,7 @@ class Settings(EnvModel):
     # state: how long (stream time) a closed task's tombstone stays in a service's state, and with
     # it how far back absences are kept beyond the `frequent` window (services.common.tasks)
     # (0: kept as long as the VPA's state, so an erasure names every task the store holds)
-    task_retention_days: int = setting(0, "a whole number of days, 0 or more", ge=0)
+    task_retention_days: int = setting(90, "a whole number of days, 0 or more", ge=0)
     # data protection: an offboarded VPA's state and tasks are erased this long after offboarding
     erase_after_days: int = setting(180, "a positive integer (days)", gt=0)
 

@@ -167,10 +167,11 @@ def test_a_tombstone_is_forgotten_after_the_retention():
     put_task(state, TASK_ID, {"status": "cancelled"}, ctx(T2), "CD", "abgebrochen")
     retire(state, ctx(T2), reopens=lambda task_id: False)
     assert state["closed"][TASK_ID][:2] == [2, "c"] and len(state["closed"][TASK_ID]) == 3  # no created_at
-    retire(state, ctx(T2 + timedelta(days=3650)))
-    assert get_task(state, TASK_ID) is not None  # by default kept (an erasure must name it)
-    days = 90
-    later = lambda d: Context(now=T2 + timedelta(days=d), settings=Settings(task_retention_days=days))  # noqa: E731
+    retire(state, Context(now=T2 + timedelta(days=3650), settings=Settings(task_retention_days=0)))
+    assert get_task(state, TASK_ID) is not None  # 0: kept as long as the VPA's state
+    days = Settings().task_retention_days
+    assert days == 90  # the default (issue 11)
+    later = lambda d: Context(now=T2 + timedelta(days=d), settings=Settings())  # noqa: E731
     retire(state, later(days))
     assert get_task(state, TASK_ID) is not None  # the last day of the retention
     state["offboarded"] = True
