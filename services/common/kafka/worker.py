@@ -363,7 +363,9 @@ class PartitionWorker:
         if hw is None or hw <= (offset or 0):
             return None
         buf.held = []
-        asyncio.ensure_future(self._read_skipped(buf, offset or 0, hw, tail=True))
+        # At most a buffer's worth: the rest comes from the client, or from the next such read.
+        end = min(hw, (offset or 0) + BUFFER_HIGH)
+        asyncio.ensure_future(self._read_skipped(buf, offset or 0, end, tail=True))
         return None
 
     def _caught_up(self, buf: InputBuffer) -> bool:
