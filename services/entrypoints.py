@@ -76,8 +76,10 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
         app = build_stream_app(proc or processor(name), Settings.from_env(), cfg, follows(name),
                                is_followed(name)).app
     from services.common.diagnostics import install_stack_dump
+    from services.common.stop_guard import exit_if_stop_hangs
 
     app.task(install_stack_dump)  # kill -USR1: where every task waits, in the log
+    exit_if_stop_hangs(app)
     os.makedirs(cfg.state_dir, exist_ok=True)  # faust creates its app's folder in it, not parents
     worker = faust.Worker(app, loglevel="INFO", quiet=True, override_logging=False)
     worker.execute_from_commandline()
