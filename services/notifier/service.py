@@ -118,15 +118,13 @@ class StoreWriter:
 
     async def run(self) -> None:
         while True:
+            # What is queued now, without lingering: a write in flight lets the next batch gather,
+            # so batches are large under a backlog and a lone version is written at once.
             batch = [await self.queue.get()]
-            deadline = asyncio.get_running_loop().time() + 0.2
             while len(batch) < self.batch_size:
-                timeout = deadline - asyncio.get_running_loop().time()
-                if timeout <= 0:
-                    break
                 try:
-                    batch.append(await asyncio.wait_for(self.queue.get(), timeout))
-                except asyncio.TimeoutError:
+                    batch.append(self.queue.get_nowait())
+                except asyncio.QueueEmpty:
                     break
             await self._write(batch)
 

@@ -1,10 +1,11 @@
 """Benchmark: end-to-end latency at a steady rate, from produce to the committed store row (run by hand).
 
     KAFKA_BOOTSTRAP_SERVERS=... DATABASE_URL=... .venv/bin/python tests/bench/bench_latency.py \\
-        [--rates 2000,200] [--seconds 60] [--vpas 3000] [--json OUT]
+        [--rates 2000,200,200@0] [--seconds 60] [--vpas 3000] [--json OUT]
 
-For each rate, a fresh pipeline of every Kafka service (detector, reminders, journey, notifier;
-production settings, stream clock) over a simulated company:
+For each rate (``RATE@IDLE``: with ``VPA_INPUT_IDLE_SECONDS=IDLE`` instead of the default 0.5), a
+fresh pipeline of every Kafka service (detector, reminders, journey, notifier; production
+settings, stream clock) over a simulated company:
 
 1. warm-up: the company's first ``--warm-up`` records, produced at once, until every group is
    caught up and the store is calm;
@@ -131,13 +132,12 @@ def exact(values: list[float]) -> dict:
             "max_ms": 1000 * v[-1]}
 
 
-async def one_rate(rate: float, args: argparse.Namespace, database_url: str, log_dir: Path) -> dict:
+async def one_rate(rate: float, idle: str, args: argparse.Namespace, database_url: str, log_dir: Path) -> dict:
     cfg = SimConfig(vpas=args.vpas, days=args.days, seed=7, start=date(2025, 1, 6))
     items = (e for e in simulate(cfg) if isinstance(e, dict))
     warm = list(islice(items, args.warm_up))
     phase = list(islice(items, int(rate * args.seconds)))
-    async with Pipeline(database_url, log_dir, metrics=True, VPA_CLOCK="stream",
-                        VPA_INPUT_IDLE_SECONDS=os.environ.get("VPA_INPUT_IDLE_SECONDS", "0.5")) as pipe:
+    async with Pipeline(database_url, log_dir, metrics=True, VPA_CLOCK="stream", VPA_INPUT_IDLE_SECONDS=idle) as pipe:
         await produce_fast(warm)
         await pipe.settle(timeout=1800, calm=3.0)
         before = await histogram(pipe)
@@ -153,7 +153,7 @@ async def one_rate(rate: float, args: argparse.Namespace, database_url: str, log
         after = await histogram(pipe)
     buckets = {le: after.get(le, 0) - before.get(le, 0) for le in after}
     versions = buckets.get(float("inf"), 0)
-    return {"rate": rate, "sent": sent, "seconds": took, "achieved_per_s": sent / took,
+    return {"rate": rate, "input_idle_seconds": float(idle), "sent": sent, "seconds": took, "achieved_per_s": sent / took,
             "drain_after_s": drain_s, "task_versions": versions,
             "p50_s": quantile(0.5, buckets), "p99_s": quantile(0.99, buckets), "max_at_most_s": max_bucket(buckets),
             "within_250ms": buckets.get(0.25, 0) / versions if versions else None,
@@ -163,11 +163,13 @@ async def one_rate(rate: float, args: argparse.Namespace, database_url: str, log
 async def amain(args: argparse.Namespace) -> list[dict]:
     database_url = os.environ["DATABASE_URL"]
     results = []
-    for rate in args.rates:
+    for spec in args.rates:
+        rate_text, _, idle = spec.partition("@")
+        rate = float(rate_text)
         with tempfile.TemporaryDirectory(prefix="vpa-bench-latency-") as tmp:
-            res = await one_rate(rate, args, database_url, Path(tmp))
+            res = await one_rate(rate, idle or "0.5", args, database_url, Path(tmp))
         hop = res["raw_hop"]
-        print(f"{rate:,.0f}/s for {args.seconds:.0f} s (achieved {res['achieved_per_s']:,.0f}/s, caught up "
+        print(f"{rate:,.0f}/s (VPA_INPUT_IDLE_SECONDS={idle or '0.5'}) for {args.seconds:.0f} s (achieved {res['achieved_per_s']:,.0f}/s, caught up "
               f"{res['drain_after_s']:.0f} s after the last send): {res['task_versions']:,.0f} task versions, "
               f"p50 {res['p50_s'] * 1000:,.0f} ms, p99 {res['p99_s'] * 1000:,.0f} ms, max at most "
               f"{res['max_at_most_s']:,.2f} s; raw hop p50 {hop.get('p50_ms', 0):.1f} ms, "
@@ -178,7 +180,7 @@ async def amain(args: argparse.Namespace) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[2000.0, 200.0])
+    ap.add_argument("--rates", type=lambda s: s.split(","), default=["2000", "200", "200@0"])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--vpas", type=int, default=3000)
     ap.add_argument("--days", type=int, default=400)

@@ -223,23 +223,29 @@ def latency_section(runs: list | None, command: str) -> list[str]:
         "(from an input's arrival in Kafka to the committed store row of each task version it caused) over that "
         "phase, p50 and p99 linear within the histogram's buckets, the maximum as the bucket that holds it; the raw "
         "hop (a plain aiokafka consumer of `vpa.events`) is exact.", "",
-        "| rate asked | achieved | caught up after the last send | task versions | p50 | p99 | max at most | "
+        "| rate asked | `VPA_INPUT_IDLE_SECONDS` | achieved | caught up after the last send | task versions | p50 | p99 | max at most | "
         "within 250 ms | raw hop p50 / p99 / max | load |",
-        "|---|---|---|---|---|---|---|---|---|---|"]
+        "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         hop = r["raw_hop"]
         share = f"{r['within_250ms']:.1%}" if r.get("within_250ms") is not None else "–"
-        lines.append(f"| {r['rate']:,.0f}/s | {r['achieved_per_s']:,.0f}/s | {r['drain_after_s']:.0f} s | "
+        lines.append(f"| {r['rate']:,.0f}/s | {r.get('input_idle_seconds', 0.5):g} | {r['achieved_per_s']:,.0f}/s | {r['drain_after_s']:.0f} s | "
                      f"{r['task_versions']:,.0f} | {r['p50_s'] * 1000:,.0f} ms | {r['p99_s'] * 1000:,.0f} ms | "
                      f"{r['max_at_most_s']:,.2f} s | {share} | {hop.get('p50_ms', 0):.1f} / {hop.get('p99_ms', 0):.1f} / "
                      f"{hop.get('max_ms', 0):.1f} ms | {r['load_avg']:.1f} |")
-    target = next((r for r in runs if r["rate"] >= 2000), None)
+    target = next((r for r in runs if r["rate"] >= 2000 and r.get("input_idle_seconds", 0.5) == 0.5), None)
     met = target is not None and target["p99_s"] < 0.25
     lines += ["", f"Target p99 under 250 ms at 2,000 events/s: {verdict(met)}."]
     if target is not None and not met:
         lines += ["", "Gap and cause: the services together take fewer events per second on this machine than "
                   "2,000 (the drain above), so a backlog builds up during the minute and the latency is the time "
-                  "to work it off, not the hop; the lower rate shows the latency where the pipeline keeps up."]
+                  "to work it off, not the hop; the lower rate shows the latency where the pipeline keeps up. "
+                  "Where it keeps up, most of what remains is waiting by design: a partition takes a record only "
+                  "once every input with nothing buffered has stayed empty for `VPA_INPUT_IDLE_SECONDS` (0.5 s; "
+                  "the time-ordered merge, Kafka Streams' `max.task.idle.ms`), the reminders service waits for "
+                  "the detector's progress mark, and every hop is a fetch and a flush to the broker. The row with "
+                  "`VPA_INPUT_IDLE_SECONDS=0` shows the share of the first: that setting trades it for records "
+                  "from producers that lag behind others being taken late."]
     return lines + [""]
 
 
