@@ -47,6 +47,19 @@ def machine() -> list[str]:
     ]
 
 
+def resumed(results: Path) -> list[str]:
+    """Lines for runs continued with ``scripts/bench --from NAME`` after a failure."""
+    path = results / "resumed"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        name, when, commit = (line.split() + ["?", "?"])[:3]
+        out.append(f"- Continued with `bash scripts/bench --from {name}` at {when} on commit `{commit}` after the "
+                   f"run stopped there; the benchmarks before `{name}` are from that earlier run.")
+    return out
+
+
 def load(results: Path, name: str) -> dict:
     path = results / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else {}
@@ -66,10 +79,10 @@ def main(results_dir: str, out: str) -> int:
     lines = ["# Benchmarks (issue 11)", "",
              "Written by `bash scripts/bench` from one run (do not edit by hand). Every figure is a ratio against a "
              "ceiling measured in the same run, with the absolute numbers beside it. Benchmarks are run by hand, "
-             "never as timed tests.", "", "## Machine and versions", "", *machine(), "", "## Commands", "",
+             "never as timed tests.", "", "## Machine and versions", "", *machine(), *resumed(results), "", "## Commands", "",
              "`bash scripts/bench` started Kafka (`deploy/kafka/kafka.sh`, port `BENCH_KAFKA_PORT`, default 19392) "
              "and PostgreSQL (`deploy/postgres/pg.sh`, `.cache/pgdata-bench`) and ran:", ""]
-    for name in ("replay", "state", "handover", "sweep", "notifier", "kafka"):
+    for name in ("replay", "state", "handover", "sweep", "notifier", "kafka", "latency"):
         lines.append(f"- `{cmd(results, name).replace(str(ROOT) + '/', '')}`")
     lines.append("")
 
