@@ -44,6 +44,7 @@ class RosterFeed:
         self._fetched_to: dict[int, int] = {}
         self._listeners: list[Callable[[], None]] = []
         self._consumer: Any = None
+        self._asker: Any = None  # a client for end offsets only (see start)
         self._task: Optional[asyncio.Task] = None
         self.started = asyncio.Event()  # partitions known, reading
 
@@ -57,6 +58,11 @@ class RosterFeed:
         self._consumer = AIOKafkaConsumer(**aiokafka_kwargs(self.cfg), group_id=None, enable_auto_commit=False,
                                           auto_offset_reset="earliest")
         await self._consumer.start()
+        # End offsets are asked with a client of their own: the broker answers the requests of one
+        # connection in order, so behind this feed's long-polling fetch (up to fetch_max_wait_ms,
+        # 500 ms, on a quiet roster) every question waited, and with it every record a worker takes.
+        self._asker = AIOKafkaConsumer(**aiokafka_kwargs(self.cfg), group_id=None, enable_auto_commit=False)
+        await self._asker.start()
         parts = None
         for _ in range(300):  # the topic was created before start; metadata may lag a moment
             cluster = await self._consumer._client.fetch_all_metadata()
@@ -84,6 +90,8 @@ class RosterFeed:
             await asyncio.gather(self._task, return_exceptions=True)
         if self._consumer is not None:
             await self._consumer.stop()
+        if self._asker is not None:
+            await self._asker.stop()
 
     async def _run(self) -> None:
         from aiokafka import TopicPartition
@@ -150,7 +158,7 @@ class RosterFeed:
         """The broker's end offsets of any topic's partitions, asked now (with this feed's client)."""
         from aiokafka import TopicPartition
 
-        ends = await self._consumer.end_offsets([TopicPartition(t, p) for t, p in tps])
+        ends = await (self._asker or self._consumer).end_offsets([TopicPartition(t, p) for t, p in tps])
         return {(tp.topic, tp.partition): end for tp, end in ends.items()}
 
     def lag(self, partition: int, cursor: int) -> int:
