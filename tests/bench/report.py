@@ -148,6 +148,14 @@ def main(results_dir: str, out: str) -> int:
                   "- Before issue 11: 33,980 B per VPA after a year (300 VPAs x 365 days, measured the same way at "
                   "commit 8f37acb), growing every month: every task ever created with its whole history and evidence.",
                   ""]
+        if m12["bytes_per_vpa"] >= 2048 or growth > 0.02:
+            lines += [f"Gap and cause: what grows is live work. The live tasks went from {m6['live_tasks_per_vpa']:,.0f} "
+                      f"to {m12['live_tasks_per_vpa']:,.0f} between month 6 and the end, because the simulated AT leaves "
+                      "many reminders and cases open (the demo shows the same: many old overdue reminders), and a "
+                      "live task stays whole in the state. Closed tasks leave at once, and their tombstones go "
+                      "after `VPA_TASK_RETENTION_DAYS` (90). The rule windows are bounded. Under 2 KiB would need "
+                      "live tasks kept smaller (drafts and evidence live in the store already; the state still "
+                      "carries both for open tasks).", ""]
 
     handover = load(results, "handover").get("handover")
     if handover:
