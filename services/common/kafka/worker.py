@@ -74,7 +74,7 @@ class InputBuffer:
     expect: Optional[int] = None  # the offset the next record must have (from the stored state at start)
     held: Optional[list] = None  # while skipped records are read again: what arrived meanwhile
     behind_since: Optional[float] = None  # empty, while the broker holds more (time.monotonic())
-    late: list = field(default_factory=list)  # (offset, stream, event) delivered again: acked once applied
+    late: deque = field(default_factory=deque)  # (offset, stream, event) delivered again: acked once applied
 
 
 class _PartitionEvent:
@@ -415,10 +415,10 @@ class PartitionWorker:
         self.engine.note_input(o.topic, o.offset)
         if rec.stream is not None:
             self._acks.append((rec.stream, rec.event))
-        if buf.late:
-            applied = [late for late in buf.late if late[0] < buf.done_offset]
-            buf.late = [late for late in buf.late if late[0] >= buf.done_offset]
-            self._acks.extend((stream, event) for _, stream, event in applied)
+        late = buf.late
+        while late and late[0][0] < buf.done_offset:  # in offset order, as the client delivers them
+            _, stream, event = late.popleft()
+            self._acks.append((stream, event))
         self.d.metrics.processing(time.perf_counter() - started)
         self._collect(rec.outcome, rec.timestamp_ms)
 
