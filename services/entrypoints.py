@@ -157,17 +157,20 @@ def erase_vpa(vpa_id: str, reason: Optional[str]) -> int:
 
     async def main() -> int:
         await ensure_topics(kafka)
+        # The store first: once the command is out, the notifier may remove the same rows on the
+        # services' tombstones, and the count printed here would depend on that race. A version
+        # still in flight that lands in between is removed again by those tombstones.
+        store = await open_store(store_cfg.url, store_cfg.data_dir)
+        try:
+            removed = await store.erase_vpa(vpa_id)
+        finally:
+            await store.close()
         producer = AIOKafkaProducer(**aiokafka_kwargs(kafka), acks="all")
         await producer.start()
         try:
             await producer.send_and_wait("vpa.commands", json.dumps(command).encode(), key=vpa_id.encode())
         finally:
             await producer.stop()
-        store = await open_store(store_cfg.url, store_cfg.data_dir)
-        try:
-            removed = await store.erase_vpa(vpa_id)
-        finally:
-            await store.close()
         print(f"vpa erase: {vpa_id}: {removed} tasks and their history removed from the store; "
               f"{command['event_id']} sent to every service (state and dashlet.tasks tombstones follow)")
         return 0
