@@ -36,7 +36,7 @@ from services.common.order import (
 from services.common.processor import ANY_ROSTER_CHANGE, Context, Processor, Result, Timer, json_copy
 from services.common.roster import Roster, apply_roster_event, is_present, roster_key
 from services.common.roster_index import (
-    DependencyIndex, MemberChange, boundary_dates, members_with_boundary_on, next_boundary_after, policy_view,
+    BoundaryIndex, DependencyIndex, MemberChange, policy_view,
 )
 from services.common.settings import Settings
 from services.common.timer_index import TimerIndex
@@ -90,7 +90,11 @@ class EngineLimits:
     targeted_reassign: bool = True  # False: re-evaluate every VPA on every roster change (tests)
 
 
-ROSTER_SLOT = "__roster__"  # the roster view, its input positions and its recent event ids
+ROSTER_SLOT = "__roster__"  # roster input positions, recent event ids of keyless inputs
+# One slot per AT member (its record and its recent event ids): a roster event writes the member it
+# changed, never the whole roster, which grows with the company (one record of it passed Kafka's
+# 1 MB limit at 100,000 VPAs).
+MEMBER_PREFIX = "__member__/"
 META_SLOT = "__meta__"  # clock, last step, upstream watermarks
 _TIMER_ORIGIN = Origin("timer")
 _ROSTER_ORIGIN = Origin("roster re-evaluation")
@@ -123,10 +127,15 @@ class PartitionEngine:
         self.watermarks: dict[str, Optional[OrderKey]] = {
             s: (tuple(meta["watermarks"][s]) if meta.get("watermarks", {}).get(s) else None) for s in follows}
         roster = self.slots.get(ROSTER_SLOT) or {}
-        self.roster: dict[str, dict] = Roster(roster.get("members", {}))  # versioned: see handover.presence
+        self.roster: dict[str, dict] = Roster()  # versioned: see handover.presence
         self.roster_positions: dict[int, int] = {int(k): v for k, v in roster.get("positions", {}).items()}
         self._roster_seen: dict[str, int] = dict(roster.get("seen", {}))
-        self._boundaries = boundary_dates(self.roster)
+        self._member_seen: dict[str, dict[str, int]] = {}
+        self._boundaries = BoundaryIndex()
+        for initials, member in roster.get("members", {}).items():
+            # Written before members had slots of their own: rewritten so with the next batch.
+            self._set_member(initials, member)
+            self._dirty.add(ROSTER_SLOT)
 
     # ---- loading (a driver that restores slots from storage) ----------------------------------
 
@@ -137,6 +146,12 @@ class PartitionEngine:
                 continue
             slot = self.slots.get(key)
             if not slot:
+                continue
+            if key.startswith(MEMBER_PREFIX):
+                initials = key[len(MEMBER_PREFIX):]
+                self.roster[initials] = slot["member"]
+                self._boundaries.update(initials, slot["member"])
+                self._member_seen[initials] = dict(slot.get("seen", {}))
                 continue
             for service, timers in slot.get("timers", {}).items():
                 for timer_id, tkey in timers.items():
@@ -226,6 +241,8 @@ class PartitionEngine:
                 out[key] = self.meta_record()
             elif key == ROSTER_SLOT:
                 out[key] = self.roster_record()
+            elif key.startswith(MEMBER_PREFIX):
+                out[key] = self.member_record(key[len(MEMBER_PREFIX):])
             else:
                 out[key] = self.slots.get(key)
         return out
@@ -237,8 +254,15 @@ class PartitionEngine:
                 "pos": self.positions}
 
     def roster_record(self) -> dict:
-        return {"members": self.roster, "positions": {str(p): o for p, o in self.roster_positions.items()},
-                "seen": self._roster_seen}
+        return {"positions": {str(p): o for p, o in self.roster_positions.items()}, "seen": self._roster_seen}
+
+    def member_record(self, initials: str) -> dict:
+        return {"member": self.roster[initials], "seen": self._member_seen.get(initials, {})}
+
+    def _set_member(self, initials: str, member: dict) -> None:
+        self.roster[initials] = member
+        self._boundaries.update(initials, member)
+        self._dirty.add(MEMBER_PREFIX + initials)
 
     # ---- one step ------------------------------------------------------------------------------
 
@@ -293,11 +317,9 @@ class PartitionEngine:
         initials = roster_key(env)
         old = self.roster.get(initials)
         member = apply_roster_event(old, env)
-        self.roster[initials] = member
+        self._set_member(initials, member)
         if origin.partition >= 0 and origin.topic == "at.roster":
-            self.roster_positions[origin.partition] = origin.offset + 1
-        self._boundaries = boundary_dates(self.roster)
-        self._dirty.add(ROSTER_SLOT)
+            self.note_roster_position(origin.partition, origin.offset + 1)
         self.out.counts[("events", self.name, env.type)] += 1
         today = local_date(self.clock or env.occurred_at, self.settings.tz)
         if policy_view(old, today) == policy_view(member, today):
@@ -342,7 +364,7 @@ class PartitionEngine:
                 yesterday = day - timedelta(days=1)
                 changes = [MemberChange(m, self.roster[m].get("role"), self.roster[m].get("role"),
                                         is_present(self.roster[m], yesterday), is_present(self.roster[m], day))
-                           for m in sorted(members_with_boundary_on(self.roster, day))]
+                           for m in sorted(self._boundaries.members_on(day))]
                 self._reassign(changes, midnight_key(midnight))
             self._done(best[0])
 
@@ -370,9 +392,9 @@ class PartitionEngine:
         self.stats["timers"] += 1
 
     def _next_midnight(self) -> Optional[datetime]:
-        if self.clock is None or not self._boundaries:
+        if self.clock is None or not self._boundaries.dates:
             return None
-        day = next_boundary_after(self._boundaries, local_date(self.clock, self.settings.tz))
+        day = self._boundaries.next_after(local_date(self.clock, self.settings.tz))
         return at_local(day, datetime.min.time(), self.settings.tz) if day else None
 
     def _done(self, key: OrderKey) -> None:
@@ -389,7 +411,8 @@ class PartitionEngine:
         if self.limits.targeted_reassign:
             targets = self.deps.affected(changes, self.roster)
         else:
-            targets = sorted((k, s) for k, slot in self.slots.items() if k not in (ROSTER_SLOT, META_SLOT)
+            targets = sorted((k, s) for k, slot in self.slots.items()
+                             if k not in (ROSTER_SLOT, META_SLOT) and not k.startswith(MEMBER_PREFIX)
                              for s in (slot or {}).get("states", {}))
         for slot_key, service in sorted(targets, key=lambda t: (t[0], _rank_of(self._by_name[t[1]]))):
             self._call(self._by_name[service], slot_key, key, _ROSTER_ORIGIN, None)
@@ -503,13 +526,18 @@ class PartitionEngine:
 
     def _seen_of(self, env: Envelope) -> Optional[dict]:
         if env.vpa_id is None:
+            if topic_for_type(env.type) == "at.roster":
+                return self._member_seen.get(roster_key(env))
             return self._roster_seen
         slot = self.slots.get(env.vpa_id)
         return slot.get("seen") if slot else None
 
     def _is_duplicate(self, env: Envelope) -> bool:
         seen = self._seen_of(env)
-        return bool(seen) and env.event_id in seen
+        if bool(seen) and env.event_id in seen:
+            return True
+        # Roster event ids kept in the roster slot before members had slots of their own.
+        return env.vpa_id is None and env.event_id in self._roster_seen
 
     def _remember(self, env: Envelope, origin: Origin) -> None:
         """Keep the event id for the dedupe window (DESIGN 4.2), forgetting older ones."""
@@ -520,8 +548,16 @@ class PartitionEngine:
                 self.positions[origin.topic] = origin.offset
             if env.type == "clock.tick":
                 return  # ticks carry no meaning to repeat, and there are many
-            seen = self._roster_seen
-            self._dirty.add(ROSTER_SLOT)
+            if topic_for_type(env.type) == "at.roster":
+                initials = roster_key(env)
+                seen = self._member_seen.setdefault(initials, {})
+                self._dirty.add(MEMBER_PREFIX + initials)
+                if self._roster_seen and min(self._roster_seen.values()) < horizon:
+                    self._roster_seen = {e: t for e, t in self._roster_seen.items() if t >= horizon}
+                    self._dirty.add(ROSTER_SLOT)
+            else:
+                seen = self._roster_seen
+                self._dirty.add(ROSTER_SLOT)
         else:
             slot = self.slots.get(env.vpa_id)
             if slot is None:

@@ -111,6 +111,55 @@ class DependencyIndex:
         return sorted(refs)
 
 
+class BoundaryIndex:
+    """The boundary dates of a roster, kept up to date one member at a time: a roster event costs
+    the changed member's absences, not the whole roster's (``boundary_dates`` and
+    ``members_with_boundary_on`` computed incrementally)."""
+
+    def __init__(self, roster: Mapping[str, dict] = {}) -> None:  # noqa: B006 - read only
+        self._of: dict[str, frozenset[date]] = {}  # member -> its boundary dates
+        self._on: dict[date, set[str]] = {}  # date -> members with a boundary on it
+        self.dates: list[date] = []  # sorted keys of _on
+        for initials, member in roster.items():
+            self.update(initials, member)
+
+    def update(self, initials: str, member: Optional[dict]) -> None:
+        new = frozenset(_member_boundaries(member))
+        old = self._of.get(initials, frozenset())
+        if new == old:
+            return
+        for day in old - new:
+            members = self._on[day]
+            members.discard(initials)
+            if not members:
+                del self._on[day]
+                del self.dates[bisect.bisect_left(self.dates, day)]
+        for day in new - old:
+            if day not in self._on:
+                self._on[day] = set()
+                bisect.insort(self.dates, day)
+            self._on[day].add(initials)
+        if new:
+            self._of[initials] = new
+        else:
+            self._of.pop(initials, None)
+
+    def next_after(self, day: date) -> Optional[date]:
+        return next_boundary_after(self.dates, day)
+
+    def members_on(self, day: date) -> set[str]:
+        return set(self._on.get(day, ()))
+
+
+def _member_boundaries(member: Optional[dict]) -> Iterable[date]:
+    for a in (member or {}).get("absences", {}).values():
+        if a.get("ended"):
+            continue
+        yield date.fromisoformat(a["starts_on"])
+        if a.get("ends_on"):
+            yield date.fromisoformat(a["ends_on"]) + timedelta(days=1)
+
+
 def boundary_dates(roster: Mapping[str, dict]) -> list[date]:
     """Sorted local dates whose midnight starts or ends (the day after ``ends_on``) an absence."""
     dates: set[date] = set()
