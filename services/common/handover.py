@@ -55,6 +55,21 @@ _PRESENCE_SIZE = 64
 
 def presence(roster: Mapping[str, dict], on: date) -> tuple[frozenset[str], tuple[str, ...]]:
     """(initials of every present member, sorted initials of the present AT members) on ``on``."""
+    present, present_at, _ = _presence(roster, on)
+    return present, present_at
+
+
+def present_managers(roster: Mapping[str, dict], on: date) -> tuple[str, ...]:
+    """Sorted initials of the VPA Managers present on ``on``."""
+    return _presence(roster, on)[2]
+
+
+def pick_among(key: str, candidates: tuple[str, ...]) -> Optional[str]:
+    """The rendezvous pick for ``key`` among ``candidates`` (a sorted tuple; cached)."""
+    return _pick(key, candidates)
+
+
+def _presence(roster: Mapping[str, dict], on: date) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
     version = getattr(roster, "version", None)
     if version is not None:  # a roster.Roster: its identity and version name its state
         members: Any = roster
@@ -67,7 +82,8 @@ def presence(roster: Mapping[str, dict], on: date) -> tuple[frozenset[str], tupl
         _PRESENCE.move_to_end(key)
         return hit[1]
     present = frozenset(i for i, m in roster.items() if is_present(m, on))
-    answer = (present, tuple(sorted(i for i in present if roster[i].get("role") == "at")))
+    answer = (present, tuple(sorted(i for i in present if roster[i].get("role") == "at")),
+              tuple(sorted(i for i in present if roster[i].get("role") == "vpa_manager")))
     _PRESENCE[key] = (members, answer)
     if len(_PRESENCE) > _PRESENCE_SIZE:
         _PRESENCE.popitem(last=False)

@@ -67,10 +67,11 @@ def role_token(role: str) -> str:
 PICK = "pick\x00"
 
 
-def pick_token(assignee: str, key: str) -> str:
-    """A task an AT member was picked for by rendezvous hashing on ``key``: it changes only when
-    that member leaves, or when one arrives who scores higher on ``key``."""
-    return f"{PICK}{assignee}\x00{key}"
+def pick_token(assignee: str, key: str, role: str = "at") -> str:
+    """A task a member of ``role`` was picked for by rendezvous hashing on ``key`` among the present
+    members of that role: it changes only when that member leaves the role (or is away), or when
+    one arrives in it who scores higher on ``key``."""
+    return f"{PICK}{role}\x00{assignee}\x00{key}"
 
 
 class Processor(Protocol):
@@ -96,7 +97,8 @@ class Processor(Protocol):
         """Which roster facts ``reassign`` reads for this state, so the runner re-evaluates only
         the VPAs a roster change can affect: initials (that member's record, and through it the
         records of members whose deputy it is), ``role_token("at")`` (the set of present AT
-        members: a rendezvous pick) or ``role_token("vpa_manager")``; ``ANY_ROSTER_CHANGE`` for
+        members) or ``role_token("vpa_manager")``, ``pick_token`` (a rendezvous pick among the
+        present members of a role); ``ANY_ROSTER_CHANGE`` for
         every change. A processor without this method is re-evaluated on every change."""
         ...
 

@@ -43,8 +43,9 @@ class DependencyIndex:
     def __init__(self) -> None:
         self._by_token: dict[str, set] = defaultdict(set)
         self._tokens: dict[object, frozenset[str]] = {}
-        # rendezvous picks: assignee -> key -> (its score for that assignee, the refs picked so)
-        self._picks: dict[str, dict[str, tuple[tuple[int, str], set]]] = defaultdict(dict)
+        # rendezvous picks: role -> assignee -> key -> (its score for that assignee, the refs picked so)
+        self._picks: dict[str, dict[str, dict[str, tuple[tuple[int, str], set]]]] = defaultdict(
+            lambda: defaultdict(dict))
 
     def update(self, ref: object, tokens: Iterable[str]) -> None:
         new = frozenset(tokens)
@@ -62,10 +63,11 @@ class DependencyIndex:
                     del self._by_token[t]
         for t in new - old:
             if t.startswith(PICK):
-                assignee, key = t[len(PICK):].split("\x00", 1)
-                entry = self._picks[assignee].get(key)
+                role, assignee, key = t[len(PICK):].split("\x00", 2)
+                picks = self._picks[role][assignee]
+                entry = picks.get(key)
                 if entry is None:
-                    entry = self._picks[assignee][key] = ((rendezvous_score(key, assignee), assignee), set())
+                    entry = picks[key] = ((rendezvous_score(key, assignee), assignee), set())
                 entry[1].add(ref)
                 continue
             self._by_token[t].add(ref)
@@ -75,15 +77,16 @@ class DependencyIndex:
             self._tokens.pop(ref, None)
 
     def _drop_pick(self, token: str, ref: object) -> None:
-        assignee, key = token[len(PICK):].split("\x00", 1)
-        entry = self._picks.get(assignee, {}).get(key)
+        role, assignee, key = token[len(PICK):].split("\x00", 2)
+        by_assignee = self._picks.get(role, {})
+        entry = by_assignee.get(assignee, {}).get(key)
         if entry is None:
             return
         entry[1].discard(ref)
         if not entry[1]:
-            del self._picks[assignee][key]
-            if not self._picks[assignee]:
-                del self._picks[assignee]
+            del by_assignee[assignee][key]
+            if not by_assignee[assignee]:
+                del by_assignee[assignee]
 
     def affected(self, changes: Iterable[MemberChange], roster: Mapping[str, dict]) -> list:
         """What these members' changes can affect, sorted: the tasks of the members (and of those
@@ -98,14 +101,15 @@ class DependencyIndex:
             for role in ("at", "vpa_manager"):
                 if c.came(role) or c.left(role):
                     tokens.add(role_token(role))
-            if c.left("at"):
-                for _, picked in self._picks.get(c.initials, {}).values():
-                    refs |= picked
-            if c.came("at"):
-                for assignee, keys in self._picks.items():
-                    for key, (held, picked) in keys.items():
-                        if (rendezvous_score(key, c.initials), c.initials) > held:
-                            refs |= picked
+                picks = self._picks.get(role, {})
+                if c.left(role):
+                    for _, picked in picks.get(c.initials, {}).values():
+                        refs |= picked
+                if c.came(role):
+                    for keys in picks.values():
+                        for key, (held, picked) in keys.items():
+                            if (rendezvous_score(key, c.initials), c.initials) > held:
+                                refs |= picked
         for t in tokens:
             refs |= self._by_token.get(t, set())
         return sorted(refs)

@@ -16,12 +16,12 @@ from datetime import date
 from typing import Mapping, Optional
 
 from schemas.envelope import Envelope
-from services.common.ids import journey_task_id, rendezvous_pick
+from services.common.ids import journey_task_id
 from services.common import evidence, labels
 from services.common import profile as vpa_profile
 from services.common import erasure
-from services.common.processor import Context, Result, Timer, cancel_timer, role_token, set_timer
-from services.common.handover import presence
+from services.common.processor import Context, Result, Timer, cancel_timer, pick_token, role_token, set_timer
+from services.common.handover import pick_among, present_managers
 from services.common.tasks import get_task, is_active, put_task, retire
 from services.common.timeutil import at_local, local_date
 from services.journey import texts
@@ -51,9 +51,7 @@ def class_reasons(stage: str, vpa_class: Optional[str]) -> list[str]:
 
 def manager_pick(vpa_id: str, roster: Mapping[str, dict], on: date) -> Optional[str]:
     """An available VPA Manager for ``vpa_id``: rendezvous hashing over the present managers (5.7)."""
-    present, _ = presence(roster, on)
-    candidates = sorted(i for i in present if roster[i].get("role") == "vpa_manager")
-    return rendezvous_pick(vpa_id, candidates)
+    return pick_among(vpa_id, present_managers(roster, on))
 
 
 def assignee_for(stage: str, vpa_id: str, profile: dict, ctx: Context) -> tuple[Optional[str], bool]:
@@ -146,11 +144,17 @@ class Journey:
         return out
 
     def roster_dependencies(self, state: dict) -> set[str]:
-        """Only an open NEW_GT_12 reads the roster: which VPA Managers are present."""
+        """Only an open NEW_GT_12 reads the roster, the present VPA Managers: a task with a picked
+        manager changes when that manager leaves or one scoring higher arrives (the pick); one
+        that fell back to the at_owner, when any manager arrives (or leaves: the owner may be one)."""
         vpa_id = state.get("vpa_id")
-        if vpa_id and is_active(get_task(state, journey_task_id(vpa_id, NEW_GT_12))):
+        task = get_task(state, journey_task_id(vpa_id, NEW_GT_12)) if vpa_id else None
+        if not is_active(task):
+            return set()
+        assignee = task.get("assignee")
+        if not assignee or assignee == (state.get("profile") or {}).get("at_owner"):
             return {role_token("vpa_manager")}
-        return set()
+        return {pick_token(assignee, vpa_id, role="vpa_manager")}
 
     def reassign(self, state: dict, ctx: Context) -> Result:
         """Roster changed (or an absence boundary): re-pick the VPA Manager of an open NEW_GT_12."""

@@ -89,3 +89,30 @@ def test_targeted_reevaluation_ends_exactly_where_reevaluating_everyone_ends():
     assert len(targeted) > 1000
     assert any("handover" in t["reasons"] for t in targeted)
     assert targeted == everyone
+
+
+def test_a_rendezvous_pick_is_reevaluated_only_by_its_own_role():
+    """A VPA Manager picked for a journey task (issue 11: no longer every open NEW_GT_12 on every
+    manager's absence): the task is affected when that manager leaves or a manager scoring higher
+    arrives; an AT member arriving or a manager scoring lower changes nothing."""
+    from services.common.ids import rendezvous_score
+    from services.common.processor import pick_token
+    from services.common.roster_index import DependencyIndex, MemberChange
+
+    key, held = "V-1", "MA"
+    others = sorted(["MB", "MC", "MD", "ME", "MF"], key=lambda i: (rendezvous_score(key, i), i))
+    lower = [i for i in others if (rendezvous_score(key, i), i) < (rendezvous_score(key, held), held)]
+    higher = [i for i in others if i not in lower]
+    assert lower and higher
+    index = DependencyIndex()
+    index.update(("V-1", "journey"), {pick_token(held, key, role="vpa_manager")})
+
+    def arrives(initials: str, role: str) -> list:
+        return index.affected([MemberChange(initials, role, role, False, True)], {})
+
+    assert index.affected([MemberChange(held, "vpa_manager", "vpa_manager", True, False)], {}) == [("V-1", "journey")]
+    for i in higher:
+        assert arrives(i, "vpa_manager") == [("V-1", "journey")]
+        assert arrives(i, "at") == []
+    for i in lower:
+        assert arrives(i, "vpa_manager") == []
