@@ -11,11 +11,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import date
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 from services.common.ids import rendezvous_pick
 from services.common.processor import pick_token, role_token
-from services.common.roster import is_present
+from services.common.roster import Roster, is_present
 
 HANDOVER = "handover"
 UNAVAILABLE = "handover_unavailable"
@@ -44,11 +44,11 @@ def assign(owner: Optional[str], key: str, roster: Mapping[str, dict], on: date)
     return Assignment(owner, UNAVAILABLE)
 
 
-# Who is present on a day is asked for every task a re-evaluation touches; the answer depends only
-# on the roster and the day, so it is computed once per roster state and day: the engine's roster is
-# a ``roster.Roster`` with a version; for any other mapping the identities of the member records
-# name its state (records are replaced, never changed in place: ``roster.apply_roster_event``).
-# A cached entry holds what it was keyed on, so no identity is reused while it is cached.
+# Who is present on a day is asked for every task a re-evaluation touches. The engine's roster is a
+# ``roster.Roster``, which keeps that answer up to date member by member; for any other mapping it
+# is computed once per roster state and day, the identities of the member records naming the state
+# (records are replaced, never changed in place: ``roster.apply_roster_event``). A cached entry
+# holds what it was keyed on, so no identity is reused while it is cached.
 _PRESENCE: "OrderedDict[tuple, tuple]" = OrderedDict()
 _PRESENCE_SIZE = 64
 
@@ -70,13 +70,10 @@ def pick_among(key: str, candidates: tuple[str, ...]) -> Optional[str]:
 
 
 def _presence(roster: Mapping[str, dict], on: date) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
-    version = getattr(roster, "version", None)
-    if version is not None:  # a roster.Roster: its identity and version name its state
-        members: Any = roster
-        key: tuple = (on, id(roster), version)
-    else:
-        members = tuple(roster.items())
-        key = (on, tuple(id(m) for _, m in members))
+    if isinstance(roster, Roster):
+        return roster.present_on(on)
+    members = tuple(roster.items())
+    key = (on, tuple(id(m) for _, m in members))
     hit = _PRESENCE.get(key)
     if hit is not None:
         _PRESENCE.move_to_end(key)

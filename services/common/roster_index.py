@@ -95,7 +95,9 @@ class DependencyIndex:
         changes = list(changes)
         changed = {c.initials for c in changes}
         tokens = set(changed) | {ANY_ROSTER_CHANGE}
-        tokens |= {initials for initials, m in roster.items() if m.get("deputy") in changed}
+        deputies_of = getattr(roster, "deputies_of", None)  # a roster.Roster keeps an index
+        tokens |= (deputies_of(changed) if deputies_of is not None
+                   else {initials for initials, m in roster.items() if m.get("deputy") in changed})
         refs: set = set()
         for c in changes:
             for role in ("at", "vpa_manager"):
