@@ -27,7 +27,7 @@ def sh(*cmd: str) -> str:
         return "unknown"
 
 
-def machine() -> list[str]:
+def machine(results: Path) -> list[str]:
     cpu = next((line.split(":", 1)[1].strip() for line in sh("lscpu").splitlines() if line.startswith("Model name")),
                platform.processor())
     mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
@@ -38,7 +38,8 @@ def machine() -> list[str]:
     pg = sh("bash", "-c", "ls .venv/lib/python3*/site-packages/pgserver/pginstall/bin/postgres >/dev/null 2>&1 && "
                           ".venv/lib/python3*/site-packages/pgserver/pginstall/bin/postgres --version")
     return [
-        f"- Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit `{sh('git', 'rev-parse', '--short', 'HEAD')}`",
+        f"- Run: started {started(results)} UTC, commit `{sh('git', 'rev-parse', '--short', 'HEAD')}`; report written "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"- Machine: {cpu}, {os.cpu_count()} cores (shared with other engineers' test runs: the load average is "
         f"given beside each figure), {int(mem) // 1024 // 1024 if mem != '?' else '?'} GiB RAM, "
         f"{platform.system()} {platform.release()}",
@@ -46,6 +47,14 @@ def machine() -> list[str]:
         f"- Kafka {kafka or 'see deploy/kafka/pom.xml'} (single node, KRaft, deploy/kafka), {pg or 'PostgreSQL (pgserver)'}, "
         f"{sh('kcat', '-V').splitlines()[0] if sh('kcat', '-V') else 'kcat'}",
     ]
+
+
+def started(results: Path) -> str:
+    """When the run began: the first benchmark's command file is written as it starts."""
+    first = results / "replay.cmd"
+    if not first.exists():
+        return "?"
+    return f"{datetime.fromtimestamp(first.stat().st_mtime, timezone.utc):%Y-%m-%d %H:%M}"
 
 
 def resumed(results: Path) -> list[str]:
@@ -80,7 +89,7 @@ def main(results_dir: str, out: str) -> int:
     lines = ["# Benchmarks (issue 11)", "",
              "Written by `bash scripts/bench` from one run (do not edit by hand). Every figure is a ratio against a "
              "ceiling measured in the same run, with the absolute numbers beside it. Benchmarks are run by hand, "
-             "never as timed tests.", "", "## Machine and versions", "", *machine(), *resumed(results), "", "## Commands", "",
+             "never as timed tests.", "", "## Machine and versions", "", *machine(results), *resumed(results), "", "## Commands", "",
              "`bash scripts/bench` started Kafka (`deploy/kafka/kafka.sh`, port `BENCH_KAFKA_PORT`, default 19392) "
              "and PostgreSQL (`deploy/postgres/pg.sh`, `.cache/pgdata-bench`) and ran:", ""]
     for name in ("replay", "state", "handover", "sweep", "notifier", "kafka", "latency"):
