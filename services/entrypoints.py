@@ -1,6 +1,6 @@
 """Composition roots: what ``vpa run SERVICE`` starts (``services.cli`` parses, this wires).
 
-The one place, with ``services.bootstrap``, that knows which adapters (faust, aiokafka,
+The one place, with ``services.bootstrap``, that knows which adapters (aiokafka,
 asyncpg, aiohttp, Prometheus) go with which core.
 """
 from __future__ import annotations
@@ -52,12 +52,11 @@ def verify(replay_files: Optional[list[str]], until: Optional[datetime], as_json
 
 
 def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tests inject one)
-    """One service against Kafka until SIGTERM (faust's worker stops cleanly on it)."""
-    import faust
-
+    """One service against Kafka until SIGTERM (a clean stop within 5 s: services.common.lifecycle)."""
     from services.bootstrap import follows, is_followed, processor
     from services.common.kafka.topics import ensure_topics, internal_topics
     from services.common.kafka_config import KafkaConfig
+    from services.common.lifecycle import run_until_signalled
     from services.common.settings import Settings
 
     cfg = KafkaConfig.from_env(name)  # logging is configured by the caller (services.cli)
@@ -67,23 +66,21 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
     asyncio.run(ensure_topics(cfg, internal_topics(cfg, name, follows(name))))
     _start_metrics(cfg)
     if name == "notifier":
-        from services.notifier.service import build_notifier_app
+        from services.notifier.service import build_notifier
 
-        app = build_notifier_app(cfg)
+        runner = build_notifier(cfg)
     else:
         from services.common.kafka.stream_app import build_stream_app
 
-        app = build_stream_app(proc or processor(name), Settings.from_env(), cfg, follows(name),
-                               is_followed(name)).app
-    from services.common.diagnostics import install_stack_dump
-    from services.common.stop_guard import exit_if_stop_hangs
+        runner = build_stream_app(proc or processor(name), Settings.from_env(), cfg, follows(name),
+                                  is_followed(name))
+    os.makedirs(cfg.state_dir, exist_ok=True)
 
-    app.task(install_stack_dump)  # kill -USR1: where every task waits, in the log
-    exit_if_stop_hangs(app)
-    os.makedirs(cfg.state_dir, exist_ok=True)  # faust creates its app's folder in it, not parents
-    worker = faust.Worker(app, loglevel="INFO", quiet=True, override_logging=False)
-    worker.execute_from_commandline()
-    return 0
+    async def main(stop: asyncio.Event) -> int:
+        await runner.run(stop)
+        return 1 if runner.failed is not None else 0
+
+    return run_until_signalled(main)
 
 
 def _start_metrics(cfg) -> None:  # noqa: ANN001 - a KafkaConfig

@@ -8,7 +8,6 @@ import asyncio
 import faulthandler
 import io
 import logging
-import signal
 import sys
 
 log = logging.getLogger("vpa.diagnostics")
@@ -39,7 +38,3 @@ def dump_stacks() -> None:
     faulthandler.dump_traceback(all_threads=True)  # the client threads too (to stderr, the log)
     log.warning(DUMP_END)
 
-
-async def install_stack_dump() -> None:
-    """A faust app task: the handler runs in the app's event loop."""
-    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_stacks)

@@ -232,6 +232,9 @@ class PartitionEngine:
         """For a driver whose slots mapping is the store itself (nothing to write back)."""
         self._dirty.clear()
 
+    def has_dirty(self) -> bool:
+        return bool(self._dirty)
+
     def take_dirty(self) -> dict[str, Any]:
         """The slots changed since the last call (meta and roster included), to store."""
         dirty, self._dirty = self._dirty, set()

@@ -80,7 +80,7 @@ def serve(port: int, health: Health = HEALTH) -> None:
 def probe_broker(kafka_kwargs: dict, health: Health = HEALTH, interval: float = PROBE_INTERVAL,
                  gauge: Optional[Any] = None) -> threading.Thread:
     """Ask the brokers for their cluster metadata every ``interval`` seconds, in a thread with an
-    event loop of its own (the service's loop is faust's); reports ``broker`` in ``health``."""
+    event loop of its own (the service's loop does the work); reports ``broker`` in ``health``."""
     import asyncio
 
     async def once() -> None:

@@ -1,5 +1,5 @@
 """Connection settings for every Kafka client, from the environment, and the one place that turns
-them into client arguments (``aiokafka_kwargs`` for aiokafka, ``faust_app_kwargs`` for faust).
+them into client arguments (``aiokafka_kwargs``).
 
 Security follows Kafka's own vocabulary: ``KAFKA_SECURITY_PROTOCOL`` is PLAINTEXT, SSL,
 SASL_PLAINTEXT or SASL_SSL; SASL needs a mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), a user
@@ -47,8 +47,26 @@ class SaslMechanism(StrEnum):
 class StateStore(StrEnum):
     """Where a stream service keeps its table locally (its changelog topic is the backup either way)."""
 
-    memory = "memory"  # in the process: a restarted worker reads the whole changelog
-    rocksdb = "rocksdb"  # faust's RocksDB store (rocksdict) under VPA_STATE_DIR: reads local state plus the changelog tail
+    memory = "memory"  # in the process: a worker that takes a partition over reads its whole changelog
+    rocksdb = "rocksdb"  # RocksDB (rocksdict) under VPA_STATE_DIR: a worker reads its local copy plus the changelog tail
+
+
+class Compression(StrEnum):
+    """How the project's producers compress record batches (every codec is readable either way)."""
+
+    none = "none"
+    gzip = "gzip"
+    snappy = "snappy"
+    lz4 = "lz4"
+    zstd = "zstd"
+
+
+class IsolationLevel(StrEnum):
+    """Which records a consumer of an input sees: only those of committed transactions (and
+    non-transactional ones), or also those of open and aborted transactions."""
+
+    read_committed = "read_committed"
+    read_uncommitted = "read_uncommitted"
 
 
 def _one_of(enum: type[StrEnum]) -> str:
@@ -67,8 +85,6 @@ class KafkaConfig(EnvModel):
     input_idle_seconds: float = setting(0.5, "a number of seconds, 0 or more", ge=0)
     # how long the reminders service waits for the detector's progress before it goes on alone
     upstream_wait_seconds: float = setting(30.0, "a positive number of seconds", gt=0)
-    # standby copies of each partition's state on other workers (faust table_standby_replicas)
-    standby_replicas: int = setting(0, "a whole number, 0 or more", ge=0)
     # static group membership (KIP-345): a worker restarted with the same id takes its partitions
     # back at once instead of after the session timeout; unique per worker of a service
     instance_id: Optional[str] = setting(None, "letters, digits, '.', '_' or '-'", pattern=r"^[A-Za-z0-9._-]+$")
@@ -81,7 +97,7 @@ class KafkaConfig(EnvModel):
     wall_tick_seconds: float = setting(1.0, "a positive number of seconds", gt=0)
     # how soon a dead worker's partitions move on
     session_timeout_seconds: float = setting(60.0, "a positive number of seconds", gt=0)
-    # faust's default; offsets are committed after processing
+    # how often a partition commits its inputs' offsets (its stored state says where it continues)
     commit_interval_seconds: float = setting(2.8, "a positive number of seconds", gt=0)
     # retention of the topics `vpa topics create` and the services create (0: keep forever)
     events_retention_days: float = setting(30.0, "a number of days, 0 or more (0 = keep forever)", ge=0)
@@ -100,6 +116,11 @@ class KafkaConfig(EnvModel):
     ssl_key_password: Optional[SecretStr] = setting(None, "the password of the private key",
                                                     env="KAFKA_SSL_KEY_PASSWORD", secret=True)
     ssl_check_hostname: bool = setting(True, "true or false", env="KAFKA_SSL_CHECK_HOSTNAME")
+    # what the project's producers write (chosen by measurement: docs/benchmarks.md)
+    compression: Compression = setting(Compression.lz4, _one_of(Compression), env="VPA_KAFKA_COMPRESSION")
+    # what every consumer of an input reads: aborted transactions never become tasks
+    isolation_level: IsolationLevel = setting(IsolationLevel.read_committed, _one_of(IsolationLevel),
+                                              env="VPA_KAFKA_ISOLATION_LEVEL")
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -163,46 +184,6 @@ def aiokafka_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
         kwargs.update(sasl_mechanism=cfg.sasl_mechanism.value, sasl_plain_username=cfg.sasl_username,
                       sasl_plain_password=cfg.sasl_password.get_secret_value() if cfg.sasl_password else None)
     return kwargs
-
-
-def faust_credentials(cfg: KafkaConfig) -> Any:
-    """faust's ``broker_credentials`` for ``cfg`` (None for PLAINTEXT)."""
-    import faust
-
-    if cfg.security_protocol.uses_sasl:
-        return faust.SASLCredentials(
-            username=cfg.sasl_username,
-            password=cfg.sasl_password.get_secret_value() if cfg.sasl_password else None,
-            mechanism=cfg.sasl_mechanism.value,
-            ssl_context=_ssl_context(cfg) if cfg.security_protocol.uses_tls else None,
-        )
-    if cfg.security_protocol is SecurityProtocol.SSL:
-        return faust.SSLCredentials(_ssl_context(cfg))
-    return None
-
-
-def faust_app_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
-    """Broker, security and group settings for ``faust.App`` shared by every service.
-
-    Producers wait for all in-sync replicas (acks=all): outputs are sent before state is written
-    and offsets are committed, so a lost write would be a lost task version.
-    """
-    return {
-        "broker": [f"kafka://{h}" for h in cfg.bootstrap_servers.split(",")],
-        "broker_credentials": faust_credentials(cfg),
-        "broker_session_timeout": cfg.session_timeout_seconds,
-        "broker_heartbeat_interval": cfg.heartbeat_interval_seconds,
-        # faust refuses a session timeout above the request timeout (default 90 s)
-        "broker_request_timeout": max(90.0, cfg.session_timeout_seconds + 30.0),
-        "broker_commit_interval": cfg.commit_interval_seconds,
-        "producer_acks": -1,
-        "topic_partitions": cfg.partitions,
-        "topic_replication_factor": cfg.replication_factor,
-        # faust keeps local files (table stores, its own metadata) in a folder per app; its default
-        # is "<app id>-data" in the working directory, so give it one under the state folder
-        "datadir": os.path.join(cfg.state_dir, "{conf.id}"),
-        **({"consumer_group_instance_id": cfg.instance_id} if cfg.instance_id else {}),
-    }
 
 
 @dataclass(frozen=True)

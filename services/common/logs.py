@@ -66,7 +66,7 @@ class TextFormatter(logging.Formatter):
 
 def configure_logging(config: Optional[LogConfig] = None, *, service: Optional[str] = None,
                       stream: Optional[IO[str]] = None) -> logging.Handler:
-    """Route every logger (faust, aiokafka and ours) to one handler on ``stream`` (stderr).
+    """Route every logger (aiokafka's and ours) to one handler on ``stream`` (stderr).
 
     ``config`` defaults to the environment (``VPA_LOG_FORMAT``, ``VPA_LOG_LEVEL``). Calling it
     again replaces the handler it installed before.

@@ -108,9 +108,9 @@ class MetricSink:
 PENDING_TIMERS = Gauge("vpa_pending_timers", "Timers set and not yet fired, per partition", ["service", "partition"])
 STREAM_CLOCK_LAG = Gauge("vpa_stream_clock_lag_seconds", "Wall clock minus a partition's clock",
                          ["service", "partition"])
-INPUT_REFETCHES = Counter("vpa_input_refetches_total",
-                          "Times a partition found records skipped by the Kafka client and read them again",
-                          ["service", "topic"])
+INPUT_UNREADABLE = Gauge("vpa_input_unreadable",
+                         "1 while a partition of an input holds a batch the client cannot read (it stops there)",
+                         ["service", "topic", "partition"])
 UPSTREAM_TIMEOUTS = Counter("vpa_upstream_wait_timeouts_total",
                             "Times a partition went on without an upstream service's progress", ["service", "upstream"])
 
@@ -121,6 +121,7 @@ class StreamMetrics(MetricSink):
     def __init__(self, service: str) -> None:
         super().__init__(service)
         self._processing = PROCESSING.labels(service)
+        self._blocked: set[tuple[str, str]] = set()
 
     def processing(self, seconds: float) -> None:
         self._processing.observe(seconds)
@@ -138,13 +139,18 @@ class StreamMetrics(MetricSink):
 
     def lag(self, worker) -> None:  # noqa: ANN001
         for buf in worker.inputs.values():
-            hw = worker.d.highwater(buf.topic, worker.p)
-            done = buf.done_offset if buf.done_offset is not None else worker.d.committed(buf.topic, worker.p)
-            if hw is not None:
-                CONSUMER_LAG.labels(self.service, buf.topic, str(worker.p)).set(max(0, hw - (done or 0)))
+            end = worker.d.stable_end(buf.topic, worker.p)
+            done = buf.done_offset if buf.done_offset is not None else buf.fetched_to
+            if end is not None:
+                CONSUMER_LAG.labels(self.service, buf.topic, str(worker.p)).set(max(0, end - (done or 0)))
 
-    def refetch(self, topic: str) -> None:
-        INPUT_REFETCHES.labels(self.service, topic).inc()
+    def unreadable(self, batches) -> None:  # noqa: ANN001 - client.Unreadable items
+        now = {(b.topic, str(b.partition)) for b in batches}
+        for key in self._blocked - now:
+            INPUT_UNREADABLE.labels(self.service, *key).set(0)
+        for key in now:
+            INPUT_UNREADABLE.labels(self.service, *key).set(1)
+        self._blocked = now
 
     def upstream_timeout(self, upstream: str) -> None:
         UPSTREAM_TIMEOUTS.labels(self.service, upstream).inc()

@@ -3,7 +3,7 @@
 A processor is a service's logic: plain functions over per-VPA state, an envelope and a
 ``Context`` (``now``, settings, the roster). It knows nothing of Kafka, faust or PostgreSQL.
 
-State is a JSON-serialisable dict per VPA (the Kafka runner keeps it in a faust table, the
+State is a JSON-serialisable dict per VPA (the Kafka runner keeps it in a changelog-backed store, the
 embedded runner in a dict). Timers live *inside* that state (``state["timers"]``), so they are
 persisted and restored with it; runners only index them to know when one falls due.
 """

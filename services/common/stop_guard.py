@@ -1,9 +1,9 @@
 """A stop that cannot finish ends the process anyway.
 
-faust flushes its producer while it stops and waits for good when the broker is away (services
-sent SIGTERM after the broker had gone never exited). Nothing depends on that last flush: what a
-worker had not acked comes again to the next owner of the partition. So once a stop has begun,
-the process gets ``grace`` seconds, then exits with status 3."""
+A last flush waits for the broker, which may be away (services sent SIGTERM after the broker had
+gone once never exited). Nothing depends on that last flush: what a worker had not written comes
+again to the next owner of the partition. So once a stop has begun, the process gets ``grace``
+seconds, then exits with status 3."""
 from __future__ import annotations
 
 import logging
@@ -13,17 +13,16 @@ import time
 from typing import Any
 
 log = logging.getLogger("vpa.stop")
-STOP_GRACE_SECONDS = 25.0  # below the 30 s an orchestrator usually waits before SIGKILL
 EXIT_STOP_HUNG = 3
 
 
-def exit_if_stop_hangs(app: Any, grace: float = STOP_GRACE_SECONDS) -> threading.Thread:
+def exit_if_stop_hangs(app: Any, grace: float) -> threading.Thread:
     def watch() -> None:
         while not app.should_stop:
             time.sleep(0.5)
         time.sleep(grace)  # a stop that finishes ends the process before this wakes
-        log.error("stopping did not finish within %.0f s (is the broker away?); exiting anyway: records "
-                  "not acked are taken again by the next owner", grace)
+        log.error("stopping did not finish within %.1f s (is the broker away?); exiting anyway: records "
+                  "not written are taken again by the next owner", grace)
         logging.shutdown()
         os._exit(EXIT_STOP_HUNG)
 

@@ -10,7 +10,7 @@ import asyncio
 import time
 import json
 import logging
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from pydantic import ValidationError
 
@@ -18,8 +18,9 @@ from schemas.task import Task
 from services.common import metrics
 from schemas.base import MAX_YEAR, MIN_YEAR
 from services.common.decode import poison_in
+from services.common.kafka.client import GroupConsumer, Producer, Record, wait_all
 from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, app_id, dlq_headers, dlq_value, erased_vpa
-from services.common.kafka_config import KafkaConfig, faust_app_kwargs
+from services.common.kafka_config import KafkaConfig
 from services.common.service_config import NotifierConfig, StoreConfig
 from services.common.settings import Settings
 from services.notifier import store_gauges
@@ -81,8 +82,8 @@ async def write_batch(store: Any, tasks: list[dict], attempts: int = 0) -> list[
             delay = min(delay * 2, 10.0)
 
 
-def _header_ms(event: Any, name: str) -> int:
-    headers = getattr(event, "headers", None) or getattr(event.message, "headers", None) or {}
+def _header_ms(record: Any, name: str) -> int:
+    headers = getattr(record, "headers", None) or ()
     items = headers.items() if isinstance(headers, dict) else headers
     for key, value in items:
         if key == name:
@@ -104,48 +105,34 @@ def observe_latency(events: list[Any], committed: float) -> None:
 
 
 class StoreWriter:
-    """Takes task versions off ``dashlet.tasks`` in batches and makes each batch durable: versions
-    the store cannot take go to ``vpa.dlq``, every other one into the store, retried for as long as
-    the store is away (refused, restarting, a missing socket, a closed pool), and only then are the
-    records acked, so an offset is committed only after its version is in the store or the DLQ."""
+    """Makes each batch of ``dashlet.tasks`` records durable: versions the store cannot take go to
+    ``vpa.dlq``, every other one into the store, retried for as long as the store is away (refused,
+    restarting, a missing socket, a closed pool); only then does the notifier commit the offsets,
+    so an offset is committed only after its version is in the store or the DLQ."""
 
-    def __init__(self, app: Any, store_cfg: StoreConfig, batch_size: int) -> None:
-        self.app, self.store_cfg, self.batch_size = app, store_cfg, batch_size
-        self.queue: asyncio.Queue = asyncio.Queue(batch_size * 4)  # a full queue holds the agent back
+    def __init__(self, producer: Any, store_cfg: StoreConfig, batch_size: int) -> None:
+        self.producer, self.store_cfg, self.batch_size = producer, store_cfg, batch_size
         self._store: Any = None
         self.healthy = True
+        self.retrying = False
         self._last_ok = 0.0  # loop time of the last answer from the store
 
-    async def run(self) -> None:
-        while True:
-            # What is queued now, without lingering: a write in flight lets the next batch gather,
-            # so batches are large under a backlog and a lone version is written at once.
-            batch = [await self.queue.get()]
-            while len(batch) < self.batch_size:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except asyncio.QueueEmpty:
-                    break
-            await self._write(batch)
-
-    async def _write(self, batch: list[tuple[Any, Any]]) -> None:
+    async def write(self, batch: list[Record]) -> None:
         """One batch, in order: a tombstone (a null value, from an erasure) deletes its task; the
         task versions between tombstones are written together."""
-        run: list[tuple[Any, Any]] = []
-        for stream, event in batch:
-            vpa_id = erased_vpa(event.key, event.value)
-            if (event.value is None and event.key) or vpa_id:
+        run: list[Record] = []
+        for rec in batch:
+            vpa_id = erased_vpa(rec.key, rec.value)
+            if (rec.value is None and rec.key) or vpa_id:
                 await self._write_versions(run)
                 run = []
                 if vpa_id:
-                    await self._erase_vpa(vpa_id, event.key)
+                    await self._erase_vpa(vpa_id, rec.key)
                 else:
-                    await self._delete([event.key.decode("utf-8", "replace")])
+                    await self._delete([rec.key.decode("utf-8", "replace")])
             else:
-                run.append((stream, event))
+                run.append(rec)
         await self._write_versions(run)
-        for stream, event in batch:
-            await stream.ack(event)
 
     async def _delete(self, task_ids: list[str]) -> None:
         await self._retrying("delete", lambda store: store.delete(task_ids))
@@ -156,13 +143,9 @@ class StoreWriter:
         compacted dashlet.tasks (tasks a service's retention had forgotten included), then the
         marker's own tombstone, so nothing of the VPA stays on the topic either."""
         task_ids = await self._retrying("read", lambda store: store.task_ids_of(vpa_id))
-        producer = self.app.producer
-        sent = [await producer.send(TASKS_TOPIC, t.encode(), None, None, None, None) for t in task_ids]
-        sent.append(await producer.send(TASKS_TOPIC, marker_key, None, None, None, None))
-        await producer.flush()
-        for fut in sent:
-            if fut.done() and fut.exception() is not None:
-                raise fut.exception()
+        sent = [await self.producer.send(TASKS_TOPIC, t.encode(), None) for t in task_ids]
+        sent.append(await self.producer.send(TASKS_TOPIC, marker_key, None))
+        await wait_all(sent, 60, "the erasure's tombstones")
         await self._delete(task_ids)
 
     async def _retrying(self, what: str, op: Any) -> Any:
@@ -175,10 +158,12 @@ class StoreWriter:
             try:
                 result = await op(await self._open())
                 self._set_health(True, f"{what} succeeded")
+                self.retrying = False
                 return result
             except asyncpg.DataError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the store is away: wait and try again
+                self.retrying = True
                 metrics.STORE_WRITE_ERRORS.inc()
                 self._set_health(False, f"{what} failed: {type(exc).__name__}: {exc}"[:300])
                 log.warning("store %s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay)
@@ -186,21 +171,21 @@ class StoreWriter:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def _write_versions(self, batch: list[tuple[Any, Any]]) -> None:
+    async def _write_versions(self, batch: list[Record]) -> None:
         if not batch:
             return
-        good: list[tuple[dict, Any]] = []
-        rejected: list[tuple[str, Any]] = []
-        for stream, event in batch:
-            parsed = parse_task(event.value)
+        good: list[tuple[dict, Record]] = []
+        rejected: list[tuple[str, Record]] = []
+        for rec in batch:
+            parsed = parse_task(rec.value)
             if isinstance(parsed, str):
-                rejected.append((parsed, event))
+                rejected.append((parsed, rec))
             else:
-                good.append((parsed, event))
+                good.append((parsed, rec))
         if rejected:
             await self._to_dlq(rejected)
         # The bytes as they arrived (validated above) go to PostgreSQL, which parses them itself.
-        items = [(bytes(event.value), event) for _, event in good]
+        items = [(bytes(rec.value or b""), rec) for _, rec in good]
         while items:
             refused = await self._apply(items)
             if not refused:
@@ -209,7 +194,7 @@ class StoreWriter:
             gone = {id(item) for _, item in refused}
             items = [item for item in items if id(item) not in gone]
         metrics.EVENTS.labels(SERVICE, "task").inc(len(good))
-        observe_latency([event for _, event in good], time.time())
+        observe_latency([rec for _, rec in good], time.time())
 
     async def _apply(self, items: list[tuple[bytes, Any]]) -> list[tuple[str, tuple[bytes, Any]]]:
         """Write the task versions ``items`` ((JSON bytes, event)); retries until the store takes
@@ -235,6 +220,9 @@ class StoreWriter:
             self._store = await open_store(self.store_cfg.url, self.store_cfg.data_dir)
         return self._store
 
+    async def close(self) -> None:
+        await self._drop()
+
     async def _drop(self) -> None:
         store, self._store = self._store, None
         if store is not None:
@@ -258,7 +246,7 @@ class StoreWriter:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval)  # a probe period
-            if loop.time() - self._last_ok < interval or (not self.healthy and self.queue.qsize()):
+            if loop.time() - self._last_ok < interval or (not self.healthy and self.retrying):
                 continue  # recent answer, or a batch is retrying and reporting already
             try:
                 store = await asyncio.wait_for(self._open(), interval)
@@ -268,54 +256,103 @@ class StoreWriter:
                 self._set_health(False, f"probe failed: {type(exc).__name__}: {exc}"[:300])
                 await self._drop()
 
-    async def _to_dlq(self, rejected: list[tuple[str, Any]]) -> None:
-        producer = self.app.producer
+    async def _to_dlq(self, rejected: list[tuple[str, Record]]) -> None:
         sent = []
-        for reason, event in rejected:
-            m = event.message
-            value, truncated = dlq_value(event.value)
+        for reason, rec in rejected:
+            value, truncated = dlq_value(rec.value)
             metrics.DLQ.labels(SERVICE, metrics.dlq_kind(reason)).inc()
-            log.warning("to vpa.dlq: %s (%s[%s]@%s)", reason[:300], m.topic, m.partition, m.offset,
-                        extra={"task_id": m.key.decode("utf-8", "replace") if m.key else None})
-            sent.append(await producer.send(DLQ_TOPIC, m.key, value, None, None,
-                                            dlq_headers(reason, SERVICE, m.topic, m.partition, m.offset, truncated)))
-        await producer.flush()
-        for fut in sent:
-            if fut.done() and fut.exception() is not None:
-                raise fut.exception()
+            log.warning("to vpa.dlq: %s (%s[%s]@%s)", reason[:300], rec.topic, rec.partition, rec.offset,
+                        extra={"task_id": rec.key.decode("utf-8", "replace") if rec.key else None})
+            sent.append(await self.producer.send(DLQ_TOPIC, rec.key, value, None, dlq_headers(
+                reason, SERVICE, rec.topic, rec.partition, rec.offset, truncated)))
+        await wait_all(sent, 60, "the batch's dead letters")
 
 
-def build_notifier_app(cfg: KafkaConfig):
-    import faust
+class Notifier:
+    """``vpa run notifier``: the group over ``dashlet.tasks``, the writer, the store's gauges."""
 
-    app = faust.App(
-        app_id(cfg, SERVICE), key_serializer="raw", value_serializer="raw", web_enabled=False,
-        consumer_auto_offset_reset="earliest", stream_wait_empty=False, **faust_app_kwargs(cfg),
-    )
-    notifier_cfg, store_cfg = NotifierConfig.from_env(), StoreConfig.from_env()
-    writer = StoreWriter(app, store_cfg, notifier_cfg.notifier_batch)
-    tasks_topic = app.topic(TASKS_TOPIC, partitions=cfg.partitions, key_type=bytes, value_type=bytes)
+    def __init__(self, cfg: KafkaConfig, notifier_cfg: NotifierConfig, store_cfg: StoreConfig,
+                 settings: Settings) -> None:
+        self.cfg = cfg
+        self.producer = Producer(cfg)
+        self.writer = StoreWriter(self.producer, store_cfg, notifier_cfg.notifier_batch)
+        self.consumer = GroupConsumer(cfg, app_id(cfg, SERVICE), (TASKS_TOPIC,), self,
+                                      max_records=notifier_cfg.notifier_batch)
+        self.poller = store_gauges.StoreGaugePoller(store_gauges.store_url(store_cfg.url, store_cfg.data_dir),
+                                                    settings)
+        self.gauge_seconds = notifier_cfg.store_gauge_seconds
+        self.failed: Optional[BaseException] = None
+        self._writing = asyncio.Lock()  # a batch being written and committed
+        self._pending: dict[tuple[str, int], int] = {}  # written, not committed yet
 
-    @app.agent(tasks_topic, name="notifier-store-writer")
-    async def take(stream):  # noqa: ANN001
-        noack = stream.noack()
-        async for event in noack.events():
-            await writer.queue.put((noack, event))
+    async def run(self, stop: asyncio.Event) -> None:
+        from services.common.lifecycle import Stopped, until_stopped
 
-    @app.task
-    async def write() -> None:
+        background: list[asyncio.Task] = []
         try:
-            await writer.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - e.g. the broker refused a DLQ record: start over
-            log.exception("the store writer failed; the notifier restarts from its last commit")
-            await app.crash(exc)
+            await until_stopped(stop, self.producer.start())
+            await until_stopped(stop, self.consumer.start())
+            background = [asyncio.ensure_future(self.writer.watch()), asyncio.ensure_future(self._gauges())]
+            delay = 0.2
+            while not stop.is_set():
+                try:
+                    fetched = await self.consumer.fetch(0.2)
+                    delay = 0.2
+                except Exception as exc:  # noqa: BLE001 - the group or the broker: wait and go on
+                    log.warning("notifier: fetching failed (%s: %s); again in %.1f s", type(exc).__name__, exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+                    continue
+                if fetched:
+                    await self._write(fetched)
+        except Stopped:
+            pass
+        except Exception as exc:  # noqa: BLE001 - e.g. the broker refused a DLQ record: exit, restart from the commit
+            log.exception("the store writer failed; the notifier exits and starts again from its last commit")
+            self.failed = exc
+        finally:
+            for task in background:
+                task.cancel()
+            await self._commit()
+            await self.consumer.stop(1.0)
+            await self.producer.stop(1.0)
+            await self.writer.close()
 
-    @app.task
-    async def watch() -> None:
-        await writer.watch()
+    async def _write(self, fetched: dict[tuple[str, int], list[Record]]) -> None:
+        async with self._writing:
+            records = [rec for tp in sorted(fetched) for rec in fetched[tp]]
+            await self.writer.write(records)
+            for tp, recs in fetched.items():
+                self._pending[tp] = recs[-1].offset + 1
+            await self._commit()
 
-    store_gauges.attach(app, store_cfg.url, store_cfg.data_dir, Settings.from_env(), notifier_cfg.store_gauge_seconds)
-    app.writer = writer
-    return app
+    async def _commit(self) -> None:
+        pending, self._pending = self._pending, {}
+        if pending:
+            await self.consumer.commit(pending)
+
+    async def _gauges(self) -> None:
+        while True:
+            await self.poller.refresh()
+            await asyncio.sleep(self.gauge_seconds)
+
+    async def on_revoked(self, partitions: set[tuple[str, int]]) -> None:
+        """The batch being written finishes first (bounded): its offsets are committed before the
+        partitions move; beyond the bound, the next owner writes it again (idempotently)."""
+        try:
+            await asyncio.wait_for(self._writing.acquire(), 2.0)
+        except asyncio.TimeoutError:
+            log.warning("notifier: a batch was still being written when its partitions were revoked; "
+                        "the next owner writes it again")
+            return
+        try:
+            await self._commit()
+        finally:
+            self._writing.release()
+
+    async def on_assigned(self, partitions: set[tuple[str, int]]) -> None:
+        pass
+
+
+def build_notifier(cfg: KafkaConfig) -> Notifier:
+    return Notifier(cfg, NotifierConfig.from_env(), StoreConfig.from_env(), Settings.from_env())

@@ -155,14 +155,3 @@ def store_url(database_url: str | None, data_dir: str) -> Callable[[], Awaitable
         return await asyncio.to_thread(embedded_pg.start, data_dir)
 
     return url
-
-
-def attach(app: Any, database_url: str | None, data_dir: str, settings: Settings, interval: float) -> StoreGaugePoller:
-    """Refresh the gauges every ``interval`` seconds while the faust ``app`` runs."""
-    poller = StoreGaugePoller(store_url(database_url, data_dir), settings)
-
-    @app.timer(interval=interval, name="notifier-store-gauges")
-    async def refresh_store_gauges() -> None:
-        await poller.refresh()
-
-    return poller

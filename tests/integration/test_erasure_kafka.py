@@ -64,7 +64,7 @@ async def test_vpa_erase_removes_the_vpa_from_store_state_and_topics(database_ur
         assert tombstones == gone | {"erase:V-GONE"}  # the tasks, and the notifier's erase marker
         for service in STREAM_SERVICES:
             changelog = f"{pipe.prefix}-{service}-{service}-state-changelog"
-            records = [r for r in await read_all(changelog) if r.key and r.key.decode().strip('"').endswith("/V-GONE")]
+            records = [r for r in await read_all(changelog) if r.key == b"V-GONE"]
             assert records and records[-1].value is None, service  # its last word on the VPA: a tombstone
 
 

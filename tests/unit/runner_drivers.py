@@ -2,9 +2,9 @@
 
 * ``embedded``: the EmbeddedRunner as ``vpa replay`` uses it.
 * ``kafka``: the Kafka runner's ``PartitionWorker`` (its ordered merge, its flush: outputs, then
-  state, then acks) over doubles of what faust and the broker give it: a dict for the state table,
-  a producer that records what is sent, a roster feed over a list, and records handed in as faust
-  hands them (topic, partition, offset, value). No broker: the rules of the driver, not the client.
+  state, then commits) over doubles of what the driver gives it: a memory store for the state, a
+  producer that records what is sent, a roster feed over a list, and records handed in as the
+  client hands them (topic, partition, offset, value). No broker: the rules of the driver, not the client.
 
 Test API: ``submit_raw(raw, origin)``, ``advance_to(t)``, ``clock.now()``, ``stats``, ``dlq``
 (records with ``reason``, ``service``, ``key``, ``origin.label``) and ``state_of(service, vpa)``.
@@ -25,7 +25,10 @@ from services.common.clock import ClockMode, StreamClock
 from services.common.decode import Decoded, decode
 from services.common.embedded_runner import EmbeddedRunner
 from services.common.engine import EngineLimits
+from services.common.kafka.client import Record
 from services.common.kafka.roster_feed import RosterRecord
+from services.common.kafka.slots import TableSlots
+from services.common.kafka.state_store import MemoryStore
 from services.common.kafka.worker import PartitionWorker
 from services.common.metrics import StreamMetrics
 from services.common.settings import Settings
@@ -49,32 +52,38 @@ class SentDlq:
     origin: Any
 
 
-class _Journal(dict):
-    """The table double; with the producer and stream doubles it writes what happened, in order,
-    into ``journal`` (state written, producer flushed, input acked)."""
+class _Store(MemoryStore):
+    """The partition store double; with the producer and commit doubles it writes what happened, in
+    order, into ``journal`` (outputs sent, changelog sent, state stored, offsets committed)."""
 
     def __init__(self, journal: list[str]) -> None:
         super().__init__()
         self.journal = journal
 
-    def __setitem__(self, key: str, value: Any) -> None:
+    def apply(self, items: Any, changelog_offset: int) -> None:
         self.journal.append("state")
-        super().__setitem__(key, value)
+        super().apply(items, changelog_offset)
+
+    @property
+    def table(self) -> dict[str, bytes]:
+        return self._data
 
 
 class _Producer:
-    def __init__(self, journal: Optional[list[str]] = None) -> None:
-        self.records: list[tuple[str, Optional[bytes], bytes, Optional[int], list]] = []
+    def __init__(self, journal: Optional[list[str]] = None, changelog: str = "") -> None:
+        self.records: list[tuple[str, Optional[bytes], Optional[bytes], Optional[int], list]] = []
         self.journal = journal if journal is not None else []
+        self.changelog = changelog
+        self._offsets: Counter = Counter()
 
-    async def send(self, topic, key, value, partition, timestamp, headers):  # noqa: ANN001, ANN201
+    async def send(self, topic, key, value, partition=None, headers=()):  # noqa: ANN001, ANN201
         fut = asyncio.get_running_loop().create_future()
-        fut.set_result(None)
+        offset = self._offsets[(topic, partition)]
+        self._offsets[(topic, partition)] += 1
+        fut.set_result(SimpleNamespace(offset=offset))
         self.records.append((topic, key, value, partition, list(headers or [])))
+        self.journal.append("changelog" if topic == self.changelog else "output")
         return fut
-
-    async def flush(self) -> None:
-        self.journal.append("flush")
 
 
 class _Feed:
@@ -99,22 +108,14 @@ class _Feed:
         return len(self.records)
 
 
-class _Stream:
-    def __init__(self, journal: Optional[list[str]] = None) -> None:
-        self.journal = journal if journal is not None else []
-
-    async def ack(self, event: Any) -> bool:
-        self.journal.append("ack")
-        return True
-
-
 class _Driver:
-    """The parts of a StreamDriver a PartitionWorker uses, without faust."""
+    """The parts of a StreamDriver a PartitionWorker uses, without a broker."""
 
     def __init__(self, proc: Any) -> None:
         self.proc, self.service = proc, proc.name
         self.settings = Settings()
-        self.cfg = SimpleNamespace(input_idle_seconds=0.0, upstream_wait_seconds=0.0, wall_tick_seconds=1.0)
+        self.cfg = SimpleNamespace(input_idle_seconds=0.0, upstream_wait_seconds=0.0, wall_tick_seconds=1.0,
+                                   commit_interval_seconds=0.0)
         self.mode = ClockMode.stream
         self.limits = EngineLimits()
         self.follows: tuple[str, ...] = ()
@@ -122,44 +123,49 @@ class _Driver:
         self.co_topics = tuple(t for t in ("vpa.events", "vpa.commands") if t in proc.topics)
         self.followed_topics: dict[str, str] = {}
         self.own_feedback = f"test-{self.service}-commands"
+        self.changelog = f"test-{self.service}-changelog"
         self.metrics = StreamMetrics(self.service)
         self.journal: list[str] = []
-        self.table: dict[str, Any] = _Journal(self.journal)
+        self.store = _Store(self.journal)
         self.roster = _Feed()
-        self.app = SimpleNamespace(producer=_Producer(self.journal))
+        self.producer = _Producer(self.journal, self.changelog)
         self.worker: Optional[PartitionWorker] = None
         self.in_flight: dict[tuple[str, int], int] = {}  # records on the broker the worker has not been handed
-        # records "on the broker" that read_range finds: (topic, partition) -> offset -> event
-        self.broker: dict[tuple[str, int], dict[int, Any]] = {}
-        self.reads: list[tuple[str, int, int, int]] = []
+        self.commits: list[dict[str, int]] = []
 
-    def highwater(self, topic: str, partition: int) -> Optional[int]:
-        """What the client has seen of the partition: the records handed in, and those on the
-        ``broker`` (written, but dropped by the client or not handed over yet)."""
+    @property
+    def table(self) -> dict[str, bytes]:
+        """The partition's stored slots (slot key -> JSON bytes)."""
+        return self.store.table
+
+    def stable_end(self, topic: str, partition: int) -> Optional[int]:
+        """What the client has seen of the partition: the records handed in."""
         buf = self.worker.inputs.get(topic) if self.worker else None
-        written = max(self.broker.get((topic, partition), {}), default=-1) + 1
-        return max((buf.next_offset or 0) if buf else 0, written)
+        return buf.fetched_to if buf else 0
 
     def end_offset_since(self, topic: str, partition: int, since: float, wake: Any) -> Optional[int]:
         """The broker double always answers at once: what was handed in, plus what a test says is
         written but not fetched yet (``in_flight``)."""
         if topic == "at.roster":
             return len(self.roster.records) + self.in_flight.get((topic, partition), 0)
-        return self.highwater(topic, partition) + self.in_flight.get((topic, partition), 0)
+        return (self.stable_end(topic, partition) or 0) + self.in_flight.get((topic, partition), 0)
 
-    def committed(self, topic: str, partition: int) -> Optional[int]:
-        return None
-
-    async def read_range(self, topic: str, partition: int, start: int, end: int, timeout: float) -> list[Any]:
-        self.reads.append((topic, partition, start, end))
-        held = self.broker.get((topic, partition), {})
-        return [held[o] for o in range(start, end) if o in held]
+    async def commit(self, partition: int, offsets: dict[str, int]) -> None:
+        self.journal.append("commit")
+        self.commits.append(dict(offsets))
 
     def pause(self, topic: str, partition: int) -> None:
         pass
 
     def resume(self, topic: str, partition: int) -> None:
         pass
+
+    def new_worker(self) -> PartitionWorker:
+        """A worker taking the partition over (a rebalance), over the same store."""
+        self.worker = PartitionWorker(self, 0, TableSlots(self.store))
+        for topic, at in self.worker.start_offsets().items():
+            self.worker.inputs[topic].fetched_to = at
+        return self.worker
 
 
 class _Clock:
@@ -177,11 +183,10 @@ class WorkerRunner:
         self.d = _Driver(proc)
         self.d.roster.started = asyncio.Event()
         self.d.roster.started.set()
-        self.worker = self.d.worker = PartitionWorker(self.d, 0)
+        self.worker = self.d.new_worker()
         self.clock = _Clock(self.worker)
         self._offsets: Counter = Counter()
         self._labels: dict[tuple[str, int], str] = {}
-        self._stream = _Stream(self.d.journal)
 
     @property
     def stats(self) -> Counter:
@@ -190,7 +195,7 @@ class WorkerRunner:
     @property
     def dlq(self) -> list[SentDlq]:
         out = []
-        for topic, key, value, _, headers in self.d.app.producer.records:
+        for topic, key, value, _, headers in self.d.producer.records:
             if topic != "vpa.dlq":
                 continue
             h = {k: v.decode() for k, v in headers}
@@ -216,8 +221,7 @@ class WorkerRunner:
         else:
             vpa_id = outcome.envelope.vpa_id if isinstance(outcome, Decoded) else None
             key = vpa_id.encode() if vpa_id else None  # keyed like the contract (DESIGN 4.1)
-            message = SimpleNamespace(topic=topic, partition=0, offset=offset, key=key, timestamp=time.time())
-            self.worker.offer(self._stream, SimpleNamespace(message=message, value=value))
+            self.worker.offer(topic, [Record(topic, 0, offset, key, value, int(time.time() * 1000))], offset + 1)
         self._run()
 
     def advance_to(self, t: datetime) -> None:
@@ -226,17 +230,13 @@ class WorkerRunner:
         self._run()
 
     def _run(self) -> None:
-        async def background() -> None:  # what the worker started in the background (reading skipped records)
-            for _ in range(10):
-                await asyncio.sleep(0)
-
-        self.loop.run_until_complete(background())
         while True:
             action, arg = self.worker._choose(time.monotonic())
             if action != "step":
                 break
             self.worker._step(*arg)
         self.loop.run_until_complete(self.worker._flush())
+        self.loop.run_until_complete(self.worker._commit_due(force=True))
 
     def sent(self, topic: str) -> list[dict]:
-        return [json.loads(v) for t, _, v, _, _ in self.d.app.producer.records if t == topic]
+        return [json.loads(v) for t, _, v, _, _ in self.d.producer.records if t == topic and v is not None]

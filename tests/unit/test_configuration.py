@@ -8,9 +8,9 @@ from datetime import date, time
 import pytest
 
 from services.common.config_loader import ConfigError, env_name, load, variables
+from services.common.kafka.client import consumer_kwargs, group_kwargs, producer_kwargs
 from services.common.kafka_config import (
     DEFAULT_METRICS_PORTS, ClockMode, KafkaConfig, SaslMechanism, SecurityProtocol, aiokafka_kwargs,
-    faust_app_kwargs, faust_credentials,
 )
 from services.common.service_config import CONFIG_MODELS, RUN_CONFIG, DashletConfig, NotifierConfig, StoreConfig, check
 from services.common.settings import Settings
@@ -132,8 +132,6 @@ def test_metrics_port_defaults_per_service_and_zero_turns_it_off(service, port):
 def test_plaintext_client_arguments():
     cfg = KafkaConfig(bootstrap_servers="a:9092,b:9093")
     assert aiokafka_kwargs(cfg) == {"bootstrap_servers": "a:9092,b:9093", "security_protocol": "PLAINTEXT"}
-    assert faust_credentials(cfg) is None
-    assert faust_app_kwargs(cfg)["broker"] == ["kafka://a:9092", "kafka://b:9093"]
 
 
 @pytest.mark.parametrize("mechanism", list(SaslMechanism))
@@ -143,9 +141,8 @@ def test_sasl_plaintext_client_arguments(mechanism):
     kw = aiokafka_kwargs(cfg)
     assert kw["security_protocol"] == "SASL_PLAINTEXT" and "ssl_context" not in kw
     assert (kw["sasl_mechanism"], kw["sasl_plain_username"], kw["sasl_plain_password"]) == (mechanism.value, "svc", "pw")
-    creds = faust_credentials(cfg)
-    assert (creds.protocol.value, creds.mechanism.value, creds.username, creds.password) == (
-        "SASL_PLAINTEXT", mechanism.value, "svc", "pw")
+    for client in (consumer_kwargs(cfg), group_kwargs(cfg, "g"), producer_kwargs(cfg)):
+        assert client["sasl_plain_password"] == "pw"  # every client of the project, one source
 
 
 def test_tls_client_arguments_carry_one_ssl_context():
@@ -154,33 +151,29 @@ def test_tls_client_arguments_carry_one_ssl_context():
     kw = aiokafka_kwargs(cfg)
     assert kw["security_protocol"] == "SASL_SSL"
     assert isinstance(kw["ssl_context"], ssl.SSLContext) and kw["ssl_context"].check_hostname is False
-    creds = faust_credentials(cfg)
-    assert creds.protocol.value == "SASL_SSL" and isinstance(creds.ssl_context, ssl.SSLContext)
-    tls_only = faust_credentials(KafkaConfig(security_protocol="SSL"))
-    assert tls_only.protocol.value == "SSL" and isinstance(tls_only.context, ssl.SSLContext)
+    assert isinstance(group_kwargs(cfg, "g")["ssl_context"], ssl.SSLContext)
 
 
-def test_faust_app_arguments_carry_group_and_durability_settings():
-    kw = faust_app_kwargs(KafkaConfig(session_timeout_seconds=10, commit_interval_seconds=0.5, partitions=6,
-                                      replication_factor=3))
-    assert kw["broker_session_timeout"] == 10 and kw["broker_heartbeat_interval"] == 3.0
-    assert kw["broker_commit_interval"] == 0.5 and kw["producer_acks"] == -1
-    assert kw["topic_partitions"] == 6 and kw["topic_replication_factor"] == 3
-    assert kw["broker_request_timeout"] >= kw["broker_session_timeout"]
-    assert faust_app_kwargs(KafkaConfig(session_timeout_seconds=6))["broker_heartbeat_interval"] == 2.0
-    long_session = faust_app_kwargs(KafkaConfig(session_timeout_seconds=300))
-    assert long_session["broker_request_timeout"] > 300  # faust refuses a session above the request timeout
+def test_group_members_carry_group_and_session_settings():
+    kw = group_kwargs(KafkaConfig(session_timeout_seconds=10, instance_id="detector-1"), "vpa-detector")
+    assert kw["group_id"] == "vpa-detector" and kw["group_instance_id"] == "detector-1"
+    assert kw["session_timeout_ms"] == 10_000 and kw["heartbeat_interval_ms"] == 3000
+    assert kw["request_timeout_ms"] > kw["session_timeout_ms"]
+    assert kw["enable_auto_commit"] is False  # offsets are committed after the state is written
+    assert kw["partition_assignment_strategy"][0].name == "vpa-copartitioned"
+    assert group_kwargs(KafkaConfig(session_timeout_seconds=6), "g")["heartbeat_interval_ms"] == 2000
+    assert group_kwargs(KafkaConfig(), "g")["group_instance_id"] is None
 
 
-def test_the_notifier_app_honours_the_shared_kafka_settings():
-    from services.notifier.service import build_notifier_app
-
-    cfg = KafkaConfig(session_timeout_seconds=12, commit_interval_seconds=0.4, security_protocol="SASL_PLAINTEXT",
-                      sasl_mechanism="SCRAM-SHA-512", sasl_username="svc", sasl_password="pw", group_prefix="t")
-    conf = build_notifier_app(cfg).conf
-    assert conf.broker_session_timeout == 12 and conf.broker_heartbeat_interval == 3
-    assert conf.broker_commit_interval == 0.4 and conf.producer_acks == -1
-    assert conf.broker_credentials.mechanism.value == "SCRAM-SHA-512"
+def test_consumers_read_committed_and_producers_compress_and_wait_for_all_replicas():
+    assert consumer_kwargs(KafkaConfig())["isolation_level"] == "read_committed"
+    assert load(KafkaConfig, {"VPA_KAFKA_ISOLATION_LEVEL": "read_uncommitted"}).isolation_level.value == "read_uncommitted"
+    kw = producer_kwargs(KafkaConfig())
+    assert kw["acks"] == "all" and kw["enable_idempotence"] is True and kw["compression_type"] == "lz4"
+    assert producer_kwargs(load(KafkaConfig, {"VPA_KAFKA_COMPRESSION": "none"}))["compression_type"] is None
+    assert producer_kwargs(load(KafkaConfig, {"VPA_KAFKA_COMPRESSION": "zstd"}))["compression_type"] == "zstd"
+    assert problems(KafkaConfig, {"VPA_KAFKA_COMPRESSION": "brotli"}) == [
+        "VPA_KAFKA_COMPRESSION: expected one of none, gzip, snappy, lz4, zstd, got 'brotli'"]
 
 
 # ---- the rest ------------------------------------------------------------------------------

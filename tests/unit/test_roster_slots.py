@@ -9,7 +9,6 @@ import random
 from datetime import date, timedelta
 
 from services.common.engine import MEMBER_PREFIX, ROSTER_SLOT
-from services.common.kafka.worker import PartitionWorker
 from services.common.roster_index import BoundaryIndex, boundary_dates, members_with_boundary_on
 from services.detector.service import Detector
 from tests.unit.runner_drivers import WorkerRunner
@@ -45,9 +44,9 @@ def test_a_roster_event_writes_the_member_it_changed_and_the_positions_only():
     before = dict(runner.d.table)
     runner.submit_raw(absence("u1", "MAH", "2026-03-09", "2026-03-13"), "u1")
     changed = {k for k, v in runner.d.table.items() if before.get(k) != v}
-    assert changed == {f"0/{MEMBER_PREFIX}MAH", f"0/{ROSTER_SLOT}", "0/__meta__"}
-    assert "MAI" not in runner.d.table[f"0/{MEMBER_PREFIX}MAH"].decode()  # no other member inside
-    assert json.loads(runner.d.table[f"0/{ROSTER_SLOT}"]) == {"positions": {"0": 41}, "seen": {}}
+    assert changed == {f"{MEMBER_PREFIX}MAH", ROSTER_SLOT, "__meta__"}
+    assert "MAI" not in runner.d.table[f"{MEMBER_PREFIX}MAH"].decode()  # no other member inside
+    assert json.loads(runner.d.table[ROSTER_SLOT]) == {"positions": {"0": 41}, "seen": {}}
     runner.loop.close()
 
 
@@ -57,7 +56,7 @@ def test_a_restarted_worker_has_the_same_roster_boundaries_and_duplicates():
     runner.submit_raw(absence("u1", "MAD", "2026-03-09", "2026-03-13"), "u1")
     old = runner.worker.engine
     # A new worker for the partition (a restart), over the same table.
-    runner.worker = runner.d.worker = PartitionWorker(runner.d, 0)
+    runner.worker = runner.d.new_worker()
     new = runner.worker.engine
     assert dict(new.roster) == dict(old.roster)
     assert new._boundaries.dates == [date(2026, 3, 9), date(2026, 3, 14)]
@@ -72,19 +71,19 @@ def test_a_roster_record_of_an_older_version_is_read_and_rewritten_per_member():
     runner = WorkerRunner(Detector())
     company_roster(runner, 3)
     old = runner.worker.engine
-    members = {k[len(f"0/{MEMBER_PREFIX}"):]: json.loads(v)["member"] for k, v in runner.d.table.items()
-               if k.startswith(f"0/{MEMBER_PREFIX}")}
-    for k in [k for k in runner.d.table if k.startswith(f"0/{MEMBER_PREFIX}")]:
+    members = {k[len(MEMBER_PREFIX):]: json.loads(v)["member"] for k, v in runner.d.table.items()
+               if k.startswith(f"{MEMBER_PREFIX}")}
+    for k in [k for k in runner.d.table if k.startswith(f"{MEMBER_PREFIX}")]:
         del runner.d.table[k]
-    runner.d.table[f"0/{ROSTER_SLOT}"] = json.dumps(
+    runner.d.table[ROSTER_SLOT] = json.dumps(
         {"members": members, "positions": {"0": 3}, "seen": {"m-MAB": 1}}).encode()
-    runner.worker = runner.d.worker = PartitionWorker(runner.d, 0)
+    runner.worker = runner.d.new_worker()
     assert dict(runner.worker.engine.roster) == dict(old.roster)
     runner.submit_raw(upsert("MAB"), "MAB again")  # its id was in the old record's seen
     assert runner.worker.engine.stats["duplicates"] == 1
-    assert json.loads(runner.d.table[f"0/{ROSTER_SLOT}"]).keys() == {"positions", "seen"}
-    assert {k for k in runner.d.table if k.startswith(f"0/{MEMBER_PREFIX}")} == {
-        f"0/{MEMBER_PREFIX}{m}" for m in members}
+    assert json.loads(runner.d.table[ROSTER_SLOT]).keys() == {"positions", "seen"}
+    assert {k for k in runner.d.table if k.startswith(f"{MEMBER_PREFIX}")} == {
+        f"{MEMBER_PREFIX}{m}" for m in members}
     runner.loop.close()
 
 

@@ -1,1 +1,1 @@
-"""The Kafka runner: the faust driver of the partition engine and what it needs of the broker."""
+"""The Kafka runner: the Kafka driver of the partition engine and what it needs of the broker."""

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from services.common.decode import Outcome, decode
-from services.common.kafka_config import KafkaConfig, aiokafka_kwargs
+from services.common.kafka.client import PartitionReader
+from services.common.kafka_config import KafkaConfig
 
 log = logging.getLogger("vpa.roster_feed")
 TOPIC = "at.roster"
@@ -43,8 +44,7 @@ class RosterFeed:
         self._highwater: dict[int, Optional[int]] = {}
         self._fetched_to: dict[int, int] = {}
         self._listeners: list[Callable[[], None]] = []
-        self._consumer: Any = None
-        self._asker: Any = None  # a client for end offsets only (see start)
+        self._reader: Optional[PartitionReader] = None
         self._task: Optional[asyncio.Task] = None
         self.started = asyncio.Event()  # partitions known, reading
 
@@ -53,34 +53,21 @@ class RosterFeed:
         return lambda: self._listeners.remove(wake) if wake in self._listeners else None
 
     async def start(self) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        self._consumer = AIOKafkaConsumer(**aiokafka_kwargs(self.cfg), group_id=None, enable_auto_commit=False,
-                                          auto_offset_reset="earliest")
-        await self._consumer.start()
-        # End offsets are asked with a client of their own: the broker answers the requests of one
-        # connection in order, so behind this feed's long-polling fetch (up to fetch_max_wait_ms,
-        # 500 ms, on a quiet roster) every question waited, and with it every record a worker takes.
-        self._asker = AIOKafkaConsumer(**aiokafka_kwargs(self.cfg), group_id=None, enable_auto_commit=False)
-        await self._asker.start()
-        parts = None
-        for _ in range(300):  # the topic was created before start; metadata may lag a moment
-            cluster = await self._consumer._client.fetch_all_metadata()
-            parts = cluster.partitions_for_topic(TOPIC)
-            if parts:
-                break
-            await asyncio.sleep(0.1)
+        self._reader = PartitionReader(self.cfg)
+        await self._reader.start()
+        parts = await self._reader.partitions(TOPIC)  # the topic exists before start; metadata may lag
         if not parts:
-            raise RuntimeError(f"topic {TOPIC} has no partitions (does it exist?)")
-        self.partitions = sorted(parts)
-        tps = [TopicPartition(TOPIC, p) for p in self.partitions]
-        self._consumer.assign(tps)
-        await self._consumer.seek_to_beginning(*tps)
-        ends = await self._consumer.end_offsets(tps)
+            raise RuntimeError(f"topic {TOPIC} has no partitions (does it exist? `vpa topics create` makes it)")
+        self.partitions = parts
+        tps = [(TOPIC, p) for p in parts]
+        self._reader.assign(tps)
         for tp in tps:
-            self._offsets[tp.partition], self._records[tp.partition] = [], {}
-            self._highwater[tp.partition] = ends.get(tp)
-            self._fetched_to[tp.partition] = 0
+            await self._reader.seek(tp, None)
+        ends = await self._reader.end_offsets(tps)
+        for topic, p in tps:
+            self._offsets[p], self._records[p] = [], {}
+            self._highwater[p] = ends.get((topic, p))
+            self._fetched_to[p] = 0
         self._task = asyncio.ensure_future(self._run())
         self.started.set()
 
@@ -88,42 +75,39 @@ class RosterFeed:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._asker is not None:
-            await self._asker.stop()
+        if self._reader is not None:
+            await self._reader.stop()
 
     async def _run(self) -> None:
-        from aiokafka import TopicPartition
-
+        reader = self._reader
+        assert reader is not None
         delay = 0.5
         while True:
             try:
-                batch = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+                batch = await reader.fetch(0.2)
                 delay = 0.5
-            except Exception:  # noqa: BLE001 - a broker outage: keep trying, never die
-                log.exception("reading at.roster failed; retrying in %.1fs", delay)
+            except Exception as exc:  # noqa: BLE001 - a broker outage: keep trying, never die
+                log.warning("reading at.roster failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
             changed = False
             received = time.monotonic()
-            for tp, msgs in batch.items():
+            for (_, partition), msgs in batch.items():
                 for m in msgs:
-                    rec = RosterRecord(tp.partition, m.offset, decode(m.value or b""), m.value or b"", m.key,
-                                       m.timestamp, received)
-                    self._records[tp.partition][m.offset] = rec
-                    self._offsets[tp.partition].append(m.offset)
-                    self._fetched_to[tp.partition] = m.offset + 1
+                    rec = RosterRecord(partition, m.offset, decode(m.value or b""), m.value or b"", m.key,
+                                       m.timestamp_ms, received)
+                    self._records[partition][m.offset] = rec
+                    self._offsets[partition].append(m.offset)
+                    self._fetched_to[partition] = m.offset + 1
                     changed = True
             for p in self.partitions:
-                tp = TopicPartition(TOPIC, p)
-                hw = self._consumer.highwater(tp)
+                hw = reader.stable_end((TOPIC, p))
                 if hw is not None and hw != self._highwater.get(p):
                     self._highwater[p] = hw
                     changed = True
                 try:  # the fetch position also steps over offsets that hold no record
-                    position = await asyncio.wait_for(self._consumer.position(tp), 1.0)
+                    position = await reader.position((TOPIC, p))
                 except Exception:  # noqa: BLE001 - unknown for the moment: keep the last one
                     continue
                 if position > self._fetched_to[p]:
@@ -153,13 +137,6 @@ class RosterFeed:
     def fetched_to(self, partition: int) -> int:
         """The offset up to which the partition has been read (records and gaps)."""
         return self._fetched_to.get(partition, 0)
-
-    async def end_offsets(self, tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """The broker's end offsets of any topic's partitions, asked now (with this feed's client)."""
-        from aiokafka import TopicPartition
-
-        ends = await (self._asker or self._consumer).end_offsets([TopicPartition(t, p) for t, p in tps])
-        return {(tp.topic, tp.partition): end for tp, end in ends.items()}
 
     def lag(self, partition: int, cursor: int) -> int:
         hw = self._highwater.get(partition) or 0

@@ -1,11 +1,11 @@
-"""A partition engine's slots over a faust table: read-through, written back after each batch.
+"""A partition engine's slots over the partition's store: read-through, written back after a batch.
 
-Table keys are ``"<partition>/<slot key>"``, so a worker finds its partition's slots by prefix
-after a (re)assignment, and values are the slot's JSON bytes. Writes are buffered: the engine
-changes slots while it works through a batch; the worker sends the batch's outputs, waits until
-the broker has them, and only then writes the changed slots (each becomes one changelog record of
-that slot's size). A crash before that leaves the old state and uncommitted offsets, so the batch
-is done again and produces the same outputs, which everyone downstream recognises.
+Values are the slot's JSON bytes. Writes are buffered: the engine changes slots while it works
+through a batch; the worker sends the batch's outputs, waits until the broker has them, then sends
+the changed slots to the changelog (one record per slot, of that slot's size), waits again, and
+only then puts them into the local copy and commits the inputs. A crash before that leaves the old
+state, so the batch is done again and produces the same outputs, which everyone downstream
+recognises.
 """
 from __future__ import annotations
 
@@ -13,20 +13,19 @@ import json
 from collections import OrderedDict
 from typing import Any, Iterator, MutableMapping, Optional
 
-CACHE_SIZE = 4096  # parsed slots kept for the next steps; the rest stay serialised in the table
+from services.common.engine import META_SLOT
+from services.common.kafka.state_store import PartitionStore
+
+CACHE_SIZE = 4096  # parsed slots kept for the next steps; the rest stay serialised in the store
 
 
 class TableSlots(MutableMapping):
-    def __init__(self, table: Any, partition: int, cache_size: int = CACHE_SIZE) -> None:
-        self.table, self.partition = table, partition
-        self._prefix = f"{partition}/"
+    def __init__(self, store: PartitionStore, cache_size: int = CACHE_SIZE) -> None:
+        self.store = store
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._cache_size = cache_size
         self._unwritten: dict[str, Any] = {}  # set since the last write: never evicted
-        self._keys: Optional[set[str]] = None  # this partition's slot keys, read once, then kept up to date
-
-    def table_key(self, key: str) -> str:
-        return self._prefix + key
+        self._keys: Optional[set[str]] = None  # the store's keys, read once, then kept up to date
 
     def __getitem__(self, key: str) -> Any:
         if key in self._unwritten:
@@ -36,14 +35,10 @@ class TableSlots(MutableMapping):
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        raw = self.table.get(self.table_key(key))
+        raw = self.store.get(key)
         if raw is None:
             raise KeyError(key)
-        # Written as JSON bytes; faust hands recovered changelog values back already decoded, and
-        # then as the very object its store keeps: the engine changes slots in place, so a batch that
-        # never got written (a rebalance cancelled it) would live on in the table and the next worker
-        # would skip its redelivered inputs as done. Always a copy of its own.
-        slot = json.loads(json.dumps(raw) if isinstance(raw, dict) else raw)
+        slot = json.loads(raw)  # a copy of its own: the engine changes slots in place
         self._remember(key, slot)
         return slot
 
@@ -54,7 +49,7 @@ class TableSlots(MutableMapping):
             return default
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._unwritten[key] = value  # written by ``write`` when the batch is safe
+        self._unwritten[key] = value  # written by ``encode``/``stored`` when the batch is safe
         self._remember(key, value)
 
     def __delitem__(self, key: str) -> None:
@@ -68,24 +63,9 @@ class TableSlots(MutableMapping):
         return len(self._index())
 
     def _index(self) -> set[str]:
-        """This partition's slot keys: read once (from the partition's own RocksDB, else by one
-        pass over the table), then kept up to date by ``write``, so no later step scans the table."""
         if self._keys is None:
-            n = len(self._prefix)
-            self._keys = {k[n:] for k in self._table_keys() if k.startswith(self._prefix)}
+            self._keys = set(self.store.keys())
         return self._keys
-
-    def _table_keys(self) -> Iterator[str]:
-        store = getattr(self.table, "data", None)
-        db_for = getattr(store, "_db_for_partition", None)
-        visible = getattr(store, "_visible_keys", None)
-        if db_for is not None and visible is not None:  # faust's RocksDB store: one database per partition
-            for raw in visible(db_for(self.partition)):
-                yield raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-            return
-        for table_key in list(self.table.keys()):
-            if isinstance(table_key, str):
-                yield table_key
 
     def _remember(self, key: str, slot: Any) -> None:
         self._cache[key] = slot
@@ -93,22 +73,23 @@ class TableSlots(MutableMapping):
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    def write(self, changed: dict[str, Any]) -> int:
-        """Store changed slots (None deletes one); call inside this partition's table context.
-        Returns the bytes written."""
-        size = 0
+    def encode(self, changed: dict[str, Any]) -> list[tuple[str, Optional[bytes]]]:
+        """The changelog records of ``changed`` slots (None deletes one)."""
+        out: list[tuple[str, Optional[bytes]]] = []
+        # The meta slot (clock, input positions) last: a batch whose write broke off halfway left
+        # slots ahead of the positions, and its inputs come again and are recognised as seen.
+        for key in sorted(changed, key=lambda k: k == META_SLOT):
+            slot = changed[key]
+            out.append((key, None if slot is None else json.dumps(slot, separators=(",", ":")).encode()))
+        return out
+
+    def stored(self, records: list[tuple[str, Optional[bytes]]], changelog_offset: int) -> None:
+        """The changelog has ``records``: into the local copy, the key index kept up to date."""
         self._unwritten.clear()
-        for key, slot in changed.items():
-            table_key = self.table_key(key)
-            if slot is None:
-                if table_key in self.table:
-                    del self.table[table_key]
-                if self._keys is not None:
+        self.store.apply(records, changelog_offset)
+        if self._keys is not None:
+            for key, value in records:
+                if value is None:
                     self._keys.discard(key)
-                continue
-            if self._keys is not None:
-                self._keys.add(key)
-            value = json.dumps(slot, separators=(",", ":")).encode()
-            size += len(value)
-            self.table[table_key] = value
-        return size
+                else:
+                    self._keys.add(key)

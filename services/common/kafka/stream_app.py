@@ -1,15 +1,21 @@
-"""The Kafka runner: one faust-streaming app per stream service (DESIGN.md 3), a thin driver.
+"""The Kafka runner of a stream service (DESIGN.md 3): a consumer group in front of one engine per
+partition, a thin driver.
 
-* Own consumer group per service (``<prefix>-<service>``); scales out by partitions of
-  ``vpa.events``/``vpa.commands`` (co-partitioned by vpa_id).
-* One ``PartitionWorker`` per assigned partition: the time-ordered merge of the inputs in front
-  of a ``PartitionEngine`` (the same engine the embedded runner uses).
-* Per-VPA state in a faust Table whose changelog gives a restarted or rebalanced worker the state
-  back, the timers inside it included; the roster from ``RosterFeed`` (every worker reads all of
-  ``at.roster``).
-* Values on every topic are the plain JSON of the contract, not faust records.
+* Own consumer group per service (``<prefix>-<service>``); partition numbers of the co-partitioned
+  inputs (``vpa.events``, ``vpa.commands``, a followed service's commands) move together and stay
+  with their owner where the balance allows (``assignor``).
+* One ``PartitionWorker`` per assigned partition: the time-ordered merge of the inputs in front of
+  a ``PartitionEngine`` (the same engine the embedded runner uses).
+* Per-VPA state in a partition store (memory or RocksDB) that is a copy of the partition's
+  compacted changelog topic. A worker that takes a partition over reads the changelog from where
+  its copy ends (all of it for a new memory copy, the tail for a RocksDB copy on disk), and then
+  continues its inputs right after the last record the state applied. The roster comes from
+  ``RosterFeed`` (every worker reads all of ``at.roster``).
+* Values on every topic are the plain JSON of the contract.
 * Delivery is at least once, with outputs before state (see ``worker``); ids and versions are
   deterministic, so a repeated batch repeats the same task versions, which the store ignores.
+* A revoked partition's worker stops within ``REVOKE_GRACE`` seconds, flushing what it applied;
+  SIGTERM ends the service within ``STOP_GRACE`` seconds, the last batches flushed.
 * In wall and catch-up modes the workers advance their clocks by the wall clock themselves; no
   tick is written to any topic.
 """
@@ -17,22 +23,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any, Callable, Optional
 
 from services.common.clock import ClockMode
 from services.common.engine import EngineLimits
+from services.common.kafka.client import TP, GroupConsumer, Offsets, Producer, Unreadable, read_range
 from services.common.kafka.roster_feed import RosterFeed
-from services.common.kafka.topics import (
-    CO_PARTITIONED, app_id, feedback_topic, internal_topics, state_table,
-)
+from services.common.kafka.slots import TableSlots
+from services.common.kafka.state_store import PartitionStore, open_store, slot_key, slot_value
+from services.common.kafka.topics import CO_PARTITIONED, app_id, changelog_topic, feedback_topic
 from services.common.kafka.worker import PartitionWorker
-from services.common.kafka_config import KafkaConfig, faust_app_kwargs
+from services.common.kafka_config import KafkaConfig
+from services.common.lifecycle import Stopped, sleep_unless_stopped, until_stopped
 from services.common.metrics import StreamMetrics
 from services.common.processor import Processor
 from services.common.settings import Settings
 
 log = logging.getLogger("vpa.kafka")
+REVOKE_GRACE = 2.0  # seconds a revoked partition's worker has to flush before it is cancelled
+RESTORE_TIMEOUT = 600.0  # seconds a changelog read may take before the partition is tried again
+
+
+class StateLost(RuntimeError):
+    """The changelog held slots, the restored copy holds none: a bug, never a quiet fresh start."""
 
 
 def limits_of(settings: Settings) -> EngineLimits:
@@ -42,19 +57,11 @@ def limits_of(settings: Settings) -> EngineLimits:
                         max_future=timedelta(minutes=settings.max_future_minutes))
 
 
-def store_kwargs(cfg: KafkaConfig, service: str) -> dict:
-    """faust's table store: in memory, or RocksDB (rocksdict) in the app's folder under
-    ``cfg.state_dir`` (see faust_app_kwargs)."""
-    return {"store": "rocksdb://" if cfg.state_store == "rocksdb" else "memory://"}
-
-
 class StreamDriver:
-    """Everything a service's workers share: the app, its table, the roster feed, settings."""
+    """Everything a service's workers share: the group, the producer, the stores, the roster feed."""
 
     def __init__(self, proc: Processor, settings: Settings, cfg: KafkaConfig, follows: tuple[str, ...],
                  emits_marks: bool) -> None:
-        import faust
-
         self.proc, self.settings, self.cfg = proc, settings, cfg
         self.service = proc.name
         self.mode = ClockMode(cfg.clock_mode)
@@ -64,119 +71,246 @@ class StreamDriver:
         self.co_topics = tuple(t for t in CO_PARTITIONED if t in proc.topics)
         self.followed_topics = {u: feedback_topic(cfg, u) for u in follows}
         self.own_feedback = feedback_topic(cfg, self.service)
+        self.changelog = changelog_topic(cfg, self.service)
+        self.group = app_id(cfg, self.service)
         self.metrics = StreamMetrics(self.service)
-        self.app = faust.App(
-            app_id(cfg, self.service), **faust_app_kwargs(cfg),
-            table_standby_replicas=cfg.standby_replicas, **store_kwargs(cfg, self.service),
-            key_serializer="raw", value_serializer="raw", web_enabled=False,
-            consumer_auto_offset_reset="earliest",
-            # Records wait in the workers' merge buffers unacked; a rebalance must not wait for them
-            # (they come again from the last commit).
-            stream_wait_empty=False,
-        )
-        schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="raw")
-        self.table = self.app.Table(state_table(self.service), partitions=cfg.partitions, schema=schema)
+        self.producer = Producer(cfg)
+        self.offsets = Offsets(cfg)
         self.roster = RosterFeed(cfg)
+        self.consumer = GroupConsumer(cfg, self.group, (*self.co_topics, *self.followed_topics.values()), self,
+                                      on_unreadable=self._unreadable)
         self.workers: dict[int, PartitionWorker] = {}
+        self.stores: dict[int, PartitionStore] = {}  # local copies, kept across a rebalance
+        self._restoring: dict[int, asyncio.Task] = {}
         self._assigned: set[int] = set()
+        self._failures: dict[int, int] = {}  # partition -> worker failures in a row (backoff)
+        self.failed: Optional[BaseException] = None  # what ended the service
+        self._stop = asyncio.Event()
         # End offsets asked from the broker: (topic, partition) -> (end, time.monotonic() when asked)
-        self._ends: dict[tuple[str, int], tuple[int, float]] = {}
-        self._ends_wanted: set[tuple[str, int]] = set()
+        self._ends: dict[TP, tuple[int, float]] = {}
+        self._ends_wanted: set[TP] = set()
         self._ends_waiters: set[Callable[[], None]] = set()
         self._ends_task: Optional[asyncio.Future] = None
-        self._wire()
 
-    # ---- wiring ------------------------------------------------------------------------------
+    # ---- running -----------------------------------------------------------------------------
 
-    def _wire(self) -> None:
-        app = self.app
-        for topic_name in (*self.co_topics, *self.followed_topics.values()):
-            topic = app.topic(topic_name, partitions=self.cfg.partitions, key_type=bytes, value_type=bytes)
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop`` is set: join the group, restore assigned partitions, feed their workers."""
+        self._stop = stop
+        try:
+            await until_stopped(stop, self.producer.start())
+            await until_stopped(stop, self.offsets.start())
+            await until_stopped(stop, self.roster.start())
+            await until_stopped(stop, self.consumer.start())
+            last_report, delay = 0.0, 0.2
+            while not stop.is_set():
+                try:
+                    batch = await self.consumer.fetch(0.2)
+                    delay = 0.2
+                except Exception as exc:  # noqa: BLE001 - the group or the broker: wait and go on
+                    log.warning("%s: fetching failed (%s: %s); again in %.1f s", self.service,
+                                type(exc).__name__, exc, delay)
+                    await _sleepuntil_stopped(stop, delay)
+                    delay = min(delay * 2, 10.0)
+                    continue
+                for (topic, p), records in batch.items():
+                    worker = self.workers.get(p)
+                    if worker is not None:
+                        worker.offer(topic, records, await self.consumer.position((topic, p)))
+                now = time.monotonic()
+                if now - last_report > 1.0:
+                    last_report = now
+                    await self._positions()
+                    for worker in list(self.workers.values()):
+                        self.metrics.lag(worker)
+                    self.metrics.unreadable(self.consumer.unreadable)
+        except Stopped:
+            pass
+        finally:
+            await self.shutdown()
 
-            async def consume(stream, _name=topic_name):  # noqa: ANN001
-                noack = stream.noack()
-                async for event in noack.events():
-                    self._offer(noack, event)
+    async def _positions(self) -> None:
+        """The client's position past transaction markers and records of no worker's interest."""
+        for p, worker in list(self.workers.items()):
+            for topic in worker.inputs:
+                worker.offer(topic, [], await self.consumer.position((topic, p)))
 
-            app.agent(topic, name=f"{self.service}-{topic_name}")(consume)
+    async def shutdown(self) -> None:
+        started = time.monotonic()
+        for task in self._restoring.values():
+            task.cancel()
+        await self._stop_workers(set(self.workers))
+        await self.consumer.stop(1.0)
+        await self.producer.stop(1.0)
+        await self.roster.stop()
+        await self.offsets.stop()
+        for store in self.stores.values():
+            store.close()
+        self.stores.clear()
+        log.info("%s: stopped in %.2f s", self.service, time.monotonic() - started)
 
-        @app.on_partitions_revoked.connect
-        async def on_revoked(app_, revoked, **kwargs) -> None:  # noqa: ANN001
-            await self._stop_workers({tp.partition for tp in revoked if tp.topic == "vpa.events"})
+    # ---- the group's decisions ----------------------------------------------------------------
 
-        @app.on_rebalance_complete.connect
-        async def on_rebalanced(app_, **kwargs) -> None:  # noqa: ANN001
-            self._assigned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == "vpa.events"}
-            await self._stop_workers(set(self.workers) - self._assigned)
-            self.reapply_pauses()
-            for p in sorted(self._assigned):
-                self._ensure_worker(p)
+    async def on_revoked(self, partitions: set[TP]) -> None:
+        numbers = {p for _, p in partitions}
+        started = time.monotonic()
+        for p in numbers:
+            task = self._restoring.pop(p, None)
+            if task is not None:
+                task.cancel()
+        stopped = await self._stop_workers(numbers)
+        self._assigned -= numbers
+        if numbers:
+            log.info("%s: partitions %s revoked in %.2f s (%d workers stopped)", self.service, sorted(numbers),
+                     time.monotonic() - started, stopped)
 
-        @app.task
-        async def start_roster() -> None:
-            await self.roster.start()
+    async def on_assigned(self, partitions: set[TP]) -> None:
+        numbers = {p for _, p in partitions}
+        for p in set(self.stores) - numbers:  # moved elsewhere: the local copy is not needed now
+            self.stores.pop(p).close()
+        self._assigned = numbers
+        for p in sorted(numbers):
+            if p not in self.workers and p not in self._restoring:
+                self._start_partition(p)
 
-        @app.timer(interval=5.0)
-        async def report_lag() -> None:
-            for worker in list(self.workers.values()):
-                self.metrics.lag(worker)
+    def _start_partition(self, p: int, delay: float = 0.0) -> None:
+        for topic in self._inputs():
+            self.consumer.pause((topic, p))  # nothing is fetched for it until its state is back
+        self._restoring[p] = asyncio.ensure_future(self._take_over(p, delay))
 
-    def _offer(self, stream: Any, event: Any) -> None:
-        p = event.message.partition
-        worker = self.workers.get(p)
-        if worker is None and p in self._assigned:
-            worker = self._ensure_worker(p)
-        if worker is not None:
-            worker.offer(stream, event)
-        # else: a record of a partition this worker no longer owns; unacked, it comes again to the
-        # worker that owns it now, from the last commit
+    def _inputs(self) -> tuple[str, ...]:
+        return (*self.co_topics, *self.followed_topics.values())
 
-    def _ensure_worker(self, p: int) -> Optional[PartitionWorker]:
-        worker = self.workers.get(p)
-        if worker is None:
-            worker = self.workers[p] = PartitionWorker(self, p)
+    async def _take_over(self, p: int, delay: float) -> None:
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+            started = time.monotonic()
+            store = self.stores.get(p) or open_store(self.cfg.state_store.value, self._folder(p))
+            self.stores[p] = store
+            store, read = await self._restore(p, store)
+            slots = TableSlots(store)
+            worker = PartitionWorker(self, p, slots)
+            start = worker.start_offsets()
+            for topic in worker.inputs:
+                committed = await self.consumer.committed((topic, p))
+                # An operator who reset the group's offsets past a batch (README: an unreadable
+                # batch) is followed; otherwise the stored state says where the partition stands.
+                at = max(start.get(topic, 0), committed or 0)
+                if at:
+                    self.consumer.seek((topic, p), at)
+                worker.inputs[topic].fetched_to = at
+            if p not in self._assigned:
+                return
+            self.workers[p] = worker
             worker.task = asyncio.ensure_future(self._run_worker(worker))
-            log.info("%s: partition %d assigned (%d stored slots)", self.service, p, len(worker.slots))
-        return worker
+            for topic in worker.inputs:
+                self.consumer.resume((topic, p))
+            log.info("%s: partition %d assigned: %d stored slots, %d changelog records read in %.2f s",
+                     self.service, p, len(slots), read, time.monotonic() - started)
+        except asyncio.CancelledError:
+            raise
+        except StateLost as exc:
+            log.critical("%s: partition %d: state lost on restore; stopping the service", self.service, p,
+                         exc_info=True)
+            self.failed = exc
+            self._stop.set()
+        except Exception:  # noqa: BLE001 - the broker or the disk: try again
+            log.exception("%s: taking over partition %d failed; trying again", self.service, p)
+            if p in self._assigned:
+                self._restoring.pop(p, None)
+                self._start_partition(p, delay=self._backoff(p))
+            return
+        finally:
+            if self._restoring.get(p) is asyncio.current_task():
+                del self._restoring[p]
+
+    async def _restore(self, p: int, store: PartitionStore) -> tuple[PartitionStore, int]:
+        """Read the partition's changelog from where ``store`` ends to the broker's end."""
+        tp = (self.changelog, p)
+        ends = await self.offsets.end_offsets([tp])
+        end = ends.get(tp, 0)
+        if store.changelog_offset > end:
+            # The changelog was recreated (or is another cluster's): the copy is not of it.
+            log.warning("%s: partition %d: the local state goes to changelog offset %d, the changelog ends at %d; "
+                        "reading it again from the start", self.service, p, store.changelog_offset, end)
+            store.close()
+            if self.cfg.state_store.value == "rocksdb":
+                from services.common.kafka.state_store import RocksStore
+
+                RocksStore.wipe(self._folder(p))
+            store = self.stores[p] = open_store(self.cfg.state_store.value, self._folder(p))
+        read = 0
+        live: set[str] = set()  # keys whose last changelog record read holds a slot
+        if store.changelog_offset < end:
+            async for batch in read_range(self.cfg, tp, store.changelog_offset, end, RESTORE_TIMEOUT,
+                                          isolation="read_uncommitted"):
+                items = []
+                for rec in batch:
+                    key = slot_key(rec.key)
+                    if key is not None:
+                        value = slot_value(rec.value)
+                        items.append((key, value))
+                        (live.add if value is not None else live.discard)(key)
+                store.apply(items, batch[-1].offset + 1)
+                read += len(batch)
+            store.apply([], end)
+        missing = [k for k in live if store.get(k) is None]
+        if missing:
+            raise StateLost(f"{self.service}: partition {p}: read {len(live)} slots from {self.changelog}, and the "
+                            f"{self.cfg.state_store.value} store lacks {len(missing)} of them (e.g. {missing[0]!r})")
+        return store, read
+
+    def _folder(self, p: int) -> str:
+        return os.path.join(self.cfg.state_dir, self.group, f"partition-{p}")
+
+    def _backoff(self, p: int) -> float:
+        n = self._failures[p] = self._failures.get(p, 0) + 1
+        return min(30.0, 0.5 * 2 ** (n - 1))
 
     async def _run_worker(self, worker: PartitionWorker) -> None:
         try:
             await worker.run()
+            self._failures.pop(worker.p, None)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the broker refused a record: start over cleanly
-            if self.app.should_stop:
-                # Stopping (SIGTERM): faust stopped its producer under the last batch. Nothing of it
-                # was acked, so the next owner of the partition takes it again.
-                log.info("%s[%d]: stopped during a batch (%s); its inputs are taken again by the next owner",
-                         self.service, worker.p, exc)
-                return
-            log.exception("%s[%d]: worker failed; the service restarts from its last commit",
+        except Exception:  # noqa: BLE001 - the broker refused a record, or did not answer in time
+            log.exception("%s[%d]: worker failed; the partition starts again from its stored state",
                           self.service, worker.p)
-            await self.app.crash(exc)
+            if self.workers.get(worker.p) is worker:
+                del self.workers[worker.p]
+                if worker.p in self._assigned:
+                    self._start_partition(worker.p, delay=self._backoff(worker.p))
 
-    async def _stop_workers(self, partitions: set[int]) -> None:
+    async def _stop_workers(self, partitions: set[int]) -> int:
         stopping = [self.workers.pop(p) for p in partitions if p in self.workers]
         for worker in stopping:
-            if worker.task is not None:
-                worker.task.cancel()
-        await asyncio.gather(*(w.task for w in stopping if w.task is not None), return_exceptions=True)
+            worker.stopping = True
+            worker.wake.set()
+        tasks = [w.task for w in stopping if w.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=REVOKE_GRACE)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("%s: %d workers did not finish their batch within %.0f s and were cancelled; "
+                            "what they had not written is done again", self.service, len(pending), REVOKE_GRACE)
+                await asyncio.wait(pending, timeout=0.5)
+        return len(stopping)
 
     # ---- what workers ask ----------------------------------------------------------------------
 
-    def _tp(self, topic: str, partition: int) -> Any:
-        from faust.types import TP
+    def stable_end(self, topic: str, partition: int) -> Optional[int]:
+        return self.consumer.stable_end((topic, partition))
 
-        return TP(topic, partition)
+    def pause(self, topic: str, partition: int) -> None:
+        self.consumer.pause((topic, partition))
 
-    def highwater(self, topic: str, partition: int) -> Optional[int]:
-        try:
-            return self.app.consumer.highwater(self._tp(topic, partition))
-        except Exception:  # noqa: BLE001 - not assigned (any more) or not fetched yet
-            return None
+    def resume(self, topic: str, partition: int) -> None:
+        self.consumer.resume((topic, partition))
 
-    def committed(self, topic: str, partition: int) -> Optional[int]:
-        return self.app.consumer._committed_offset.get(self._tp(topic, partition))
+    async def commit(self, partition: int, offsets: dict[str, int]) -> None:
+        await self.consumer.commit({(topic, partition): off for topic, off in offsets.items()})
 
     def end_offset_since(self, topic: str, partition: int, since: float, wake: Callable[[], None]) -> Optional[int]:
         """The partition's end offset as the broker gave it in answer to a question asked at or after
@@ -198,7 +332,7 @@ class StreamDriver:
             waiters, self._ends_waiters = self._ends_waiters, set()
             asked = time.monotonic()
             try:
-                ends = await asyncio.wait_for(self.roster.end_offsets(tps), 10)
+                ends = await asyncio.wait_for(self.offsets.end_offsets(tps), 10)
             except Exception as exc:  # noqa: BLE001 - the broker is away: the workers wait and ask again
                 log.warning("%s: asking the broker for end offsets failed (%s: %s); asking again",
                             self.service, type(exc).__name__, exc)
@@ -209,66 +343,12 @@ class StreamDriver:
             for wake in waiters:
                 wake()
 
-    async def read_range(self, topic: str, partition: int, start: int, end: int, timeout: float) -> list[Any]:
-        """The records at offsets ``start`` to ``end - 1`` of ``topic``'s ``partition``, read with a
-        client of its own (faust's would drop them as already seen), as events the worker takes."""
-        from types import SimpleNamespace
-
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        from services.common.kafka_config import aiokafka_kwargs
-
-        consumer = AIOKafkaConsumer(**aiokafka_kwargs(self.cfg), group_id=None, enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
-        await consumer.start()
-        out: list[Any] = []
-        try:
-            tp = TopicPartition(topic, partition)
-            consumer.assign([tp])
-            consumer.seek(tp, start)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            while loop.time() < deadline and await consumer.position(tp) < end:
-                for m in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                    if start <= m.offset < end:
-                        message = SimpleNamespace(topic=m.topic, partition=m.partition, offset=m.offset, key=m.key,
-                                                  timestamp=(m.timestamp or 0) / 1000)
-                        out.append(SimpleNamespace(message=message, value=m.value))
-        finally:
-            await consumer.stop()
-        return out
-
-    def pause(self, topic: str, partition: int) -> None:
-        self._at_client("pause", topic, partition)
-
-    def resume(self, topic: str, partition: int) -> None:
-        self._at_client("resume", topic, partition)
-
-    def _at_client(self, action: str, topic: str, partition: int) -> None:
-        """Pause or resume fetching in aiokafka itself, in the thread faust runs it in. Not with
-        faust's pause_partitions: that only filters what was fetched, and it drops the rest of a
-        fetched batch of a partition paused meanwhile, which faust then counts as a gap and commits
-        over (the soak stalled on such records at the end of a partition). aiokafka keeps its
-        position at the last record handed over and fetches the rest again after the resume."""
-        from aiokafka import TopicPartition
-
-        thread = self.app.consumer._thread
-        client = thread._ensure_consumer()
-        thread.thread_loop.call_soon_threadsafe(getattr(client, action), TopicPartition(topic, partition))
-
-    def reapply_pauses(self) -> None:
-        """A rebalance gives the client fresh partition states, all fetching: pause again what the
-        workers that keep their partition hold paused."""
-        for worker in self.workers.values():
-            for buf in worker.inputs.values():
-                if buf.paused:
-                    self.pause(buf.topic, worker.p)
+    def _unreadable(self, bad: Unreadable) -> None:
+        log.error("%s: %s[%d]: the batch at offset %d cannot be read (%s); the partition stops there. See "
+                  "README, Troubleshooting: 'a batch that cannot be read'", self.service, bad.topic, bad.partition,
+                  bad.offset, bad.reason)
 
 
 def build_stream_app(proc: Processor, settings: Settings, cfg: KafkaConfig, follows: tuple[str, ...] = (),
                      emits_marks: bool = False) -> StreamDriver:
     return StreamDriver(proc, settings, cfg, follows, emits_marks)
-
-
-def topics_for(cfg: KafkaConfig, service: str, follows: tuple[str, ...]) -> dict[str, dict]:
-    return internal_topics(cfg, service, follows)

@@ -1,7 +1,7 @@
 """Topic names and their creation: the contract topics (DESIGN 4.1) and each service's own.
 
 Every topic a service reads or writes exists, with the partition count of ``vpa.events``, before
-its consumer joins the group: faust would otherwise create some of them lazily, and a service
+its consumer joins the group: a topic created lazily by the broker gets the broker's defaults, and a service
 whose first assignment sees a topic missing can wait minutes for the next metadata refresh.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ def state_table(service: str) -> str:
 
 
 def changelog_topic(cfg: KafkaConfig, service: str) -> str:
-    """faust's name for the changelog of the service's state table."""
+    """The changelog of the service's state (the name the faust runner gave it, so a deployment keeps it)."""
     return f"{app_id(cfg, service)}-{state_table(service)}-changelog"
 
 
@@ -40,7 +40,6 @@ def internal_topics(cfg: KafkaConfig, service: str, follows: Iterable[str] = ())
     if service != "notifier":
         topics[feedback_topic(cfg, service)] = {}
         topics[changelog_topic(cfg, service)] = COMPACTED
-    topics[f"{app_id(cfg, service)}-__assignor-__leader"] = {}
     return topics
 
 

@@ -14,8 +14,10 @@ service must have reached, with their progress mark, the key about to be taken (
 progress marks) are handled at once.
 
 After a batch of steps the worker sends the batch's outputs, waits until the broker has all of
-them, then writes the changed slots to the table and acks the input records: a crash at any point
-repeats at most the batch, with the same outputs.
+them, then sends the changed slots to the partition's changelog, waits again, and only then puts
+them into its local copy; the inputs' offsets are committed after that, now and then. The stored
+state carries the offset of the last input it applied, and a worker that takes the partition over
+continues right after it: a crash at any point repeats at most the batch, with the same outputs.
 """
 from __future__ import annotations
 
@@ -23,16 +25,15 @@ import asyncio
 import json
 import logging
 import time
-import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from types import SimpleNamespace
 from typing import Any, Optional
 
 from services.common.clock import ClockMode
 from services.common.decode import Decoded, Invalid, Outcome, decode
 from services.common.engine import Origin, Output, PartitionEngine
+from services.common.kafka.client import Record, wait_all
 from services.common.kafka.feedback import FeedbackCommand, ProgressMark, command_record, mark_record, parse_feedback
 from services.common.kafka.slots import TableSlots
 from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, dlq_headers, dlq_value, erase_marker
@@ -41,10 +42,6 @@ from services.common.order import TOPIC_RANK, OrderKey
 log = logging.getLogger("vpa.kafka.worker")
 BATCH_STEPS = 500  # steps between two flushes while a backlog is worked through
 BUFFER_HIGH = 5000  # records buffered per input partition before its fetching pauses
-REFETCH_GIVE_UP = 60.0  # seconds a partition tries to read records the client skipped
-# Seconds an input may stay empty while the broker holds more of it before the worker reads those
-# records itself: far above a fetch round trip, far below anything an operator would call a stall.
-TAIL_STALL_SECONDS = 15.0
 # Seconds a batch may take to reach the broker. The producer retries inside it; beyond it the
 # worker fails loudly (the service restarts from its last commit) instead of waiting for good.
 FLUSH_GIVE_UP = 180.0
@@ -57,8 +54,6 @@ class Buffered:
     raw: bytes
     origin: Origin
     timestamp_ms: int
-    stream: Any = None
-    event: Any = None
     received: float = field(default_factory=time.monotonic)
 
 
@@ -67,150 +62,90 @@ class InputBuffer:
     topic: str
     upstream: Optional[str] = None  # the followed service, for a commands topic of another service
     records: deque = field(default_factory=deque)
-    next_offset: Optional[int] = None  # after the last record received
+    fetched_to: int = 0  # the client's position: every offset before it was handed over (or was a marker)
     done_offset: Optional[int] = None  # after the last record handled
     empty_since: float = field(default_factory=time.monotonic)
     paused: bool = False
-    expect: Optional[int] = None  # the offset the next record must have (from the stored state at start)
-    held: Optional[list] = None  # while skipped records are read again: what arrived meanwhile
-    behind_since: Optional[float] = None  # empty, while the broker holds more (time.monotonic())
-    late: deque = field(default_factory=deque)  # (offset, stream, event) delivered again: acked once applied
-
-
-class _PartitionEvent:
-    """What faust's table code reads of "the current event": the partition a write belongs to."""
-
-    def __init__(self, topic: str, partition: int) -> None:
-        self.message = SimpleNamespace(topic=topic, partition=partition)
 
 
 class PartitionWorker:
-    def __init__(self, driver: Any, partition: int) -> None:  # a stream_app.StreamDriver
+    def __init__(self, driver: Any, partition: int, slots: TableSlots,
+                 start: Optional[dict[str, int]] = None) -> None:  # driver: a stream_app.StreamDriver
         self.d, self.p = driver, partition
         self.inputs: dict[str, InputBuffer] = {t: InputBuffer(t) for t in driver.co_topics}
         for upstream, topic in driver.followed_topics.items():
             self.inputs[topic] = InputBuffer(topic, upstream=upstream)
-        self.slots = TableSlots(driver.table, partition)
+        self.slots = slots
         self.engine = PartitionEngine([driver.proc], driver.settings, name=driver.service, mode=driver.mode,
                                       slots=self.slots, limits=driver.limits, follows=driver.follows)
         self.engine.load(list(self.slots))
-        for buf in self.inputs.values():
-            done = self.engine.positions.get(buf.topic)
-            buf.expect = None if done is None else done + 1
+        for topic, buf in self.inputs.items():
+            buf.fetched_to = (start or {}).get(topic, 0)
         self.roster_cursor: dict[int, int] = {}
         self.roster_empty_since: dict[int, Optional[float]] = {}
         self.wake = asyncio.Event()
+        self.stopping = False
         self._outputs: list[tuple[Output, int, int]] = []  # (output, occurred_at ms, ingested ms)
-        self._acks: list[tuple[Any, Any]] = []
         self._marked: Optional[OrderKey] = self.engine.done_key
         self._last_advance = 0.0
+        self._last_commit = 0.0
+        self._uncommitted = False
         self._upstream_waiting_since: Optional[float] = None
-        self._context = _PartitionEvent("vpa.events", partition)
         self.task: Optional[asyncio.Task] = None
+
+    def start_offsets(self) -> dict[str, int]:
+        """Where each input continues: after the last record the stored state has applied."""
+        out = {}
+        for topic in self.inputs:
+            done = self.engine.positions.get(topic)
+            if done is not None:
+                out[topic] = done + 1
+        return out
 
     # ---- records arriving ----------------------------------------------------------------
 
-    def offer(self, stream: Any, event: Any) -> None:
-        msg = event.message
-        buf = self.inputs.get(msg.topic)
+    def offer(self, topic: str, records: list[Record], position: Optional[int]) -> None:
+        """Records the client handed over for this partition of ``topic``, in offset order, and the
+        client's position after them."""
+        buf = self.inputs.get(topic)
         if buf is None:
             return
-        if buf.held is not None:
-            buf.held.append((stream, event))  # after the records being read again
-            return
-        if buf.next_offset is not None and msg.offset < buf.next_offset:
-            # Delivered again, or read already by a client of our own: taken once. The client's
-            # copy is acked once that offset is applied, so that commits go past it.
-            if stream is not None and buf.done_offset is not None and msg.offset < buf.done_offset:
-                self._acks.append((stream, event))  # applied already: acked with the next batch
-                self.wake.set()
-            elif stream is not None:
-                buf.late.append((msg.offset, stream, event))
-            return
-        expected = buf.next_offset if buf.next_offset is not None else buf.expect
-        if expected is not None and msg.offset > expected:
-            buf.held = [(stream, event)]
-            asyncio.ensure_future(self._read_skipped(buf, expected, msg.offset))
-            return
-        self._take(buf, stream, event)
+        for rec in records:
+            if rec.offset < buf.fetched_to:
+                continue  # before where this worker started: applied already
+            self._take(buf, rec)
+        if position is not None and position > buf.fetched_to:
+            buf.fetched_to = position
+        if len(buf.records) > BUFFER_HIGH and not buf.paused:
+            buf.paused = True
+            self.d.pause(topic, self.p)
+        self.wake.set()
 
-    def _take(self, buf: InputBuffer, stream: Any, event: Any) -> None:
-        msg = event.message
-        raw = event.value if isinstance(event.value, (bytes, bytearray)) else (event.value or b"")
-        raw = bytes(raw)
-        origin = Origin(f"{msg.topic}[{msg.partition}]@{msg.offset}", msg.topic, msg.partition, msg.offset,
-                        msg.key if isinstance(msg.key, bytes) else None)
-        ts = int(msg.timestamp * 1000) if msg.timestamp else 0
+    def _take(self, buf: InputBuffer, msg: Record) -> None:
+        raw = msg.value or b""
+        origin = Origin(f"{msg.topic}[{msg.partition}]@{msg.offset}", msg.topic, msg.partition, msg.offset, msg.key)
         if buf.upstream is not None:
             parsed = parse_feedback(raw)
             key = parsed.key if isinstance(parsed, FeedbackCommand) else None
-            rec = Buffered(key, parsed, raw, origin, ts, stream, event)
+            rec = Buffered(key, parsed, raw, origin, msg.timestamp_ms)
         else:
             outcome = misrouted(decode(raw), origin.key)
             key = None
             if isinstance(outcome, Decoded):
                 env = outcome.envelope
                 key = (*_key_time(env.occurred_at), TOPIC_RANK.get(msg.topic, 3), msg.partition, msg.offset)
-            rec = Buffered(key, outcome, raw, origin, ts, stream, event)
+            rec = Buffered(key, outcome, raw, origin, msg.timestamp_ms)
         buf.records.append(rec)
-        buf.next_offset = msg.offset + 1
-        buf.behind_since = None
-        if len(buf.records) > BUFFER_HIGH and not buf.paused:
-            buf.paused = True
-            self.d.pause(msg.topic, self.p)
-        self.wake.set()
-
-    async def _read_skipped(self, buf: InputBuffer, expected: int, got: int, tail: bool = False) -> None:
-        """The client handed over ``got`` while the stored state says ``expected`` comes next: after a
-        rebalance faust can drop records as stale and commit over them, and it will not deliver
-        them again. Read them with a client of our own and take them first, then what arrived
-        meanwhile. Records already applied are taken again harmlessly (their event ids are known);
-        records gone (retention) are logged and skipped.
-
-        ``tail``: no record after them has come to show the gap; the broker's end offset ``got``
-        says they exist. What cannot be read now is asked for again later, not skipped."""
-        if tail:
-            log.warning("%s[%d]: %s: nothing arrived for %.0f s while the broker holds offsets %d to %d; "
-                        "reading them", self.d.service, self.p, buf.topic, TAIL_STALL_SECONDS, expected, got - 1)
-        else:
-            log.warning("%s[%d]: %s: got offset %d, expected %d; reading %d to %d again", self.d.service, self.p,
-                        buf.topic, got, expected, expected, got - 1)
-        self.d.metrics.refetch(buf.topic)
-        records: list[Any] = []
-        try:
-            records = await self.d.read_range(buf.topic, self.p, expected, got, REFETCH_GIVE_UP)
-        except Exception as exc:  # noqa: BLE001 - the broker is away: take what comes next
-            log.error("%s[%d]: %s: reading offsets %d to %d again failed (%s: %s)", self.d.service, self.p,
-                      buf.topic, expected, got - 1, type(exc).__name__, exc)
-        missing = (got - expected) - len(records)
-        if tail:
-            for event in records:
-                self._take(buf, None, event)
-            held, buf.held = buf.held or [], None
-            for stream, event in held:
-                self.offer(stream, event)
-            return
-        if missing:
-            log.error("%s[%d]: %s: %d of the offsets %d to %d could not be read again; going on from %d",
-                      self.d.service, self.p, buf.topic, missing, expected, got - 1, got)
-        for event in records:
-            self._take(buf, None, event)  # not faust's events: nothing to ack (the later acks commit past them)
-        buf.next_offset = got  # what could not be read is gone: go on from the record that showed the gap
-        held, buf.held = buf.held or [], None
-        for stream, event in held:
-            self.offer(stream, event)
+        buf.fetched_to = max(buf.fetched_to, msg.offset + 1)
 
     # ---- the loop ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        from faust.streams import _current_event
-
-        _current_event.set(weakref.ref(self._context))  # table writes of this task go to partition p
         await self.d.roster.started.wait()
         unsubscribe = self.d.roster.subscribe(self.wake.set)
         try:
             steps = 0
-            while True:
+            while not self.stopping:
                 now = time.monotonic()
                 action, arg = self._choose(now)
                 if action == "step":
@@ -219,24 +154,21 @@ class PartitionWorker:
                     if steps >= BATCH_STEPS:
                         await self._flush()
                         steps = 0
-                        await asyncio.sleep(0)  # let the agents and other partitions run
+                        await asyncio.sleep(0)  # let the fetch loop and other partitions run
                     continue
                 self._maybe_advance(now, idle=(action == "idle"))
-                if self._outputs or self._acks or steps or self._mark_pending():
+                if self._outputs or steps or self._mark_pending() or self.engine.has_dirty():
                     await self._flush()
                     steps = 0
                     continue
+                await self._commit_due()
                 timeout = self.d.cfg.wall_tick_seconds
                 if action == "wait" and arg is not None:
                     timeout = max(0.005, min(timeout, arg - now))
-                due = self._watch_tails(now)
-                if due is not None:
-                    timeout = max(0.005, min(timeout, due - now))
                 self.wake.clear()
-                try:
-                    await asyncio.wait_for(self.wake.wait(), timeout)
-                except asyncio.TimeoutError:
-                    pass
+                await _wait(self.wake, timeout)
+            await self._flush()  # stopping: what was applied is made durable, nothing beyond it
+            await self._commit_due(force=True)
         finally:
             unsubscribe()
 
@@ -320,8 +252,7 @@ class PartitionWorker:
         wanted: list[tuple[str, int, int]] = []
         for buf in self.inputs.values():
             if not buf.records and buf.upstream is None:
-                offset = buf.next_offset if buf.next_offset is not None else self.d.committed(buf.topic, self.p)
-                wanted.append((buf.topic, self.p, offset or 0))
+                wanted.append((buf.topic, self.p, buf.fetched_to))
         feed = self.d.roster
         for q in feed.partitions:
             if self.roster_empty_since.get(q) is not None:
@@ -334,46 +265,9 @@ class PartitionWorker:
                 proven = False  # asked (the answer wakes this worker), or records are on their way
         return proven
 
-    def _watch_tails(self, now: float) -> Optional[float]:
-        """Looks at every empty input the broker holds more of (see ``_behind``); returns when to
-        look again."""
-        due: Optional[float] = None
-        for buf in self.inputs.values():
-            if buf.records or buf.held is not None or self._caught_up(buf):
-                buf.behind_since = None
-                continue
-            until = self._behind(buf, now)
-            if until is not None:
-                due = until if due is None else min(due, until)
-        return due
-
-    def _behind(self, buf: InputBuffer, now: float) -> Optional[float]:
-        """An empty input the broker holds more of. The records are on their way, unless the client
-        dropped them and no later record comes to show the gap (found by the soak: faust dropped
-        the rest of a fetched batch of a partition paused meanwhile, and the worker waited for
-        them for good). After ``TAIL_STALL_SECONDS`` it reads them itself; returns when to look again."""
-        if buf.behind_since is None:
-            buf.behind_since = now
-        due = buf.behind_since + TAIL_STALL_SECONDS
-        if now < due:
-            return due
-        buf.behind_since = None
-        hw = self.d.highwater(buf.topic, self.p)
-        offset = buf.next_offset if buf.next_offset is not None else self.d.committed(buf.topic, self.p)
-        if hw is None or hw <= (offset or 0):
-            return None
-        buf.held = []
-        # At most a buffer's worth: the rest comes from the client, or from the next such read.
-        end = min(hw, (offset or 0) + BUFFER_HIGH)
-        asyncio.ensure_future(self._read_skipped(buf, offset or 0, end, tail=True))
-        return None
-
     def _caught_up(self, buf: InputBuffer) -> bool:
-        hw = self.d.highwater(buf.topic, self.p)
-        if hw is None:
-            return False
-        offset = buf.next_offset if buf.next_offset is not None else self.d.committed(buf.topic, self.p)
-        return (offset or 0) >= hw
+        end = self.d.stable_end(buf.topic, self.p)
+        return end is not None and buf.fetched_to >= end
 
     def _step(self, kind: str, src: Any) -> None:
         wall = datetime.now(timezone.utc)
@@ -413,12 +307,7 @@ class PartitionWorker:
             self.engine.submit(rec.outcome, rec.raw, (TOPIC_RANK.get(o.topic, 3), o.partition, o.offset), o, wall)
         buf.done_offset = o.offset + 1
         self.engine.note_input(o.topic, o.offset)
-        if rec.stream is not None:
-            self._acks.append((rec.stream, rec.event))
-        late = buf.late
-        while late and late[0][0] < buf.done_offset:  # in offset order, as the client delivers them
-            _, stream, event = late.popleft()
-            self._acks.append((stream, event))
+        self._uncommitted = True
         self.d.metrics.processing(time.perf_counter() - started)
         self._collect(rec.outcome, rec.timestamp_ms)
 
@@ -458,60 +347,67 @@ class PartitionWorker:
     # ---- making a batch durable ------------------------------------------------------------
 
     async def _flush(self) -> None:
-        producer = self.d.app.producer
+        """Outputs first, then state, then the inputs' offsets: a crash at any point repeats at
+        most the batch, with the same outputs."""
+        producer = self.d.producer
         sent: list[Any] = []
         outputs, self._outputs = self._outputs, []
         for out, occurred_ms, ingested_ms in outputs:
             headers = [("occurred_at_ms", str(occurred_ms).encode()), ("ingested_at_ms", str(ingested_ms).encode())]
             for task in out.tasks:
                 sent.append(await producer.send(TASKS_TOPIC, task["task_id"].encode(),
-                                                json.dumps(task, ensure_ascii=False).encode(), None, None, headers))
+                                                json.dumps(task, ensure_ascii=False).encode(), None, headers))
             for task_id in out.erased:  # erasure: the compacted topic and the store forget the task
-                sent.append(await producer.send(TASKS_TOPIC, task_id.encode(), None, None, None, headers))
+                sent.append(await producer.send(TASKS_TOPIC, task_id.encode(), None, None, headers))
             for vpa_id in out.erased_vpas:  # and the notifier every other task of the VPA it stores
-                sent.append(await producer.send(TASKS_TOPIC, *erase_marker(vpa_id), None, None, headers))
+                key, value = erase_marker(vpa_id)
+                sent.append(await producer.send(TASKS_TOPIC, key, value, None, headers))
             for key, cmd in out.commands:
                 sent.append(await producer.send(self.d.own_feedback, cmd.vpa_id.encode(), command_record(key, cmd),
-                                                self.p, None, None))
+                                                self.p))
             for rec in out.dlq:
                 value, truncated = dlq_value(rec.value)
                 o = rec.origin
-                key = o.key if o.key is not None else (rec.key.encode() if rec.key else None)
-                sent.append(await producer.send(DLQ_TOPIC, key, value, None, None, dlq_headers(
+                dkey = o.key if o.key is not None else (rec.key.encode() if rec.key else None)
+                sent.append(await producer.send(DLQ_TOPIC, dkey, value, None, dlq_headers(
                     rec.reason, rec.service, o.topic or o.label, o.partition, o.offset, truncated)))
                 log.warning("to vpa.dlq: %s (%s)", rec.reason[:300], o.label,
                             extra={"vpa_id": rec.key, "event_id": _event_id(rec.value)})
             self.d.metrics.apply(out.counts)
         done = self.engine.done_key
         if self.d.emits_marks and done is not None and done != self._marked:
-            sent.append(await producer.send(self.d.own_feedback, None, mark_record(done), self.p, None, None))
+            sent.append(await producer.send(self.d.own_feedback, None, mark_record(done), self.p))
             self._marked = done
-        if sent:
-            await self._bounded("the batch's outputs", producer.flush())
-            for fut in sent:
-                exc = fut.exception() if fut.done() else None
-                if exc is not None:
-                    raise exc  # the broker refused a record: crash, restart from the last commit
+        await wait_all(sent, FLUSH_GIVE_UP, f"{self.d.service}[{self.p}]: the batch's outputs")
         changed = self.engine.take_dirty()
         if changed:
-            self.slots.write(changed)
-            # The table's changelog records wait in faust's producer buffer, and faust commits offsets
-            # without draining it: acked before they are on the broker, a SIGKILL would leave offsets
-            # committed past the state (found by the crash test). Outputs first, then state, then acks.
-            await self._bounded("the batch's state", producer.flush())
-        acks, self._acks = self._acks, []
-        for stream, event in acks:
-            if stream is not None:
-                await stream.ack(event)
+            records = self.slots.encode(changed)
+            written = [await producer.send(self.d.changelog, key.encode(), value, self.p)
+                       for key, value in records]
+            offsets = await wait_all(written, FLUSH_GIVE_UP, f"{self.d.service}[{self.p}]: the batch's state")
+            self.slots.stored(records, max(offsets) + 1)
         self.d.metrics.partition(self)
 
+    async def _commit_due(self, force: bool = False) -> None:
+        """Commit the inputs' offsets now and then (the stored state, not the commit, says where a
+        partition continues; the commit is for lag tools and an operator's offset reset)."""
+        now = time.monotonic()
+        if not self._uncommitted or (not force and now - self._last_commit < self.d.cfg.commit_interval_seconds):
+            return
+        offsets = {buf.topic: buf.done_offset for buf in self.inputs.values() if buf.done_offset is not None}
+        self._last_commit, self._uncommitted = now, False
+        await self.d.commit(self.p, offsets)
 
-    async def _bounded(self, what: str, step: Any) -> None:
-        try:
-            await asyncio.wait_for(step, FLUSH_GIVE_UP)
-        except asyncio.TimeoutError:
-            raise RuntimeError(f"{self.d.service}[{self.p}]: {what} did not reach the broker within "
-                               f"{FLUSH_GIVE_UP:.0f} s") from None
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` passed. Not ``asyncio.wait_for``: in CPython 3.11
+    it can swallow a cancellation when the event is set at the same moment (gh-86296), and a
+    revoked partition's worker then runs on while the rebalance waits for it."""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((waiter,), timeout=timeout)
+    finally:
+        waiter.cancel()
 
 
 def _event_id(value: bytes) -> Optional[str]:
