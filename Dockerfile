@@ -15,9 +15,10 @@ COPY schemas ./schemas
 COPY services ./services
 RUN pip install . \
  && useradd --create-home --uid 10001 vpa \
+ && mkdir -p /var/lib/vpa/state && chown vpa /var/lib/vpa/state \
  && rm -rf /src
 
-# faust keeps its local table data under the working directory
+# the stream services keep the RocksDB copy of their state in VPA_STATE_DIR (a volume in compose)
 USER vpa
 WORKDIR /home/vpa
 

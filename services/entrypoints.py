@@ -56,12 +56,13 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
     from services.bootstrap import follows, is_followed, processor
     from services.common.kafka.topics import ensure_topics, internal_topics
     from services.common.kafka_config import KafkaConfig
-    from services.common.lifecycle import run_until_signalled
+    from services.common.lifecycle import run_until_signalled, stop_early_on_signals
     from services.common.settings import Settings
 
     cfg = KafkaConfig.from_env(name)  # logging is configured by the caller (services.cli)
     if name == "dashlet":
         return serve_dashlet()
+    stop_early_on_signals()
     # Every topic the service touches exists before its consumer joins the group.
     asyncio.run(ensure_topics(cfg, internal_topics(cfg, name, follows(name))))
     _start_metrics(cfg)

@@ -88,7 +88,8 @@ class KafkaConfig(EnvModel):
     # static group membership (KIP-345): a worker restarted with the same id takes its partitions
     # back at once instead of after the session timeout; unique per worker of a service
     instance_id: Optional[str] = setting(None, "letters, digits, '.', '_' or '-'", pattern=r"^[A-Za-z0-9._-]+$")
-    state_store: StateStore = setting(StateStore.memory, _one_of(StateStore))
+    # RocksDB by default: a restarted worker reads its local copy and the changelog's tail, not all of it
+    state_store: StateStore = setting(StateStore.rocksdb, _one_of(StateStore))
     state_dir: str = setting("var/state", "a folder path")
     group_prefix: str = setting("vpa", "a consumer group prefix of letters, digits, '.', '_' or '-'",
                                 pattern=r"^[A-Za-z0-9._-]+$")

@@ -19,6 +19,16 @@ from services.common.stop_guard import exit_if_stop_hangs
 STOP_GRACE_SECONDS = 4.5  # a SIGTERM ends a service within 5 s, its last batches flushed
 
 
+def stop_early_on_signals() -> None:
+    """Until ``run_until_signalled`` takes over: a stop signal during the set-up (topics being
+    created, settings read) ends the process at once with status 0; nothing has started yet."""
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, leave)
+
+
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[Optional[int]]],
                         grace: float = STOP_GRACE_SECONDS) -> int:
     """Run ``main(stop)`` until it returns; a stop signal sets ``stop``."""

@@ -122,6 +122,7 @@ class Pipeline:
         if self.metrics and "VPA_METRICS_PORT" not in env:
             env["VPA_METRICS_PORT"] = str(free_port())
         proc = ServiceProcess(service, {**self.env, **env}, self.log_dir, command)
+        proc.own_env = dict(env)  # a restart of this worker gets the same (its port, its state folder)
         self.procs.append(proc)
         return proc
 
@@ -135,8 +136,10 @@ class Pipeline:
         return self.restart_like(proc)
 
     def restart_like(self, proc: ServiceProcess) -> ServiceProcess:
-        """Start the service of a process that has ended, with the same settings (and port)."""
-        env = {"VPA_METRICS_PORT": str(proc.metrics_port)} if proc.metrics_port else {}
+        """Start the service of a process that has ended, with the same settings (port, state folder)."""
+        env = dict(getattr(proc, "own_env", {}))
+        if proc.metrics_port:
+            env["VPA_METRICS_PORT"] = str(proc.metrics_port)
         return self.start(proc.service, **env)
 
     @property

@@ -39,3 +39,9 @@ def figures(request):  # noqa: ANN001
     fig.data["module"] = request.module.__name__.rsplit(".", 1)[-1]  # the report orders by it
     yield fig
     fig.finish(getattr(request.node, "rel_outcome", "error"))
+
+
+@pytest.fixture
+def churn_size() -> tuple[int, int, int]:
+    """(VPAs, days, churn actions): quick in the test command, larger in scripts/reliability."""
+    return (2000, 60, 20) if LONG else (1000, 45, 6)

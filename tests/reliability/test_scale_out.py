@@ -13,10 +13,7 @@ from tests.integration.pipeline import produce_fast
 from tests.reliability.faults import wait_members, wait_progress
 from tests.reliability.streams import company, drift_figures
 
-# Long (scripts/reliability), not in the test command: in one of six runs a worker that got a
-# partition in the third rebalance within 30 s never finished faust's table recovery ("No event
-# received for active tp ... since recovery start"; README "Known limits").
-pytestmark = [pytest.mark.integration, pytest.mark.long]
+pytestmark = pytest.mark.integration
 
 
 async def half_way(pipe: Pipeline, before: dict[str, int]) -> None:

@@ -135,6 +135,39 @@ def open_store(kind: str, folder: str) -> PartitionStore:
     return store
 
 
+class StateFolder:
+    """The folder of one worker process's RocksDB copies: ``<base>/<group>/<name>``, held with a
+    lock for the process's life. ``name`` is ``VPA_INSTANCE_ID`` when set, else the first free
+    ``worker-<n>``: a worker restarted on the same machine finds its own copies again, and two
+    workers sharing ``VPA_STATE_DIR`` never open the same database."""
+
+    def __init__(self, base: str, group: str, instance_id: Optional[str] = None) -> None:
+        import fcntl
+
+        names = [instance_id] if instance_id else [f"worker-{n}" for n in range(1000)]
+        for name in names:
+            folder = os.path.join(base, group, name)
+            os.makedirs(folder, exist_ok=True)
+            fd = os.open(os.path.join(folder, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.path, self._fd = folder, fd
+            return
+        raise RuntimeError(f"every state folder under {os.path.join(base, group)} is in use by another worker "
+                           f"(VPA_INSTANCE_ID={instance_id!r}): give each worker its own VPA_INSTANCE_ID")
+
+    def partition(self, p: int) -> str:
+        return os.path.join(self.path, f"partition-{p}")
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def slot_key(raw_key: Optional[bytes]) -> Optional[str]:
     """The slot key of a changelog record. Records written by the earlier faust runner carry the
     key JSON-encoded with a partition prefix (``"3/V-1042"``); they are read alike."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from typing import Any, Callable, Optional
 
@@ -32,7 +31,7 @@ from services.common.engine import EngineLimits
 from services.common.kafka.client import TP, GroupConsumer, Offsets, Producer, Unreadable, read_range
 from services.common.kafka.roster_feed import RosterFeed
 from services.common.kafka.slots import TableSlots
-from services.common.kafka.state_store import PartitionStore, open_store, slot_key, slot_value
+from services.common.kafka.state_store import PartitionStore, StateFolder, open_store, slot_key, slot_value
 from services.common.kafka.topics import CO_PARTITIONED, app_id, changelog_topic, feedback_topic
 from services.common.kafka.worker import PartitionWorker
 from services.common.kafka_config import KafkaConfig
@@ -82,6 +81,7 @@ class StreamDriver:
         self.workers: dict[int, PartitionWorker] = {}
         self.stores: dict[int, PartitionStore] = {}  # local copies, kept across a rebalance
         self._restoring: dict[int, asyncio.Task] = {}
+        self._state_folder: Optional[StateFolder] = None  # RocksDB: this process's, locked
         self._assigned: set[int] = set()
         self._failures: dict[int, int] = {}  # partition -> worker failures in a row (backoff)
         self.failed: Optional[BaseException] = None  # what ended the service
@@ -147,6 +147,8 @@ class StreamDriver:
         for store in self.stores.values():
             store.close()
         self.stores.clear()
+        if self._state_folder is not None:
+            self._state_folder.release()
         log.info("%s: stopped in %.2f s", self.service, time.monotonic() - started)
 
     # ---- the group's decisions ----------------------------------------------------------------
@@ -262,7 +264,10 @@ class StreamDriver:
         return store, read
 
     def _folder(self, p: int) -> str:
-        return os.path.join(self.cfg.state_dir, self.group, f"partition-{p}")
+        if self._state_folder is None:
+            self._state_folder = StateFolder(self.cfg.state_dir, self.group, self.cfg.instance_id)
+            log.info("%s: RocksDB state in %s", self.service, self._state_folder.path)
+        return self._state_folder.partition(p)
 
     def _backoff(self, p: int) -> float:
         n = self._failures[p] = self._failures.get(p, 0) + 1

@@ -116,6 +116,7 @@ class PartitionWorker:
             self._take(buf, rec)
         if position is not None and position > buf.fetched_to:
             buf.fetched_to = position
+            self._uncommitted = True
         if len(buf.records) > BUFFER_HIGH and not buf.paused:
             buf.paused = True
             self.d.pause(topic, self.p)
@@ -394,7 +395,11 @@ class PartitionWorker:
         now = time.monotonic()
         if not self._uncommitted or (not force and now - self._last_commit < self.d.cfg.commit_interval_seconds):
             return
-        offsets = {buf.topic: buf.done_offset for buf in self.inputs.values() if buf.done_offset is not None}
+        # Everything before the client's position was applied, or was no record (a transaction
+        # marker), once nothing is buffered: then the commit goes that far.
+        offsets = {buf.topic: (buf.fetched_to if not buf.records else buf.done_offset)
+                   for buf in self.inputs.values() if buf.done_offset is not None or not buf.records}
+        offsets = {t: o for t, o in offsets.items() if o}
         self._last_commit, self._uncommitted = now, False
         await self.d.commit(self.p, offsets)
 
