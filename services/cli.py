@@ -147,18 +147,20 @@ def _cmd_topics_create(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
     from services.common.kafka_config import KafkaConfig
-    from services.common.kafka.topic_setup import create_contract_topics
+    from services.common.kafka.topic_setup import setup_topics
 
     cfg = KafkaConfig.from_env("topics")
     configure_logging(service="topics")
     try:
-        report = asyncio.run(create_contract_topics(cfg))
+        report = asyncio.run(setup_topics(cfg, apply=args.apply))
     except KafkaError as exc:  # unreachable, or the credentials are refused
         print(f"vpa topics create: cannot set up topics on {cfg.bootstrap_servers} "
               f"({cfg.security_protocol.value}): {exc}", file=sys.stderr)
         return 1
     for line in report.lines:
         print(line)
+    for change in report.applied:
+        print(f"applied {change}")
     for warning in report.warnings:
         print(f"vpa topics create: warning: {warning}", file=sys.stderr)
     for error in report.errors:
@@ -231,10 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(func=_cmd_verify)
 
-    t = sub.add_parser("topics", help="contract topics on a cluster")
+    t = sub.add_parser("topics", help="every topic the project uses, on a cluster")
     t_sub = t.add_subparsers(dest="topics_command", required=True)
-    tc = t_sub.add_parser("create", help="create the contract topics (partitions, replication, configs) and check "
-                                         "existing ones; settings from the environment like `vpa run`")
+    tc = t_sub.add_parser("create", help="create the contract topics and each service's own (partitions, replication, "
+                                         "min.insync.replicas, configs) and check existing ones; exits 1 on anything "
+                                         "that risks data; settings from the environment like `vpa run`")
+    tc.add_argument("--apply", action="store_true",
+                    help="also change the configs of existing topics that differ, through the admin API")
     tc.set_defaults(func=_cmd_topics_create)
 
     d = sub.add_parser("demo", help="a simulated company on the embedded pipeline + PostgreSQL + dashlet (127.0.0.1:8080)")

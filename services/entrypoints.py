@@ -54,7 +54,7 @@ def verify(replay_files: Optional[list[str]], until: Optional[datetime], as_json
 def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tests inject one)
     """One service against Kafka until SIGTERM (a clean stop within 5 s: services.common.lifecycle)."""
     from services.bootstrap import follows, is_followed, processor
-    from services.common.kafka.topics import ensure_topics, internal_topics
+    from services.common.kafka.topic_setup import ensure_topics
     from services.common.kafka_config import KafkaConfig
     from services.common.lifecycle import run_until_signalled, stop_early_on_signals
     from services.common.settings import Settings
@@ -63,8 +63,16 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
     if name == "dashlet":
         return serve_dashlet()
     stop_early_on_signals()
-    # Every topic the service touches exists before its consumer joins the group.
-    asyncio.run(ensure_topics(cfg, internal_topics(cfg, name, follows(name))))
+    from services.common.kafka.broker_watch import install
+
+    install(name)  # a broker lost: one warning when it goes, one when it is back
+    # Every topic the service touches exists as specified before its consumer joins the group.
+    report = asyncio.run(ensure_topics(cfg, (name, *follows(name))))
+    if report.errors:
+        for error in report.errors:
+            logging.getLogger("vpa.topics").error("%s cannot start: %s; `vpa topics create` (with credentials that "
+                                                   "may create topics) sets them up", name, error)
+        return 2
     _start_metrics(cfg)
     if name == "notifier":
         from services.notifier.service import build_notifier
@@ -85,13 +93,15 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
 
 
 def _start_metrics(cfg) -> None:  # noqa: ANN001 - a KafkaConfig
-    """``/metrics`` and ``/healthz`` (broker probe; the notifier adds the store) on the metrics port."""
-    if cfg.metrics_port:
-        from services.common import health, metrics
-        from services.common.kafka_config import aiokafka_kwargs
+    """``/metrics`` and ``/healthz`` (broker probe; the notifier adds the store) on the metrics port;
+    the broker probe runs either way (it tells the log when a lost broker is back)."""
+    from services.common import health, metrics
+    from services.common.kafka_config import aiokafka_kwargs
 
+    if cfg.metrics_port:
         health.serve(cfg.metrics_port)
-        health.probe_broker(aiokafka_kwargs(cfg), gauge=metrics.BROKER_UP)
+    health.probe_broker(aiokafka_kwargs(cfg), gauge=metrics.BROKER_UP,
+                        brokers=(metrics.BROKERS_KNOWN, metrics.BROKERS_REACHABLE))
 
 
 def serve_dashlet() -> int:
@@ -138,12 +148,13 @@ def erase_vpa(vpa_id: str, reason: Optional[str]) -> int:
     ``vpa.commands`` makes every stream service drop its state of the VPA (a tombstone in its
     changelog) and put a tombstone for each task on the compacted ``dashlet.tasks``."""
     import json
+    import sys
     import uuid
     from datetime import datetime, timezone
 
     from aiokafka import AIOKafkaProducer
 
-    from services.common.kafka.topics import ensure_topics
+    from services.common.kafka.topic_setup import ensure_topics
     from services.common.kafka_config import KafkaConfig, aiokafka_kwargs
     from services.common.service_config import StoreConfig
     from services.notifier.store import open_store
@@ -154,7 +165,10 @@ def erase_vpa(vpa_id: str, reason: Optional[str]) -> int:
                "actor": {"initials": "SYS", "role": "system"}, "schema_version": 1, "data": {"reason": reason}}
 
     async def main() -> int:
-        await ensure_topics(kafka)
+        report = await ensure_topics(kafka)
+        if report.errors:
+            print(f"vpa erase: {'; '.join(report.errors)}", file=sys.stderr)
+            return 1
         # The store first: once the command is out, the notifier may remove the same rows on the
         # services' tombstones, and the count printed here would depend on that race. A version
         # still in flight that lands in between is removed again by those tombstones.

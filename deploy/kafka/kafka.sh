@@ -6,6 +6,7 @@
 #   deploy/kafka/kafka.sh start [--fresh]   start (or reuse) the broker; --fresh wipes its data first
 #   deploy/kafka/kafka.sh stop              stop it (safe when it is not running)
 #   deploy/kafka/kafka.sh status            exit 0 and print the bootstrap address when running
+#   deploy/kafka/kafka.sh jars              only resolve the jars (deploy/kafka/cluster.sh runs from them)
 #
 # Environment:
 #   KAFKA_PORT      client port, PLAINTEXT (default 19092); the controller listens on KAFKA_PORT+1
@@ -23,8 +24,8 @@
 #   KAFKA_HEAP_OPTS JVM heap options (default -Xms256m -Xmx512m)
 #   KAFKA_START_TIMEOUT seconds to wait for the broker to answer (default 90)
 #
-# `start` prints KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT and KAFKA_SASL_BOOTSTRAP_SERVERS=127.0.0.1:SASL_PORT
-# on stdout (progress goes to stderr).
+# `start` prints KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT, KAFKA_SASL_BOOTSTRAP_SERVERS=127.0.0.1:SASL_PORT,
+# KAFKA_LIBS (the jars) and KAFKA_LOG_DIRS (the broker's data) on stdout (progress goes to stderr).
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -217,6 +218,8 @@ ensure_scram_users() {
 print_addresses() {
   echo "KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP"
   echo "KAFKA_SASL_BOOTSTRAP_SERVERS=$SASL_BOOTSTRAP"
+  echo "KAFKA_LIBS=$LIBS_DIR"          # Kafka's jars: its Java tools run from them
+  echo "KAFKA_LOG_DIRS=$LOG_DIRS"      # the broker's data (the unreadable-batch test writes into it)
 }
 
 show_logs() {
@@ -353,8 +356,9 @@ main() {
     start) cmd_start "$@" ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
+    jars) resolve_jars; echo "KAFKA_LIBS=$LIBS_DIR" ;;
     *)
-      echo "usage: $0 start [--fresh] | stop | status" >&2
+      echo "usage: $0 start [--fresh] | stop | status | jars" >&2
       exit 2
       ;;
   esac

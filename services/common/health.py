@@ -78,12 +78,17 @@ def serve(port: int, health: Health = HEALTH) -> None:
 
 
 def probe_broker(kafka_kwargs: dict, health: Health = HEALTH, interval: float = PROBE_INTERVAL,
-                 gauge: Optional[Any] = None) -> threading.Thread:
+                 gauge: Optional[Any] = None, brokers: Optional[tuple[Any, Any]] = None) -> threading.Thread:
     """Ask the brokers for their cluster metadata every ``interval`` seconds, in a thread with an
-    event loop of its own (the service's loop does the work); reports ``broker`` in ``health``."""
+    event loop of its own (the service's loop does the work); reports ``broker`` in ``health``.
+    ``brokers``: the gauges (known, reachable) of every broker ever seen (``BrokerWatch``)."""
     import asyncio
 
-    async def once() -> None:
+    from services.common.kafka.broker_watch import BrokerWatch
+
+    watch = BrokerWatch()
+
+    async def once() -> list[dict]:
         from aiokafka.admin import AIOKafkaAdminClient
 
         admin = AIOKafkaAdminClient(**kafka_kwargs, request_timeout_ms=int(PROBE_TIMEOUT * 1000))
@@ -92,6 +97,7 @@ def probe_broker(kafka_kwargs: dict, health: Health = HEALTH, interval: float = 
             cluster = await asyncio.wait_for(admin.describe_cluster(), PROBE_TIMEOUT)
             if not cluster.get("brokers"):
                 raise RuntimeError("no broker in the cluster metadata")
+            return list(cluster["brokers"])
         finally:
             try:
                 await asyncio.wait_for(admin.close(), PROBE_TIMEOUT)
@@ -101,8 +107,9 @@ def probe_broker(kafka_kwargs: dict, health: Health = HEALTH, interval: float = 
     def run() -> None:
         loop = asyncio.new_event_loop()
         while True:
+            seen: list[dict] = []
             try:
-                loop.run_until_complete(once())
+                seen = loop.run_until_complete(once())
                 health.set("broker", True, kafka_kwargs.get("bootstrap_servers", ""))
                 if gauge is not None:
                     gauge.set(1)
@@ -110,6 +117,10 @@ def probe_broker(kafka_kwargs: dict, health: Health = HEALTH, interval: float = 
                 health.set("broker", False, f"{type(exc).__name__}: {exc}"[:300])
                 if gauge is not None:
                     gauge.set(0)
+            known, up = watch.observe(seen)
+            if brokers is not None:
+                brokers[0].set(known)
+                brokers[1].set(up)
             time.sleep(interval)  # a probe period in a thread of its own
 
     thread = threading.Thread(target=run, name="broker-probe", daemon=True)

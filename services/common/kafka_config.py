@@ -78,6 +78,8 @@ class KafkaConfig(EnvModel):
                                      env="KAFKA_BOOTSTRAP_SERVERS")
     partitions: int = setting(4, "a positive integer", gt=0)
     replication_factor: int = setting(1, "a positive integer", gt=0)
+    # in-sync replicas a write with acks=all needs; unset: 2 with 3 or more replicas, else 1
+    min_insync_replicas: Optional[int] = setting(None, "a positive integer", gt=0)
     # catchup: stream time through a backlog, then the wall clock (a first deployment on a history)
     clock_mode: ClockMode = setting(ClockMode.catchup, _one_of(ClockMode), env="VPA_CLOCK")
     # how long a partition waits for an input topic that has nothing buffered before it goes on
@@ -148,6 +150,9 @@ class KafkaConfig(EnvModel):
         if self.security_protocol.uses_sasl and not (self.sasl_username and self.sasl_password):
             raise ValueError(f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD: both are needed when "
                              f"KAFKA_SECURITY_PROTOCOL is {self.security_protocol.value}")
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(f"VPA_MIN_INSYNC_REPLICAS: expected at most VPA_REPLICATION_FACTOR "
+                             f"({self.replication_factor}), got {self.min_insync_replicas}")
         if self.ssl_keyfile and not self.ssl_certfile:
             raise ValueError("KAFKA_SSL_CERTFILE: expected a client certificate to go with KAFKA_SSL_KEYFILE")
         return self
@@ -200,8 +205,7 @@ def _retention_ms(days: float) -> str:
 def contract_topics(cfg: KafkaConfig) -> list[TopicSpec]:
     """The contract topics (DESIGN 4.1) with the configs they need; all get ``cfg.partitions``
     partitions, since the per-VPA state relies on co-partitioning by key."""
-    # with acks=all, a write counts once two replicas have it, so one broker may fail safely
-    durable = {"min.insync.replicas": "2"} if cfg.replication_factor >= 3 else {}
+    durable: dict[str, str] = {}  # min.insync.replicas: added by topic_setup for every topic alike
     events = _retention_ms(cfg.events_retention_days)
     return [
         TopicSpec("vpa.events", {"cleanup.policy": "delete", "retention.ms": events, **durable}),

@@ -75,6 +75,9 @@ def configure_logging(config: Optional[LogConfig] = None, *, service: Optional[s
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(service) if config.log_format is LogFormat.JSON else TextFormatter())
     setattr(handler, _OURS, True)
+    from services.common.kafka.broker_watch import FOLDING
+
+    handler.addFilter(FOLDING)  # the Kafka clients' connection messages while a broker is away
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
         root.removeHandler(old)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Iterable, Optional
 
-from services.common.kafka.topics import ensure_topics
+from services.common.kafka.topic_setup import ensure_topics
 from services.common.kafka_config import KafkaConfig, aiokafka_kwargs
 from services.simulator.lines import Item, record_of, to_line
 
@@ -19,7 +19,9 @@ IN_FLIGHT = 5000  # sends awaited in groups: memory stays flat on long runs
 async def produce(items: Iterable[Item], cfg: KafkaConfig) -> int:
     from aiokafka import AIOKafkaProducer
 
-    await ensure_topics(cfg)  # with VPA_PARTITIONS partitions, co-partitioned like the services expect
+    report = await ensure_topics(cfg)  # with VPA_PARTITIONS partitions, co-partitioned like the services expect
+    if report.errors:
+        raise RuntimeError("; ".join(report.errors))
     producer = AIOKafkaProducer(**aiokafka_kwargs(cfg), acks="all", enable_idempotence=True,
                                 linger_ms=20, max_batch_size=256 * 1024)
     await producer.start()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from schemas.envelope import topic_for_type
 from services.common.decode import Decoded, Invalid, Unknown, decode
-from services.common.kafka.worker import misrouted
+from services.common.kafka.keys import misrouted, misrouted_roster
 from services.notifier.service import parse_task
 from tests.integration.harness import ALL_SERVICES, STREAM_SERVICES, Pipeline, replay_tasks, write_stream
 from tests.integration.pipeline import bootstrap, produce_fast
@@ -149,8 +149,7 @@ def verdict(topic: str, key: Optional[bytes], value: Optional[bytes]) -> str:
             return "valid"  # a tombstone deletes the task of the key (none here)
         return "invalid" if isinstance(parse_task(value), str) else "valid"
     outcome = decode(value)
-    if topic != "at.roster":
-        outcome = misrouted(outcome, key)
+    outcome = misrouted(outcome, key) if topic != "at.roster" else misrouted_roster(outcome, key)
     return {Invalid: "invalid", Unknown: "unknown", Decoded: "valid"}[type(outcome)]
 
 

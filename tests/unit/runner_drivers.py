@@ -124,6 +124,7 @@ class _Driver:
         self.followed_topics: dict[str, str] = {}
         self.own_feedback = f"test-{self.service}-commands"
         self.changelog = f"test-{self.service}-changelog"
+        self.partition_count: Optional[int] = None
         self.metrics = StreamMetrics(self.service)
         self.journal: list[str] = []
         self.store = _Store(self.journal)

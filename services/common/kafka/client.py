@@ -61,6 +61,18 @@ def _tp(tp: TP) -> Any:
     return TopicPartition(tp[0], tp[1])
 
 
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return text if text.startswith(type(exc).__name__) else f"{type(exc).__name__}: {text}"
+
+
+def default_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (the Java client's, aiokafka's) picks for ``key``."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def batch_errors() -> tuple[type[BaseException], ...]:
     """What the client raises for a batch it cannot turn into records: a failed CRC, a codec it
     lacks, or bytes its parser trips over. Group and connection errors are not among them."""
@@ -199,14 +211,14 @@ class GroupConsumer:
         """Read ``tp`` record by record up to the batch that fails, so nothing before it is lost
         (aiokafka drops the records of a fetch in which a later batch fails), then pause it."""
         consumer = self._consumer
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = _reason(exc)
         failures, deadline = 0, time.monotonic() + 30
         while time.monotonic() < deadline and failures < 3:
             try:
                 got = await consumer.getmany(_tp(tp), timeout_ms=200, max_records=1)
             except batch_errors() as again:
                 failures += 1
-                reason = f"{type(again).__name__}: {again}"
+                reason = _reason(again)
                 continue
             for ktp, msgs in got.items():
                 if msgs:

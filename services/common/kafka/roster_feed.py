@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 
 from services.common.decode import Outcome, decode
 from services.common.kafka.client import PartitionReader
+from services.common.kafka.keys import misrouted_roster
 from services.common.kafka_config import KafkaConfig
 
 log = logging.getLogger("vpa.roster_feed")
@@ -95,8 +96,8 @@ class RosterFeed:
             received = time.monotonic()
             for (_, partition), msgs in batch.items():
                 for m in msgs:
-                    rec = RosterRecord(partition, m.offset, decode(m.value or b""), m.value or b"", m.key,
-                                       m.timestamp_ms, received)
+                    outcome = misrouted_roster(decode(m.value or b""), m.key)
+                    rec = RosterRecord(partition, m.offset, outcome, m.value or b"", m.key, m.timestamp_ms, received)
                     self._records[partition][m.offset] = rec
                     self._offsets[partition].append(m.offset)
                     self._fetched_to[partition] = m.offset + 1

@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional
 
 from services.common.clock import ClockMode
 from services.common.engine import EngineLimits
-from services.common.kafka.client import TP, GroupConsumer, Offsets, Producer, Unreadable, read_range
+from services.common.kafka.client import TP, GroupConsumer, Offsets, Producer, Unreadable, partitions_of, read_range
 from services.common.kafka.roster_feed import RosterFeed
 from services.common.kafka.slots import TableSlots
 from services.common.kafka.state_store import PartitionStore, StateFolder, open_store, slot_key, slot_value
@@ -85,6 +85,7 @@ class StreamDriver:
         self._assigned: set[int] = set()
         self._failures: dict[int, int] = {}  # partition -> worker failures in a row (backoff)
         self.failed: Optional[BaseException] = None  # what ended the service
+        self.partition_count: Optional[int] = None  # of the inputs: where a VPA's records belong
         self._stop = asyncio.Event()
         # End offsets asked from the broker: (topic, partition) -> (end, time.monotonic() when asked)
         self._ends: dict[TP, tuple[int, float]] = {}
@@ -101,6 +102,8 @@ class StreamDriver:
             await until_stopped(stop, self.producer.start())
             await until_stopped(stop, self.offsets.start())
             await until_stopped(stop, self.roster.start())
+            counts = {len(await until_stopped(stop, partitions_of(self.cfg, t))) for t in self._inputs()}
+            self.partition_count = min(counts) if counts else None
             await until_stopped(stop, self.consumer.start())
             last_report, delay = 0.0, 0.2
             while not stop.is_set():

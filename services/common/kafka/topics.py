@@ -1,19 +1,16 @@
-"""Topic names and their creation: the contract topics (DESIGN 4.1) and each service's own.
+"""Topic names (the contract topics of DESIGN 4.1 and each service's own), DLQ headers, erase markers.
 
-Every topic a service reads or writes exists, with the partition count of ``vpa.events``, before
-its consumer joins the group: a topic created lazily by the broker gets the broker's defaults, and a service
-whose first assignment sees a topic missing can wait minutes for the next metadata refresh.
+How topics are created and checked: ``topic_setup``.
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Optional
 
-from services.common.kafka_config import KafkaConfig, aiokafka_kwargs, contract_topics
+from services.common.kafka_config import KafkaConfig
 
 DLQ_TOPIC = "vpa.dlq"
 TASKS_TOPIC = "dashlet.tasks"
 CO_PARTITIONED = ("vpa.events", "vpa.commands")  # keyed by vpa_id, partition p of each belongs together
-COMPACTED = {"cleanup.policy": "compact"}
 
 
 def app_id(cfg: KafkaConfig, service: str) -> str:
@@ -32,47 +29,6 @@ def state_table(service: str) -> str:
 def changelog_topic(cfg: KafkaConfig, service: str) -> str:
     """The changelog of the service's state (the name the faust runner gave it, so a deployment keeps it)."""
     return f"{app_id(cfg, service)}-{state_table(service)}-changelog"
-
-
-def internal_topics(cfg: KafkaConfig, service: str, follows: Iterable[str] = ()) -> dict[str, dict]:
-    """Topics of ``service`` beyond the contract, with their configs."""
-    topics: dict[str, dict] = {feedback_topic(cfg, u): {} for u in follows}
-    if service != "notifier":
-        topics[feedback_topic(cfg, service)] = {}
-        topics[changelog_topic(cfg, service)] = COMPACTED
-    return topics
-
-
-async def ensure_topics(cfg: KafkaConfig, topics: Optional[dict[str, dict]] = None) -> None:
-    """Create missing topics (the contract ones and ``topics``), all with ``cfg.partitions``.
-
-    A topic that exists with another partition count than ``vpa.events`` breaks co-partitioning:
-    that is an error the operator must fix, so it is reported, not papered over."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    wanted: dict[str, dict] = {s.name: s.configs for s in contract_topics(cfg)}  # as `vpa topics create`
-    wanted.update(topics or {})
-    admin = AIOKafkaAdminClient(**aiokafka_kwargs(cfg))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in wanted if t not in existing]
-        for name in missing:
-            try:
-                await admin.create_topics([NewTopic(name, cfg.partitions, cfg.replication_factor,
-                                                    topic_configs=wanted[name])])
-            except TopicAlreadyExistsError:
-                pass  # another service created it at the same moment
-        described = await admin.describe_topics([t for t in wanted if t != "at.roster"])
-        counts = {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}
-        base = counts.get("vpa.events")
-        wrong = sorted(t for t, n in counts.items() if base is not None and n != base)
-        if wrong:
-            raise RuntimeError(f"topics {', '.join(wrong)} do not have the {base} partitions of vpa.events; "
-                               "co-partitioned topics must have the same partition count")
-    finally:
-        await admin.close()
 
 
 def dlq_headers(reason: str, service: str, topic: str, partition: int, offset: int,

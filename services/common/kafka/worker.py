@@ -34,6 +34,7 @@ from services.common.clock import ClockMode
 from services.common.decode import Decoded, Invalid, Outcome, decode
 from services.common.engine import Origin, Output, PartitionEngine
 from services.common.kafka.client import Record, wait_all
+from services.common.kafka.keys import misrouted
 from services.common.kafka.feedback import FeedbackCommand, ProgressMark, command_record, mark_record, parse_feedback
 from services.common.kafka.slots import TableSlots
 from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, dlq_headers, dlq_value, erase_marker
@@ -130,7 +131,7 @@ class PartitionWorker:
             key = parsed.key if isinstance(parsed, FeedbackCommand) else None
             rec = Buffered(key, parsed, raw, origin, msg.timestamp_ms)
         else:
-            outcome = misrouted(decode(raw), origin.key)
+            outcome = misrouted(decode(raw), origin.key, msg.partition, self.d.partition_count)
             key = None
             if isinstance(outcome, Decoded):
                 env = outcome.envelope
@@ -425,19 +426,6 @@ def _event_id(value: bytes) -> Optional[str]:
         return None
     event_id = obj.get("event_id") if isinstance(obj, dict) else None
     return event_id if isinstance(event_id, str) else None
-
-
-def misrouted(outcome: Outcome, key: Optional[bytes]) -> Outcome:
-    """An envelope about a VPA keyed otherwise than by its ``vpa_id`` (DESIGN 4.1) is invalid: it sits
-    in a partition that does not hold the VPA's state, so taking it would split that state in two
-    and put its order against the VPA's other events at the mercy of the partitioner."""
-    if isinstance(outcome, Decoded) and outcome.envelope.vpa_id is not None:
-        vpa_id = outcome.envelope.vpa_id
-        if key != vpa_id.encode():
-            shown = "no key" if key is None else f"key {key[:80].decode('utf-8', 'replace')!r}"
-            return Invalid(f"invalid: {shown}, but the message is about {vpa_id!r}: "
-                           "records about a VPA must be keyed by its vpa_id")
-    return outcome
 
 
 def _key_time(t: datetime) -> tuple[int]:
