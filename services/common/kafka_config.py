@@ -120,7 +120,7 @@ class KafkaConfig(EnvModel):
                                                     env="KAFKA_SSL_KEY_PASSWORD", secret=True)
     ssl_check_hostname: bool = setting(True, "true or false", env="KAFKA_SSL_CHECK_HOSTNAME")
     # what the project's producers write (chosen by measurement: docs/benchmarks.md)
-    compression: Compression = setting(Compression.lz4, _one_of(Compression), env="VPA_KAFKA_COMPRESSION")
+    compression: Compression = setting(Compression.zstd, _one_of(Compression), env="VPA_KAFKA_COMPRESSION")
     # what every consumer of an input reads: aborted transactions never become tasks
     isolation_level: IsolationLevel = setting(IsolationLevel.read_committed, _one_of(IsolationLevel),
                                               env="VPA_KAFKA_ISOLATION_LEVEL")

@@ -105,6 +105,39 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def changelog_slots(topic: str) -> int:
+    """Slots the changelog holds: keys whose last record is not a tombstone."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap(), group_id=None, auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = consumer.assignment() or set()
+        while not tps:
+            await asyncio.sleep(0.1)
+            tps = consumer.assignment()
+        ends = await consumer.end_offsets(list(tps))
+        last: dict[bytes, bool] = {}
+        while any((await consumer.position(tp)) < end for tp, end in ends.items()):
+            for msgs in (await consumer.getmany(timeout_ms=1000, max_records=50_000)).values():
+                for m in msgs:
+                    last[m.key] = m.value is not None
+        return sum(last.values())
+    finally:
+        await consumer.stop()
+
+
+def restored(log: Path, since: int) -> tuple[int, int]:
+    """(slots held, changelog records read) over the partitions the restarted detector logged."""
+    import re
+
+    text = log.read_bytes()[since:].decode(errors="replace")
+    found = re.findall(r"partition (\d+) assigned: (\d+) stored slots, (\d+) changelog records read", text)
+    latest = {p: (int(s), int(r)) for p, s, r in found}
+    return sum(s for s, _ in latest.values()), sum(r for _, r in latest.values())
+
+
 def detector(env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen([VPA, "run", "detector"], env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
                             cwd=ROOT, start_new_session=True)
@@ -158,26 +191,35 @@ async def amain(args: argparse.Namespace) -> dict:
               f"{first_s:.0f} s: {total / max(drain_s - first_s, 1e-9):,.0f}/s after it; {drain_cpu:.0f} s CPU: "
               f"{total / drain_cpu:,.0f}/s of CPU); {tasks:,} task versions "
               f"on dashlet.tasks; store {args.store}", flush=True)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        restarted = time.perf_counter()
-        proc = detector(denv, log)
-        from aiokafka import AIOKafkaProducer
+        live = await changelog_slots(f"{prefix}-detector-detector-state-changelog")
+        restarts = {}
+        for n, store in enumerate((args.store, "memory" if args.store == "rocksdb" else "rocksdb")):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            mark = log.stat().st_size
+            restarted = time.perf_counter()
+            proc = detector(dict(denv, VPA_STATE_STORE=store), log)
+            from aiokafka import AIOKafkaProducer
 
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap(), acks="all")
-        await producer.start()
-        try:
-            env_ = {"event_id": f"bench-after-restart-{prefix}", "type": "vpa.activity_seen",
-                    "occurred_at": "2027-06-01T10:00:00+02:00", "vpa_id": "V-1001", "actor": None,
-                    "schema_version": 1, "data": {"channel": "web"}}
-            meta = await producer.send_and_wait(TOPIC, json.dumps(env_).encode(), key=b"V-1001")
-        finally:
-            await producer.stop()
-        want = {tp: (end + 1 if tp.partition == meta.partition else end) for tp, end in ends.items()}
-        await wait_committed(group, want, proc, args.timeout)
-        restart_s = time.perf_counter() - restarted
-        print(f"killed and restarted holding {args.vpas:,} VPAs: processing again {restart_s:.1f} s after the "
-              f"restart (store {args.store})", flush=True)
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap(), acks="all")
+            await producer.start()
+            try:
+                env_ = {"event_id": f"bench-after-restart-{prefix}-{n}", "type": "vpa.activity_seen",
+                        "occurred_at": "2027-06-01T10:00:00+02:00", "vpa_id": "V-1001", "actor": None,
+                        "schema_version": 1, "data": {"channel": "web"}}
+                meta = await producer.send_and_wait(TOPIC, json.dumps(env_).encode(), key=b"V-1001")
+            finally:
+                await producer.stop()
+            ends = {tp: (end + 1 if tp.partition == meta.partition else end) for tp, end in ends.items()}
+            await wait_committed(group, ends, proc, args.timeout)
+            restart_s = time.perf_counter() - restarted
+            held, read = restored(log, mark)
+            restarts[store] = {"restart_s": restart_s, "slots_held": held, "changelog_records_read": read,
+                               "slots_in_changelog": live, "holds_every_slot": held == live}
+            print(f"killed and restarted holding {args.vpas:,} VPAs: processing again {restart_s:.1f} s after the "
+                  f"restart (store {store}); it holds {held:,} slots, the changelog {live:,}; read {read:,} "
+                  f"changelog records", flush=True)
+        restart_s = restarts[args.store]["restart_s"]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -190,7 +232,7 @@ async def amain(args: argparse.Namespace) -> dict:
             "produce_s": produce_s, "kcat_s": kcat_s, "kcat_per_s": total / kcat_s, "aiokafka_s": loop_s,
             "aiokafka_per_s": total / loop_s, "detector_s": drain_s, "detector_first_commit_s": first_s,
             "detector_per_s": total / drain_s, "detector_cpu_s": drain_cpu, "detector_per_cpu_s": total / drain_cpu, "ratio_to_aiokafka": loop_s / drain_s, "task_versions": tasks,
-            "restart_s": restart_s, "store": args.store, "load_avg": (load0 + load1) / 2}
+            "restart_s": restart_s, "restarts": restarts, "store": args.store, "load_avg": (load0 + load1) / 2}
 
 
 def main(argv: list[str] | None = None) -> int:

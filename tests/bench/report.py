@@ -92,7 +92,7 @@ def main(results_dir: str, out: str) -> int:
              "never as timed tests.", "", "## Machine and versions", "", *machine(results), *resumed(results), "", "## Commands", "",
              "`bash scripts/bench` started Kafka (`deploy/kafka/kafka.sh`, port `BENCH_KAFKA_PORT`, default 19392) "
              "and PostgreSQL (`deploy/postgres/pg.sh`, `.cache/pgdata-bench`) and ran:", ""]
-    for name in ("replay", "state", "handover", "sweep", "notifier", "kafka", "latency"):
+    for name in ("replay", "state", "handover", "sweep", "notifier", "kafka", "compression", "latency"):
         lines.append(f"- `{cmd(results, name).replace(str(ROOT) + '/', '')}`")
     lines.append("")
     after = results / "after.md"  # measured after the run on a later commit, by hand: kept apart
@@ -235,6 +235,12 @@ def main(results_dir: str, out: str) -> int:
                   f"within 30 s: {verdict(k['restart_s'] <= 30)}" + (
                       "" if k["vpas"] >= 100_000 else f" (with {k['vpas']:,} VPAs, not the 100,000 of the target)")
                   + ".", ""]
+        for store, r in (k.get("restarts") or {}).items():
+            lines += [f"  - restarted with store `{store}`: processing again after {r['restart_s']:.1f} s, "
+                      f"{r['changelog_records_read']:,} changelog records read; it holds {r['slots_held']:,} slots, the "
+                      f"changelog {r['slots_in_changelog']:,}: "
+                      + ("every slot" if r["holds_every_slot"] else "**slots missing**") + "."]
+        lines.append("")
         if k["vpas"] < 100_000:
             lines += [f"The drain and the restart above ran with {k['vpas']:,} VPAs (`BENCH_KAFKA_VPAS`), not the "
                       "100,000 of the target.", ""]
@@ -253,6 +259,20 @@ def main(results_dir: str, out: str) -> int:
                       "the soak (issue 12): faust hands a whole fetch (up to 1 MB per partition) to its streams "
                       "record by record, waiting for its producer buffer to ebb, before it fetches again, so a quiet "
                       "topic's new records wait behind a backlog on another topic for many seconds.", ""]
+    compression = load(results, "compression")
+    if compression:
+        lines += ["## Compression of the project's own records", "",
+                  f"{compression['records']:,} task versions as the services write them to `dashlet.tasks`, each "
+                  "codec through the project's producer into a topic of one partition, then drained by the "
+                  "project's reader; ratios against `none` in the same run:", "",
+                  "| codec | bytes on the broker | per record | vs none | produce/s | vs none | drain/s | vs none |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in compression["runs"]:
+            lines.append(f"| {r['codec']} | {r['log_bytes'] / 1e6:,.1f} MB | {r['bytes_per_record']:,.0f} B | "
+                         f"{r['bytes_vs_none']:.2f} | {r['produce_per_s']:,.0f} | {r['produce_vs_none']:.2f} | "
+                         f"{r['drain_per_s']:,.0f} | {r['drain_vs_none']:.2f} |")
+        lines += ["", "`VPA_KAFKA_COMPRESSION` defaults to `zstd`: the fewest bytes on the wire and on the brokers' "
+                  "disks at a drain rate no lower than `none`.", ""]
     lines += latency_section(load(results, "latency").get("latency"), cmd(results, "latency"))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-ORDER = ("test_crash", "test_scale_out", "test_dependencies", "test_hostile", "test_soak")
+ORDER = ("test_crash", "test_scale_out", "test_churn", "test_cluster", "test_dependencies", "test_hostile", "test_soak")
 SKIP_FIGURES = {"events", "lost", "duplicated"}
 
 

@@ -169,9 +169,9 @@ def test_consumers_read_committed_and_producers_compress_and_wait_for_all_replic
     assert consumer_kwargs(KafkaConfig())["isolation_level"] == "read_committed"
     assert load(KafkaConfig, {"VPA_KAFKA_ISOLATION_LEVEL": "read_uncommitted"}).isolation_level.value == "read_uncommitted"
     kw = producer_kwargs(KafkaConfig())
-    assert kw["acks"] == "all" and kw["enable_idempotence"] is True and kw["compression_type"] == "lz4"
+    assert kw["acks"] == "all" and kw["enable_idempotence"] is True and kw["compression_type"] == "zstd"
     assert producer_kwargs(load(KafkaConfig, {"VPA_KAFKA_COMPRESSION": "none"}))["compression_type"] is None
-    assert producer_kwargs(load(KafkaConfig, {"VPA_KAFKA_COMPRESSION": "zstd"}))["compression_type"] == "zstd"
+    assert producer_kwargs(load(KafkaConfig, {"VPA_KAFKA_COMPRESSION": "lz4"}))["compression_type"] == "lz4"
     assert problems(KafkaConfig, {"VPA_KAFKA_COMPRESSION": "brotli"}) == [
         "VPA_KAFKA_COMPRESSION: expected one of none, gzip, snappy, lz4, zstd, got 'brotli'"]
 
