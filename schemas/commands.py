@@ -29,6 +29,8 @@ class ReminderReschedule(Data):
 class CaseResolve(Data):
     task_id: NonEmpty
     note: Optional[Text] = None
+    # DESIGN 5.13a: true completes the reminders linked to the case with it (the VPA file is maintained)
+    file_updated: Optional[bool] = None
 
 
 class JourneyClear(Data):

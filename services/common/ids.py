@@ -12,6 +12,11 @@ def reminder_task_id(reminder_id: str) -> str:
     return f"reminder:{reminder_id}"
 
 
+def follow_up_id(case_task_id: str) -> str:
+    """The reminder_id of an inactivity case's automatic reminder (DESIGN 5.6)."""
+    return f"follow-up:{case_task_id}"
+
+
 def journey_task_id(vpa_id: str, stage: str) -> str:
     return f"journey:{vpa_id}:{stage}"
 

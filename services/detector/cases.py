@@ -68,6 +68,15 @@ def system_command(type_: str, vpa_id: str, event_id: str, ctx: Context, data: d
     return ENVELOPE_TYPES[type_].model_validate_json(json.dumps(raw))
 
 
+def confirmation(cause: Envelope, event_id: str, ctx: Context, data: dict) -> Envelope:
+    """The detector's confirmation of a resolve, to the reminders service: under the actor of the
+    resolve it confirms (a person, or the system for a case that closed by itself)."""
+    actor = cause.actor.model_dump(mode="json") if cause.actor is not None else SYSTEM_ACTOR
+    raw = {"event_id": event_id, "type": "cmd.case.resolve", "occurred_at": ctx.now.isoformat(),
+           "vpa_id": cause.vpa_id, "actor": actor, "schema_version": 1, "data": data}
+    return ENVELOPE_TYPES["cmd.case.resolve"].model_validate_json(json.dumps(raw))
+
+
 def is_own_command(env: Envelope) -> bool:
     """A command this service emitted (its event_id comes from ids.command_id(SERVICE, ...))."""
     return env.actor is not None and env.actor.role.value == "system" and issued_by(env.event_id, SERVICE)

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from schemas.envelope import Envelope
 from services.common.handover import FLAGS
-from services.common.ids import case_id, command_id
+from services.common.ids import follow_up_id, case_id, command_id
 from services.common.processor import Context, Result, cancel_timer, set_timer
 from services.common.roster import is_active_member
 from services.common.tasks import get_task, max_priority, put_task
@@ -197,7 +197,7 @@ def request_reminder(state: dict, task_id: str, ctx: Context, count_skip: bool, 
         return
     track["reminder"] = True
     out.counts["detector_followup_reminders_requested"] += 1
-    data = {"reminder_id": f"follow-up:{task_id}", "due_at": track["follow_up"], "owner": who,
+    data = {"reminder_id": follow_up_id(task_id), "due_at": track["follow_up"], "owner": who,
             "note": texts.REMINDER_NOTE, "case_task_id": task_id}
     out.commands.append(system_command("cmd.reminder.set", task["vpa_id"],
                                        command_id(SERVICE, "reminder.set", task_id), ctx, data))

@@ -18,7 +18,7 @@ from schemas.envelope import Envelope
 from services.common import evidence as facts_of
 from services.common import labels
 from services.common.handover import FLAGS, assign, describe, handover_dependencies, with_flag
-from services.common.ids import case_id, command_id
+from services.common.ids import issued_by, case_id, command_id
 from services.common import profile as vpa_profile
 from services.common import erasure
 from services.common.processor import Context, Result, Timer
@@ -27,7 +27,7 @@ from services.common.timeutil import local_date
 from services.detector import class_rules, evidence, inactivity, schedule_rules, texts
 from services.detector.absence_rules import PRIORITY, REASON_ORDER, AbsenceFacts, absence_reasons, absences_in_window
 from services.detector import cases
-from services.detector.cases import SERVICE, assignment, base_reasons, draft_for, is_own_command, open_case_of_kind
+from services.detector.cases import SERVICE, assignment, base_reasons, draft_for, open_case_of_kind
 
 __all__ = ["Detector", "SERVICE"]
 
@@ -288,8 +288,8 @@ class Detector:
         task_id = env.data.task_id
         if not task_id.startswith("case:"):
             return Result()  # not a case: another service owns it
-        if is_own_command(env):
-            return Result()  # our own request to the reminders service: the case closed already
+        if issued_by(env.event_id, SERVICE):
+            return Result()  # our own confirmation to the reminders service: the case closed already
         system = env.actor is not None and env.actor.role.value == "system"
         task = get_task(state, task_id)
         if task is None:
@@ -302,9 +302,11 @@ class Detector:
         t = put_task(state, task_id, {"status": "done"}, ctx, by, texts.resolved(env.data.note))
         if task["kind"] == "inactive":
             inactivity.closed_by_hand(state, task_id)
-        # Confirm the resolve to the reminders service, which cancels the reminders linked to the
-        # case only on the detector's word: a resolve the detector rejects must change nothing.
-        confirm = cases.system_command(
-            "cmd.case.resolve", env.vpa_id, command_id(SERVICE, "case.resolve", task_id, str(t["version"])), ctx,
-            {"task_id": task_id, "note": env.data.note})
+        # Confirm the resolve to the reminders service, which acts on the reminders linked to the
+        # case only on the detector's word (a resolve the detector rejects changes nothing), under
+        # the actor who resolved it: with file_updated those reminders are completed by that person
+        # (DESIGN 5.13a); a system resolve (a case closed by itself) touches only its automatic one.
+        confirm = cases.confirmation(env, command_id(SERVICE, "case.resolve", task_id, str(t["version"])), ctx,
+                                     {"task_id": task_id, "note": env.data.note,
+                                      "file_updated": bool(env.data.file_updated)})
         return Result(tasks=[t] if t else [], commands=[confirm])

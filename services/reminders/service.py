@@ -20,7 +20,7 @@ from typing import Optional
 from schemas.envelope import Envelope
 from services.common import evidence, labels
 from services.common.handover import FLAGS, Assignment, assign, describe, handover_dependencies, with_flag
-from services.common.ids import issued_by, reminder_task_id
+from services.common.ids import follow_up_id, issued_by, reminder_task_id
 from services.common import erasure
 from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
 from services.common.roster import is_active_member
@@ -261,23 +261,34 @@ class Reminders:
         return Result(tasks=[put_task(state, task_id, {"status": "done"}, ctx, _by(env), texts.COMPLETED)])
 
     def _case_resolved(self, state: dict, env: Envelope, ctx: Context) -> Result:
-        """DESIGN 5.13: a resolved case (by hand or by itself) cancels the reminders linked to it.
+        """DESIGN 5.13 and 5.13a: what a closed case does to the reminders linked to it.
 
-        Only the detector's own confirmation counts (system actor, ``detector:`` event id): it sends
-        one when a case really closed, so a resolve the detector rejects cancels nothing. Never
-        rejected here: the detector owns cases and rejects unknown ones."""
-        if not (env.actor and env.actor.role.value == "system" and issued_by(env.event_id, "detector")):
+        Only the detector's confirmation counts (its event id; it sends one when a case really
+        closed, so a resolve the detector rejects changes nothing here). A case that closed by
+        itself (system actor) cancels only its automatic inactivity reminder, never one a person
+        set. A person's resolve with ``file_updated`` completes every live linked reminder, by that
+        person; without it they stay as they are. Never rejected here: the detector owns cases."""
+        if not issued_by(env.event_id, "detector"):
             return Result()
         case_task_id = env.data.task_id
+        by_itself = env.actor is None or env.actor.role.value == "system"
+        if not by_itself and env.data.file_updated is not True:
+            return Result()
         out = Result()
         for reminder_id, link in state.get("links", {}).items():
             if link.get("case_task_id") != case_task_id:
                 continue
+            if by_itself and reminder_id != follow_up_id(case_task_id):
+                continue  # a reminder a person set outlives a case that closed by itself
             task_id = reminder_task_id(reminder_id)
-            if is_active(get_task(state, task_id)):
-                cancel_timer(state, _timer_id(reminder_id))
+            if not is_active(get_task(state, task_id)):
+                continue
+            cancel_timer(state, _timer_id(reminder_id))
+            if by_itself:
                 _publish(out, put_task(state, task_id, {"status": "cancelled"}, ctx, _by(env),
-                                       texts.case_resolved(case_task_id)))
+                                       texts.closed_by_itself(env.data.note)))
+            else:
+                _publish(out, put_task(state, task_id, {"status": "done"}, ctx, _by(env), texts.DONE_WITH_CASE))
         return out
 
     # ---- helpers ---------------------------------------------------------------------------

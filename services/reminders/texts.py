@@ -48,8 +48,12 @@ OFFBOARDED = "VPA ausgeschieden, Reminder abgebrochen"
 PROFILE = "Profil aktualisiert"
 
 
-def case_resolved(case_task_id: str) -> str:
-    return f"Fall {case_task_id} gelöst, Reminder abgebrochen"
+DONE_WITH_CASE = "Fall gelöst und VPA-Akte gepflegt: Reminder mit dem Fall erledigt"
+
+
+def closed_by_itself(note: Optional[str]) -> str:
+    """The automatic inactivity reminder of a case that closed by itself (the detector's note says why)."""
+    return note or "Fall hat sich von selbst erledigt: automatischer Reminder entfällt"
 
 
 def with_assignment(change: str, assignment_text: Optional[str]) -> str:

@@ -54,3 +54,4 @@ CASE_LATE = 0.08               # cases resolved only 8 to 25 working days later 
 CASE_NEVER = 0.02              # cases nobody resolves
 REMINDER_BACKLOG = 0.03        # reminders nobody completes within the run
 TEAM_DAY_PERIOD = 28           # every fourth Thursday the whole team is at its team day (offsite)
+RESOLVE_WITH_FILE = 0.8        # cases resolved with "VPA-Akte gepflegt" ticked (DESIGN 5.13a); the rest later

@@ -102,11 +102,24 @@ def work_case(w: World, v: Vpa, case_task_id: str, opened: datetime, closes_ts: 
             w.stream.add(moment, "cmd.reminder.complete",
                          {"reminder_id": f"follow-up:{case_task_id}", "file_updated": True}, v.vpa_id, who.actor())
             moment += timedelta(seconds=rng.randint(30, 120))
+            follow_up_reminder = False  # done already
         resolved, actor = moment, who
     if closes_ts is not None and stamp(resolved) >= closes_ts:
         return None
-    w.stream.add(resolved, "cmd.case.resolve", {"task_id": case_task_id, "note": rng.choice(RESOLVE_NOTES)},
-                 v.vpa_id, actor.actor())
+    # DESIGN 5.13a: mostly resolved with "VPA-Akte gepflegt" ticked, which completes the automatic
+    # reminder with the case; otherwise the file is maintained later and that reminder completed then.
+    filed = rng.random() < C.RESOLVE_WITH_FILE
+    data = {"task_id": case_task_id, "note": rng.choice(RESOLVE_NOTES)}
+    if filed:
+        data["file_updated"] = True
+    w.stream.add(resolved, "cmd.case.resolve", data, v.vpa_id, actor.actor())
+    if follow_up_reminder and not filed:
+        later = w.slot([actor.initials, _deputy(w, actor.initials)], resolved, rng.choice((0, 1, 1, 2)), SHIFTS,
+                       f"follow-up:{case_task_id}")
+        if later is not None and later[0] > resolved:
+            w.stream.add(later[0], "cmd.reminder.complete",
+                         {"reminder_id": f"follow-up:{case_task_id}", "file_updated": True}, v.vpa_id,
+                         later[1].actor())
     return stamp(resolved)
 
 

@@ -92,13 +92,21 @@ def reschedule(due_at: str, reminder_id: str = "r-1", **kw):
 _confirmations = itertools.count(1)
 
 
-def resolve(task_id: str, **kw):
-    return cmd("cmd.case.resolve", {"task_id": task_id, "note": "erledigt"}, **kw)
+AB_ACTOR = {"initials": "AB", "role": "at"}
 
 
-def confirmed(task_id: str):
-    """The detector's confirmation that the case closed (system actor, detector: event id)."""
-    return resolve(task_id, actor=SYS, event_id=f"detector:case.resolve:{task_id}:{next(_confirmations)}")
+def resolve(task_id: str, note: str = "erledigt", file_updated=None, **kw):  # noqa: ANN001
+    data = {"task_id": task_id, "note": note}
+    if file_updated is not None:
+        data["file_updated"] = file_updated
+    return cmd("cmd.case.resolve", data, **kw)
+
+
+def confirmed(task_id: str, actor=None, **data):  # noqa: ANN001
+    """The detector's confirmation that the case closed (detector: event id), under the actor of the
+    resolve it confirms (the system for a case that closed by itself)."""
+    return resolve(task_id, actor=actor or SYS, event_id=f"detector:case.resolve:{task_id}:{next(_confirmations)}",
+                   **data)
 
 
 def registered(name: str = "Lena Berg", **kw):
@@ -328,7 +336,9 @@ def test_system_follow_up_reminder_behaves_like_any_other():
     assert t["history"][0]["by"] == "SYS" and "wieder aktiv" in t["title"]
 
 
-def test_case_resolve_cancels_linked_waiting_and_open_reminders_only():
+def test_a_case_closed_by_itself_cancels_only_its_automatic_reminder():
+    """DESIGN 5.13/5.13a: the detector's system confirmation (the case decided itself) cancels the
+    automatic inactivity reminder; a reminder a person linked to the case stays."""
     h = Harness()
     h.send(system_follow_up())
     h.send(set_cmd("r-open", due_at="2026-11-25T09:00:00+01:00", case_task_id=FOLLOW))
@@ -336,16 +346,28 @@ def test_case_resolve_cancels_linked_waiting_and_open_reminders_only():
     h.send(set_cmd("r-free"))
     # A person's resolve, or a system one not from the detector, is not the detector's word.
     assert h.send(resolve(FOLLOW)).tasks == [] and h.send(resolve(FOLLOW, actor=SYS)).tasks == []
-    r = h.send(confirmed(FOLLOW))
-    assert sorted((t["task_id"], t["status"]) for t in r.tasks) == [
-        (f"reminder:follow-up:{FOLLOW}", "cancelled"), ("reminder:r-open", "cancelled")]
-    assert r.tasks[0]["history"][-1] == {"at": "2026-11-26T09:00:00+01:00", "by": "SYS",
-                                         "change": f"Fall {FOLLOW} gelöst, Reminder abgebrochen"}
-    assert h.task("reminder:r-other")["status"] == "waiting" and h.task("reminder:r-free")["status"] == "waiting"
-    assert [t.timer_id for t in timers_of(h.state)] == ["due:r-other", "due:r-free"]
-    # Done reminders are left alone; resolving again or an unknown case is not rejected.
+    r = h.send(confirmed(FOLLOW, note="Fall hat sich von selbst erledigt"))
+    assert [(t["task_id"], t["status"]) for t in r.tasks] == [(f"reminder:follow-up:{FOLLOW}", "cancelled")]
+    assert r.tasks[0]["history"][-1]["by"] == "SYS"
+    assert r.tasks[0]["history"][-1]["change"] == "Fall hat sich von selbst erledigt"
+    for other in ("r-open", "r-other", "r-free"):
+        assert h.task(f"reminder:{other}")["status"] in ("waiting", "open")
+    # Resolving again or an unknown case is not rejected here (the detector owns cases).
     assert h.send(resolve(FOLLOW)).rejections == []
-    assert h.send(resolve("case:absence:V-7:nope")) .rejections == []
+    assert h.send(resolve("case:absence:V-7:nope")).rejections == []
+
+
+def test_a_persons_confirmed_resolve_completes_the_linked_reminders_only_with_the_file_maintained():
+    h = Harness()
+    h.send(system_follow_up())
+    h.send(set_cmd("r-open", due_at="2026-11-25T09:00:00+01:00", case_task_id=FOLLOW))
+    h.send(set_cmd("r-free"))
+    assert h.send(confirmed(FOLLOW, actor=AB_ACTOR)).tasks == []  # without file_updated: left as they are
+    r = h.send(confirmed(FOLLOW, actor=AB_ACTOR, file_updated=True))
+    assert sorted((t["task_id"], t["status"], t["history"][-1]["by"]) for t in r.tasks) == [
+        (f"reminder:follow-up:{FOLLOW}", "done", "AB"), ("reminder:r-open", "done", "AB")]
+    assert h.task("reminder:r-free")["status"] == "waiting"
+    assert [t.timer_id for t in timers_of(h.state)] == ["due:r-free"]
 
 
 def test_case_resolve_does_not_touch_a_completed_reminder():

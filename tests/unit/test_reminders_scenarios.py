@@ -166,17 +166,18 @@ def test_completion_does_not_resolve_the_linked_case():
 
 # ---- the other rules ------------------------------------------------------------------------------
 
-def test_case_resolve_cancels_its_reminders_and_nothing_else():
+def test_a_resolve_with_the_file_maintained_completes_its_reminders_and_nothing_else():
+    """DESIGN 5.13a: the person resolves the case with "VPA-Akte gepflegt"."""
     runner, _, final = run("follow_up_resolve.jsonl")
     case = "case:inactive:V-FU-1:follow_up_resolve-e1"
     assert {k: v["status"] for k, v in final.items()} == {
-        f"reminder:follow-up:{case}": "cancelled",  # still waiting when resolved; its timer never fires
-        "reminder:follow_up_resolve-r2": "cancelled",  # already open
+        f"reminder:follow-up:{case}": "done",  # still waiting when resolved; its timer never fires
+        "reminder:follow_up_resolve-r2": "done",  # already open
         "reminder:follow_up_resolve-r3": "open",  # not linked
     }
     assert rejections(runner) == []  # the detector owns cases; reminders never reject a resolve
     sys_set = final[f"reminder:follow-up:{case}"]
-    assert sys_set["history"][0]["by"] == "SYS" and sys_set["history"][-1]["by"] == "SYS"
+    assert sys_set["history"][0]["by"] == "SYS" and sys_set["history"][-1]["by"] == "FA"
 
 
 def test_offboarding_cancels_and_blocks_until_registered_again():

@@ -29,13 +29,14 @@ START = date(2026, 1, 5)
 
 # (VPAs, days) with seed 1 from START -> SHA-256 of the replay output, recorded on main before issue 11.
 SIMULATED = {
-    (300, 90): "bc6b0ad615a10dd7f015ae674610106143108645feb5e07cd35e0d5caa6884f3",
-    # re-recorded on main after issue 13: offboarded VPAs' tasks are erased 180 days later
-    (300, 365): "6d3d67d99876a3d8eb2ef06a6602078cad060f1233159c72c591f8592ccce2eb",
+    # re-recorded after issue 20 (DESIGN 5.13a: a person's resolve never cancels a reminder; the
+    # simulated AT resolves most cases with "VPA-Akte gepflegt" ticked)
+    (300, 90): "60651ebc73df409983d711784359ca750bdb0c29613631137ce95c6c18cea7cb",
+    (300, 365): "3e06cb3ad8b60fc8876322ac261f360f8dd6ece727e483eab7d10c7263722208",
 }
 # Larger ones, checked by hand (VPA_GOLDEN_LARGE=1): they take a minute.
 SIMULATED_LARGE = {
-    (1000, 180): "bbf8629e0c6a08c2517863670c26145ab87b2ac0c3742a41f272fa1e611af197",
+    (1000, 180): "210e445b3f8139d0bda01ef70d2cdfda919d279400cbd677a5c57d79c505589a",
 }
 
 
