@@ -84,6 +84,8 @@ class Task(BaseModel):
     version: int
     history: list[HistoryEntry]
     evidence: Optional[list[Evidence]] = None  # why the task exists ("Warum" in the dashlet)
+    # a reminder's case (DESIGN 5.13a: linked reminders are shown and completed with their case)
+    case_task_id: Optional[str] = None
 
 
 TASK_FIELDS: tuple[str, ...] = tuple(Task.model_fields)

@@ -14,26 +14,15 @@ from datetime import date, datetime
 from typing import Iterable, Mapping, Optional
 from zoneinfo import ZoneInfo
 
+from services.common.german import day, moment  # noqa: F401 - the texts' one date format, re-exported
 from services.common.handover import FLAGS, HANDOVER, UNAVAILABLE, Assignment
 from services.common.roster import is_present
 
-WEEKDAYS = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
 ABSENCE_KINDS = {"vacation": "Urlaub", "sick": "krank"}
 
 
 def fact(code: str, text: str, event_id: Optional[str] = None) -> dict:
     return {"code": code, "text": text, "event_id": event_id}
-
-
-def day(d: date) -> str:
-    """``Mo 30.11.2026``."""
-    return f"{WEEKDAYS[d.weekday()]} {d:%d.%m.%Y}"
-
-
-def moment(t: datetime, tz: ZoneInfo) -> str:
-    """``Mo 30.11.2026, 12:00`` in the business time zone."""
-    local = t.astimezone(tz)
-    return f"{day(local.date())}, {local:%H:%M}"
 
 
 def days(n: int) -> str:
@@ -103,8 +92,8 @@ def handover(a: Assignment, owner: Optional[str], key: str, roster: Mapping[str,
         why_not = f"die Vertretung {deputy} ist {_deputy_why(roster.get(deputy), on)}"
     else:
         why_not = "es ist keine Vertretung eingetragen"
-    return [fact(HANDOVER, f"{away}; {why_not}: {a.assignee} per Rendezvous-Hashing auf „{key}“ unter den "
-                           "anwesenden AT-Mitgliedern gewählt.")]
+    return [fact(HANDOVER, f"{away}; {why_not}: {a.assignee} übernimmt (solche Aufgaben werden gleichmäßig auf "
+                           "die anwesenden AT-Mitglieder verteilt).")]
 
 
 def _deputy_why(member: Optional[dict], on: date) -> str:

@@ -34,6 +34,7 @@ _BOOKKEEPING = {"updated_at", "history", "version", "created_at"}
 # never makes a version by itself, so adding it changed no version or history (DESIGN 5.25).
 _FOLLOWERS = ("evidence",)
 _STATE_FIELDS = tuple(f for f in TASK_FIELDS if f != "history")
+_ONLY_WHEN_SET = frozenset({"case_task_id"})
 ACTIVE = ("waiting", "open")
 _STATUS = {"d": "done", "c": "cancelled"}  # a tombstone's status, by its first letter
 
@@ -51,6 +52,8 @@ def _snapshot(task: dict, entry: dict) -> dict:
     The state keeps mutating its own lists, so those are copied (cheaper than a deep copy)."""
     out = {}
     for name in TASK_FIELDS:
+        if name in _ONLY_WHEN_SET and task.get(name) is None:
+            continue  # a field few tasks have (a reminder's case) is left out of the others
         if name == "history":
             out[name] = [entry]
         elif name == "reasons":

@@ -65,15 +65,18 @@ def schedule(accepts_new_customers: bool, accepts_orders: bool, started_on: Opti
         out.append(fact("tenure", "Startdatum unbekannt: kein N-VPA.", event_id))
     else:
         months = max(months_between(started_on, on), 0)
-        full = "1 voller Monat" if months == 1 else f"{months} volle Monate"
-        tenure = f"Dabei seit {day(started_on)}, am {day(on)} {full}"
+        since = "seit weniger als einem Monat" if months == 0 else (
+            "seit 1 Monat" if months == 1 else f"seit {months} Monaten")
+        tenure = f"Dabei seit {day(started_on)} ({since})"
         if "new_vpa_no_orders" in reasons:
             stopped = " und ".join(w for w, ok in (("Neukunden", accepts_new_customers), ("Aufträge", accepts_orders))
                                    if not ok)
-            out.append(fact("new_vpa_no_orders", f"{tenure}: N-VPA (unter {s.new_vpa_months} Monaten), nimmt "
+            out.append(fact("new_vpa_no_orders", f"{tenure}: neuer VPA (die ersten {s.new_vpa_months} Monate), nimmt "
                                                  f"keine {stopped} mehr an.", event_id))
+        elif months < s.new_vpa_months:
+            out.append(fact("tenure", f"{tenure}: neuer VPA (die ersten {s.new_vpa_months} Monate).", event_id))
         else:
-            out.append(fact("tenure", f"{tenure} (N-VPA unter {s.new_vpa_months} Monaten).", event_id))
+            out.append(fact("tenure", f"{tenure}: kein neuer VPA mehr.", event_id))
     if "priority_check" in reasons:
         out.append(fact("priority_check", f"Klasse {vpa_class}: bei A- und B-VPAs mit dem VPA Manager abstimmen, "
                                           "ob der VPA Prio bekommt.", event_id))
@@ -157,6 +160,12 @@ def decision(track: dict, reasons: Iterable[str], part_time: bool, complaints: l
     if "verify_mobile_activity" in reasons:
         out.append(mobile_app())
     return out
+
+
+def reopened(at: datetime, s: Settings, event_id: Optional[str]) -> dict:
+    """Why a case the follow-up had closed (part-time, no contact) is open again."""
+    return fact("reopened", f"Wieder geöffnet am {moment(at, s.tz)}: zur Follow-up-Zeit als Teilzeit ohne "
+                            "Kontakt geschlossen, dann kam während der Inaktivität eine Kundenmeldung.", event_id)
 
 
 def mobile_app() -> dict:

@@ -53,7 +53,7 @@ def status_changed(state: dict, env: Envelope, ctx: Context) -> Result:
     fields = {
         "tab": "cases", "kind": "inactive", "vpa_id": env.vpa_id, "vpa_name": profile(state).get("name"),
         "status": "waiting", "priority": "normal",
-        "title": texts.inactive_title(local_date(env.occurred_at, s.tz).isoformat()),
+        "title": texts.inactive_title(local_date(env.occurred_at, s.tz)),
         "action": texts.action_for(reasons), "due_at": fmt(follow_up, s.tz), "message_draft": None,
         **assignment(state, task_id, reasons, ctx,
                      evidence.inactivity_opened(env.occurred_at, follow_up, s, env.event_id)),
@@ -107,9 +107,11 @@ def customer_complaint(state: dict, env: Envelope, ctx: Context) -> Result:
         change = "complaint_added"
         facts = [e for e in task.get("evidence") or [] if e["code"] not in FLAGS] + [said]
     elif task["status"] == "done" and track["self_closed"]:
-        # ... even one the decision closed as part_time_no_contact: reopened.
+        # ... even one the decision closed as part_time_no_contact: reopened, and the "Warum" says so.
         track["self_closed"] = False
         reasons, change = inactivity_rules.contact_reasons(True, mobile), "complaint"
+        facts = _opening(task) + [evidence.reopened(env.occurred_at, ctx.settings, env.event_id), said] + (
+            [evidence.mobile_app()] if mobile else [])
     else:
         return Result()  # resolved by a person, or cancelled: left alone
     t = put_task(state, task_id, _fields(state, task, "open", reasons, ctx, facts), ctx, SERVICE,

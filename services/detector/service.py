@@ -234,7 +234,7 @@ class Detector:
         fields = {
             "tab": "cases", "kind": "absence", "vpa_id": env.vpa_id, "vpa_name": cases.name(state),
             "status": "open", "priority": priority,
-            "title": texts.absence_title(d.starts_on.isoformat(), d.ends_on.isoformat(), facts.days),
+            "title": texts.absence_title(d.starts_on, d.ends_on, facts.days),
             "action": texts.action_for(merged), "due_at": None, "message_draft": None,
             **assignment(state, task_id, merged, ctx, found),
         }

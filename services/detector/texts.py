@@ -5,6 +5,10 @@ These texts are internal (the dashlet may show classes). Texts meant for the ass
 """
 from __future__ import annotations
 
+from datetime import date
+
+from services.common import german
+
 ACTIONS = {
     # absence
     "long": "Länger als 3 Wochen abwesend: auf den Assistenten zugehen und klären, ob etwas Besonderes "
@@ -26,6 +30,9 @@ ACTIONS = {
                 "(Achtung: Klassen gegenüber Assistenten nie nennen!).",
     "rising_star": "Rising Star: den Assistenten ggf. für die tolle Entwicklung loben "
                    "(Achtung: Klassen gegenüber Assistenten nie nennen!).",
+    # both at once: the praise once
+    "positive+rising_star": "Klasse hat sich verbessert, und der VPA ist ein Rising Star: den Assistenten ggf. "
+                            "für die tolle Entwicklung loben (Achtung: Klassen gegenüber Assistenten nie nennen!).",
     # inactive
     "follow_up": "VPA ist für den Folgetag auf Reminder gesetzt: zur Follow-up-Zeit prüfen, ob er wieder "
                  "aktiv wurde.",
@@ -44,6 +51,8 @@ ACTIONS = {
 
 
 def action_for(reasons: list[str]) -> str:
+    if "positive" in reasons and "rising_star" in reasons:  # one praise, not two
+        reasons = [("positive+rising_star" if r == "positive" else r) for r in reasons if r != "rising_star"]
     seen: list[str] = []
     for r in reasons:
         text = ACTIONS.get(r)
@@ -52,8 +61,8 @@ def action_for(reasons: list[str]) -> str:
     return " ".join(seen)
 
 
-def absence_title(starts_on: str, ends_on: str, days: int) -> str:
-    return f"Abwesenheit eingetragen: {starts_on} bis {ends_on} ({days} Tage)"
+def absence_title(starts_on: date, ends_on: date, days: int) -> str:
+    return f"Abwesenheit eingetragen: {german.day_range(starts_on, ends_on)} ({days} Tage)"
 
 
 def _yes_no(flag: bool) -> str:
@@ -70,8 +79,8 @@ def class_title(new: str, previous: str | None, rising_star: bool) -> str:
     return title + " (Rising Star)" if rising_star else title
 
 
-def inactive_title(local_day: str) -> str:
-    return f"VPA ist inaktiv geworden (am {local_day})"
+def inactive_title(local_day: date) -> str:
+    return f"VPA ist inaktiv geworden (am {german.day(local_day)})"
 
 
 REMINDER_NOTE = "VPA ist inaktiv geworden: prüfen, ob er wieder aktiv wurde (automatischer Reminder)."

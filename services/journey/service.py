@@ -16,6 +16,7 @@ from datetime import date
 from typing import Mapping, Optional
 
 from schemas.envelope import Envelope
+from services.common import german
 from services.common.ids import journey_task_id
 from services.common import evidence, labels
 from services.common import profile as vpa_profile
@@ -254,7 +255,7 @@ class Journey:
 
     def _checkin_scheduled(self, state: dict, env: Envelope, ctx: Context) -> Result:
         d = env.data
-        when = d.scheduled_for.astimezone(ctx.settings.tz).strftime("%Y-%m-%d %H:%M")
+        when = german.moment(d.scheduled_for, ctx.settings.tz)
         return self._clear(state, NEW_3_6, ctx, SERVICE, texts.checkin_cleared(when, d.buddy))
 
     def _clear_command(self, state: dict, env: Envelope, ctx: Context) -> Result:

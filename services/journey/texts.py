@@ -111,6 +111,6 @@ def assignee_fact(stage: str, assignee: Optional[str], fallback: bool, vpa_id: s
     if stage == "NEW_GT_12":
         if fallback:
             return fact("assignee", f"Kein VPA Manager verfügbar: der AT-Owner {assignee} übernimmt.")
-        return fact("assignee", f"VPA Manager {assignee} per Rendezvous-Hashing auf „{vpa_id}“ unter den "
-                                "anwesenden VPA Managern gewählt.")
+        return fact("assignee", f"VPA Manager {assignee} ist zuständig (solche Flags werden gleichmäßig auf die "
+                                "anwesenden VPA Manager verteilt).")
     return None

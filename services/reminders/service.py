@@ -20,6 +20,7 @@ from typing import Optional
 from schemas.envelope import Envelope
 from services.common import evidence, labels
 from services.common.handover import FLAGS, Assignment, assign, describe, handover_dependencies, with_flag
+from services.common import german
 from services.common.ids import follow_up_id, issued_by, reminder_task_id
 from services.common import erasure
 from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
@@ -225,8 +226,9 @@ class Reminders:
             "tab": "reminders", "kind": "reminder", "vpa_id": env.vpa_id, "vpa_name": _name(state),
             "status": status, "priority": "normal", "title": texts.title(d.note, d.case_task_id),
             "action": texts.action(d.case_task_id), "due_at": due, "message_draft": None, **assignment,
+            **({"case_task_id": d.case_task_id} if d.case_task_id else {}),
         }
-        change = texts.with_assignment(texts.set_(d.owner, due), handed)
+        change = texts.with_assignment(texts.set_(d.owner, german.moment(d.due_at, ctx.settings.tz)), handed)
         return Result(tasks=[put_task(state, task_id, fields, ctx, _by(env), change)])
 
     def _reschedule(self, state: dict, env: Envelope, ctx: Context) -> Result:
@@ -244,7 +246,8 @@ class Reminders:
         fields.update(status=status, due_at=due)
         out = Result()
         _publish(out, put_task(state, task_id, fields, ctx, _by(env),
-                               texts.with_assignment(texts.rescheduled(due), moved)))
+                               texts.with_assignment(texts.rescheduled(german.moment(d.due_at, ctx.settings.tz)),
+                                                     moved)))
         return out
 
     def _complete(self, state: dict, env: Envelope, ctx: Context) -> Result:

@@ -18,13 +18,17 @@ FOLLOW_UP_ACTION = ("Prüfen, ob der VPA wieder aktiv wurde. Falls nicht, dessen
                     "die VPA-Akte gepflegt ist.")
 
 
+CASE_KINDS = {"absence": "Abwesenheit", "schedule_change": "Zeitplanung geändert", "class_change": "Klassenwechsel",
+              "inactive": "Inaktivität"}
+
+
 def title(note: Optional[str], case_task_id: Optional[str]) -> str:
     if note:
         return f"Reminder: {note}"
     if case_task_id and case_task_id.startswith("case:inactive:"):
         return "Reminder: prüfen, ob der VPA wieder aktiv wurde"
     if case_task_id:
-        return f"Reminder zum Fall {case_task_id}"
+        return f"Reminder zum Fall: {CASE_KINDS.get(case_task_id.split(':')[1], 'Fall')}"
     return "Reminder"
 
 
@@ -79,7 +83,8 @@ def set_facts(env: Envelope, owner: str, due_at: datetime, case_task_id: Optiona
         who = f"Gesetzt von {actor.initials} am {moment(env.occurred_at, tz)} für {owner}"
     out = [fact("set", who + ".", env.event_id)]
     if case_task_id:
-        out.append(fact("case", f"Gehört zum Fall {case_task_id}.", env.event_id))
+        kind = CASE_KINDS.get(case_task_id.split(":")[1] if ":" in case_task_id else "", "Fall")
+        out.append(fact("case", f"Gehört zu einem Fall dieses VPA ({kind}).", env.event_id))
     out.append(fact("due", f"Fällig am {moment(due_at, tz)}.", env.event_id))
     return out
 

@@ -110,9 +110,9 @@ def test_inactivity_on_friday_follows_up_monday_afternoon_and_says_why():
     tasks, _ = run(registered(), line("i1", "vpa.activity_status_changed", "2026-11-27T18:00:00+01:00", "V-1",
                                       {"status": "inactive"}))
     f = facts(tasks["case:inactive:V-1:i1"])
-    assert f["inactive"] == {"code": "inactive", "text": "Als inaktiv gemeldet am Fr 27.11.2026, 18:00.",
+    assert f["inactive"] == {"code": "inactive", "text": "Als inaktiv gemeldet am Fr 27.11.2026, 18:00 Uhr.",
                              "event_id": "i1"}
-    assert f["follow_up"]["text"].startswith("Follow-up am Mo 30.11.2026, 12:00: nächster Arbeitstag nach "
+    assert f["follow_up"]["text"].startswith("Follow-up am Mo 30.11.2026, 12:00 Uhr: nächster Arbeitstag nach "
                                              "Fr 27.11.2026 (Wochenende oder Feiertag dazwischen); montags erst um "
                                              "12:00, weil viele Assistenten am Wochenende inaktiv sind")
 
@@ -121,7 +121,7 @@ def test_inactivity_midweek_follows_up_next_morning():
     tasks, _ = run(registered(), line("i1", "vpa.activity_status_changed", "2026-11-25T18:00:00+01:00", "V-1",
                                       {"status": "inactive"}))
     assert facts(tasks["case:inactive:V-1:i1"])["follow_up"]["text"] == (
-        "Follow-up am Do 26.11.2026, 09:00: nächster Arbeitstag nach Mi 25.11.2026, um 09:00.")
+        "Follow-up am Do 26.11.2026, 09:00 Uhr: nächster Arbeitstag nach Mi 25.11.2026, um 09:00.")
 
 
 def test_decision_names_the_activity_seen_with_its_event():
@@ -148,7 +148,7 @@ def test_decision_without_activity_names_the_complaint_or_its_absence():
                    until="2026-11-26T09:00:00+01:00")
     f = facts(tasks["case:inactive:V-1:i1"])
     assert f["customer_complaint"] == {"code": "customer_complaint", "event_id": "k1",
-                                       "text": "Kundenmeldung am Fr 20.11.2026, 10:00: „keine Antwort“."}
+                                       "text": "Kundenmeldung am Fr 20.11.2026, 10:00 Uhr: „keine Antwort“."}
 
 
 def test_part_time_without_complaint_says_why_no_contact():
@@ -185,7 +185,7 @@ def test_handover_by_rendezvous_when_the_deputy_is_away_too():
     text = facts(task)["handover"]["text"]
     assert task["assignee"] in ("EF", "GH")
     assert "die Vertretung CD ist selbst nicht verfügbar (krank seit Do 19.11.2026, ohne Enddatum)" in text
-    assert f"{task['assignee']} per Rendezvous-Hashing auf „case:absence:V-1:S“" in text
+    assert f"{task['assignee']} übernimmt (solche Aufgaben werden gleichmäßig auf die anwesenden AT-Mitglieder" in text
 
 
 def test_nobody_available_and_back_again():
@@ -223,8 +223,8 @@ def test_schedule_change_of_a_new_vpa():
                         {"accepts_new_customers": False, "accepts_orders": False}))
     [task] = [t for t in tasks.values() if t["kind"] == "schedule_change"]
     f = facts(task)
-    assert f["new_vpa_no_orders"]["text"] == ("Dabei seit Do 01.10.2026, am Fr 20.11.2026 1 voller Monat: N-VPA "
-                                              "(unter 3 Monaten), nimmt keine Neukunden und Aufträge mehr an.")
+    assert f["new_vpa_no_orders"]["text"] == ("Dabei seit Do 01.10.2026 (seit 1 Monat): neuer VPA (die ersten 3 "
+                                              "Monate), nimmt keine Neukunden und Aufträge mehr an.")
     assert f["priority_check"]["text"].startswith("Klasse A:")
 
 
@@ -237,7 +237,7 @@ def test_journey_task_gives_tenure_stage_and_the_manager_pick():
     f = facts(task)
     assert f["tenure"] == {"code": "tenure", "event_id": "r1", "text": "Dabei seit Mo 10.11.2025: die Stufe "
                            "NEU > 12 Monate beginnt nach 12 Monaten, am Di 10.11.2026."}
-    assert f["assignee"]["text"].startswith("VPA Manager VM per Rendezvous-Hashing auf „V-1“")
+    assert f["assignee"]["text"].startswith("VPA Manager VM ist zuständig")
 
 
 def test_journey_class_stage_gives_the_class_reason():
@@ -253,17 +253,17 @@ def test_reminder_says_who_set_it_for_whom_and_when_it_is_due():
                    line("c2", "cmd.reminder.reschedule", "2026-11-20T11:00:00+01:00", "V-1",
                         {"reminder_id": "R1", "due_at": "2026-11-24T12:00:00+01:00"}, AB))
     f = facts(tasks["reminder:R1"])
-    assert f["set"] == {"code": "set", "event_id": "c1", "text": "Gesetzt von AB am Fr 20.11.2026, 10:00 für AB."}
-    assert f["case"]["text"] == "Gehört zum Fall case:absence:V-1:X."
+    assert f["set"] == {"code": "set", "event_id": "c1", "text": "Gesetzt von AB am Fr 20.11.2026, 10:00 Uhr für AB."}
+    assert f["case"]["text"] == "Gehört zu einem Fall dieses VPA (Abwesenheit)."
     assert f["due"] == {"code": "due", "event_id": "c2",
-                        "text": "Fällig am Di 24.11.2026, 12:00 (verschoben von AB am Fr 20.11.2026, 11:00)."}
+                        "text": "Fällig am Di 24.11.2026, 12:00 Uhr (verschoben von AB am Fr 20.11.2026, 11:00 Uhr)."}
 
 
 def test_automatic_follow_up_reminder_says_it_was_set_by_the_system():
     tasks, _ = run(member("m1", "AB"), registered(),
                    line("i1", "vpa.activity_status_changed", "2026-11-25T18:00:00+01:00", "V-1", {"status": "inactive"}))
     f = facts(tasks["reminder:follow-up:case:inactive:V-1:i1"])
-    assert f["set"]["text"].startswith("Automatisch gesetzt am Mi 25.11.2026, 18:00 für AB (Follow-up")
+    assert f["set"]["text"].startswith("Automatisch gesetzt am Mi 25.11.2026, 18:00 Uhr für AB (Follow-up")
 
 
 # ---- evidence follows the other fields -------------------------------------------------------------

@@ -223,7 +223,7 @@ def test_checkin_call_clears_new_3_6_and_does_nothing_before_it_opens():
     d.fire()
     t = only(d.send(envelope("vpa.checkin_call_scheduled", checkin, at=local(2026, 5, 2))))
     assert (t["stage"], t["status"]) == ("NEW_3_6", "done")
-    assert "2026-05-05 10:00" in t["history"][-1]["change"]
+    assert "Di 05.05.2026, 10:00 Uhr" in t["history"][-1]["change"]
     assert d.task("NEW_0_3")["status"] == "open"  # not cleared by the check-in call
 
 

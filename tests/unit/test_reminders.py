@@ -142,7 +142,7 @@ def test_set_creates_a_waiting_reminder_with_all_fields():
     assert "VPA-Akte gepflegt" in t["action"] and t["message_draft"] is None and t["stage"] is None
     assert t["version"] == 1 and t["created_at"] == "2026-11-26T09:00:00+01:00"
     assert t["history"] == [{"at": "2026-11-26T09:00:00+01:00", "by": "AB",
-                             "change": "Reminder für AB gesetzt, fällig am 2026-11-27T10:00:00+01:00"}]
+                             "change": "Reminder für AB gesetzt, fällig am Fr 27.11.2026, 10:00 Uhr"}]
     assert [(x.timer_id, x.due_at) for x in timers_of(h.state)] == [("due:r-1", DUE_DT)]
 
 
@@ -255,7 +255,7 @@ def test_reschedule_to_the_future_waits_again_and_moves_the_timer():
     t = only(h.send(reschedule("2026-11-30T12:00:00+01:00")))
     assert (t["status"], t["due_at"]) == ("waiting", "2026-11-30T12:00:00+01:00")
     assert t["history"][-1]["by"] == "AB"
-    assert t["history"][-1]["change"] == "Reminder neu terminiert auf 2026-11-30T12:00:00+01:00"
+    assert t["history"][-1]["change"] == "Reminder neu terminiert auf Mo 30.11.2026, 12:00 Uhr"
     assert [x.due_at for x in timers_of(h.state)] == [datetime(2026, 11, 30, 11, 0, tzinfo=timezone.utc)]
 
 
@@ -455,7 +455,7 @@ def test_absence_registered_in_advance_takes_effect_at_midnight_of_its_start():
     t = only(h.midnight(datetime(2026, 11, 29, 23, 0, tzinfo=timezone.utc)))  # 30 Nov: back
     assert (t["assignee"], t["reasons"]) == ("AB", [])
     assert [e["change"] for e in h.task()["history"]] == [
-        "Reminder für AB gesetzt, fällig am 2026-12-03T10:00:00+01:00",
+        "Reminder für AB gesetzt, fällig am Do 03.12.2026, 10:00 Uhr",
         "Übergabe an CD: AB ist abwesend (Tageswechsel)", "Zurück bei AB (Tageswechsel)"]
 
 
@@ -481,7 +481,7 @@ def test_reschedule_re_evaluates_handover_in_one_history_entry():
     t = only(h.send(reschedule("2026-11-26T09:30:00+01:00")))
     assert (t["assignee"], t["status"]) == ("CD", "waiting")
     assert t["history"][-1] == {"at": "2026-11-26T09:00:00+01:00", "by": "AB",
-                                "change": "Reminder neu terminiert auf 2026-11-26T09:30:00+01:00; "
+                                "change": "Reminder neu terminiert auf Do 26.11.2026, 09:30 Uhr; "
                                           "Übergabe an CD: AB ist abwesend"}
 
 

@@ -30,13 +30,14 @@ START = date(2026, 1, 5)
 # (VPAs, days) with seed 1 from START -> SHA-256 of the replay output, recorded on main before issue 11.
 SIMULATED = {
     # re-recorded after issue 20 (DESIGN 5.13a: a person's resolve never cancels a reminder; the
-    # simulated AT resolves most cases with "VPA-Akte gepflegt" ticked)
-    (300, 90): "60651ebc73df409983d711784359ca750bdb0c29613631137ce95c6c18cea7cb",
-    (300, 365): "3e06cb3ad8b60fc8876322ac261f360f8dd6ece727e483eab7d10c7263722208",
+    # simulated AT resolves most cases with "VPA-Akte gepflegt" ticked; German dates in titles,
+    # history and evidence; a reminder carries its case_task_id)
+    (300, 90): "6c4a5f07466d47284b1469ccd0a3cc0a32d333520195e87f2dd41f4dd9f1255b",
+    (300, 365): "aa80f7bd051bcdd43c6190b218f22b06440d82426499ece7d52a66c7222e0128",
 }
 # Larger ones, checked by hand (VPA_GOLDEN_LARGE=1): they take a minute.
 SIMULATED_LARGE = {
-    (1000, 180): "210e445b3f8139d0bda01ef70d2cdfda919d279400cbd677a5c57d79c505589a",
+    (1000, 180): "7bd7ad4f65f907a825781b657482859c6de99c49534164c7077505e6df605456",
 }
 
 

@@ -69,5 +69,5 @@ def test_task_schema_file_has_the_design_fields():
     assert set(schema["properties"]) == {
         "task_id", "tab", "kind", "stage", "vpa_id", "vpa_name", "status", "priority", "reasons", "title",
         "action", "owner", "assignee", "due_at", "message_draft", "created_at", "updated_at", "version",
-        "history", "evidence",
+        "history", "evidence", "case_task_id",  # the last two: contract notes in the README
     }
