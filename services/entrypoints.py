@@ -123,7 +123,8 @@ def serve_dashlet() -> int:
     async def main() -> None:
         store = await open_store(store_cfg.url, store_cfg.data_dir)
         sink, close = kafka_sink(kafka)
-        app = build_app(store, sink, parse_tokens(dashlet.dashlet_tokens.get_secret_value()), Settings.from_env())
+        app = build_app(store, sink, parse_tokens(dashlet.dashlet_tokens.get_secret_value()), Settings.from_env(),
+                        crm_url_template=dashlet.crm_url_template)
         runner = web.AppRunner(app, shutdown_timeout=2)
         await runner.setup()
         await web.TCPSite(runner, dashlet.http_host, dashlet.http_port).start()

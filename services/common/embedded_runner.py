@@ -11,10 +11,10 @@ import json
 import zlib
 from collections import Counter
 from datetime import datetime
-from typing import Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from services.common.clock import Clock, StreamClock
-from services.common.decode import decode
+from services.common.decode import Decoded, decode
 from services.common.engine import ClockMode, DlqRecord, EngineLimits, Origin, PartitionEngine
 from services.common.metrics import MetricSink
 from services.common.processor import Processor
@@ -36,7 +36,8 @@ class _EngineClock:
 
 class EmbeddedRunner:
     def __init__(self, processors: list[Processor], settings: Settings, clock: Optional[Clock] = None,
-                 limits: EngineLimits = EngineLimits(), keep_versions: bool = True) -> None:
+                 limits: EngineLimits = EngineLimits(), keep_versions: bool = True,
+                 keep_upstream: bool = False) -> None:
         mode = ClockMode.stream if clock is None or isinstance(clock, StreamClock) else ClockMode.wall
         self.engine = PartitionEngine(processors, settings, name="embedded", mode=mode, limits=limits)
         self.processors, self.settings = self.engine.processors, settings
@@ -53,6 +54,10 @@ class EmbeddedRunner:
         self._latest: dict[str, tuple[int, bytes, list]] = {}
         self._erased: list[str] = []
         self._of_vpa: dict[str, set[str]] = {}  # vpa_id -> its task ids, for an erasure
+        # The demo's store keeps a read model of the upstream (profiles, events, roster) beside the
+        # tasks: it takes the valid upstream envelopes handed in (drain_upstream).
+        self._keep_upstream = keep_upstream
+        self._upstream: list[Any] = []
 
     # ---- input ----------------------------------------------------------------------------
 
@@ -60,8 +65,16 @@ class EmbeddedRunner:
         """One line or message: decoded, numbered in arrival order, handed to the engine."""
         value = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
         self._seq += 1
-        self.engine.submit(decode(value), value, (0, 0, self._seq), Origin(origin))
+        outcome = decode(value)
+        self.engine.submit(outcome, value, (0, 0, self._seq), Origin(origin))
+        if self._keep_upstream and isinstance(outcome, Decoded) and not outcome.envelope.type.startswith("cmd."):
+            self._upstream.append(outcome.envelope)
         self._collect()
+
+    def drain_upstream(self) -> list[Any]:
+        """The upstream's valid envelopes handed in since the last call (``keep_upstream``)."""
+        out, self._upstream = self._upstream, []
+        return out
 
     def advance_to(self, t: datetime) -> None:
         """Move the clock to ``t`` (``--until``, or wall ticks), firing timers on the way."""

@@ -23,7 +23,11 @@ def stop_early_on_signals() -> None:
     """Until ``run_until_signalled`` takes over: a stop signal during the set-up (topics being
     created, settings read) ends the process at once with status 0; nothing has started yet."""
     def leave(signum: int, frame: object) -> None:
-        raise SystemExit(0)
+        import logging
+        import os
+
+        logging.shutdown()
+        os._exit(0)  # not SystemExit: clients being set up would wait in their cleanup
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, leave)

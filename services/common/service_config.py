@@ -71,6 +71,10 @@ class DashletConfig(EnvModel):
     dashlet_tokens: SecretStr = setting(SecretStr(""), "comma-separated TOKEN=INITIALS:at|vpa_manager entries "
                                         "(INITIALS: 2 to 4 capital letters; TOKEN or sha256:<64 hex digits>)",
                                         secret=True)
+    # the link from a VPA's page to its file ("VPA-Akte") in the upstream CRM; unset: no link
+    crm_url_template: Optional[str] = setting(None, "an https:// or http:// URL with {vpa_id} in it",
+                                              env="VPA_CRM_URL_TEMPLATE",
+                                              pattern=r"^https?://[^\s]*\{vpa_id\}[^\s]*$")
 
     @field_validator("dashlet_tokens")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
@@ -18,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
 
 from services.common.settings import Settings
-from services.dashlet import commands
+from services.dashlet import commands, views
 from services.dashlet.auth import Principal, TokenTable, tokens_from_env
 from services.dashlet.errors import MAX_BODY_BYTES, ApiError, ErrorCode, error_middleware, error_response
 from services.dashlet.health import CommandPath, CommandPathError, CommandSink, store_problem
@@ -28,7 +29,7 @@ from services.dashlet.precheck import precheck
 from services.dashlet.page_files import PAGE, STATIC
 from services.dashlet.query import Selection, TaskId, TaskQuery, reader_for
 from services.detector.drafts import draft_is_safe
-from services.reminders.shifts import current_shift
+from services.reminders.shifts import current_shift, next_shift
 
 log = logging.getLogger("vpa.dashlet")
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
@@ -44,7 +45,9 @@ COMMANDS = web.AppKey("commands", CommandPath)
 TOKENS = web.AppKey("tokens", TokenTable)
 SETTINGS = web.AppKey("settings", Settings)
 NOW = web.AppKey("now", object)
+CRM = web.AppKey("crm", object)
 PRINCIPAL = web.RequestKey("principal", Principal)
+VPA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
 _TASK_ID = TypeAdapter(TaskId)
 
 __all__ = ["build_app", "kafka_sink", "CommandSink"]
@@ -126,15 +129,20 @@ async def list_tasks(request: web.Request) -> web.Response:
     statuses = tuple(s.value for s in q.status) if q.status else None
     shift_window = None
     due_by = None
+    shift_next = False
     if q.shift is not None:
-        # What the AT checks every shift: waiting or open tasks due by the shift's end (overdue too).
+        # What the AT checks every shift: waiting or open tasks due by the shift's end (overdue too);
+        # between shifts, what the next shift holds (so overdue work never hides).
         shift_window = current_shift(request.app[NOW](), request.app[SETTINGS])
+        if shift_window is None:
+            shift_window, shift_next = next_shift(request.app[NOW](), request.app[SETTINGS]), True
         live = ("waiting", "open")
         statuses = tuple(s for s in (statuses or live) if s in live)
         due_by = shift_window[1] if shift_window else None
     body: dict[str, Any] = {"items": [], "limit": q.limit, "offset": q.offset, "total": 0, "next_offset": None}
     if q.shift is not None:
         body["shift"] = [w.isoformat() for w in shift_window] if shift_window else None
+        body["shift_next"] = shift_next
     if q.shift is None or (shift_window is not None and statuses):
         sel = Selection(tab=q.tab.value if q.tab else None, statuses=statuses, assignee=q.assignee, vpa_id=q.vpa_id,
                         due_before=q.due_before, due_by=due_by, sort=q.sort, limit=q.limit, offset=q.offset)
@@ -160,6 +168,44 @@ async def me(request: web.Request) -> web.Response:
     s: Settings = request.app[SETTINGS]
     return web.json_response({"initials": who.initials, "role": who.role, "timezone": s.timezone,
                               "shifts": [[a.strftime("%H:%M"), b.strftime("%H:%M")] for a, b in s.shifts]})
+
+
+# ---- the views: a VPA, Heute, Team ---------------------------------------------------------------
+
+async def search_vpas(request: web.Request) -> web.Response:
+    q = request.query.get("q", "")
+    if not 1 <= len(q.strip()) <= 80 or any(ord(c) < 32 or ord(c) == 127 for c in q):
+        raise ApiError(400, ErrorCode.bad_query, "Suche: 1 bis 80 Zeichen Name oder VPA-ID, ohne Steuerzeichen")
+    return web.json_response(await views.search(request.app[STORE], q.strip()))
+
+
+async def get_vpa(request: web.Request) -> web.Response:
+    vpa_id = request.match_info["vpa_id"]
+    if not VPA_ID.match(vpa_id):
+        raise ApiError(400, ErrorCode.bad_path, "Ungültige VPA-ID")
+    page = await views.vpa_page(request.app[STORE], vpa_id, request.app[NOW](), request.app[SETTINGS],
+                                request.app[CRM])
+    if page is None:
+        raise ApiError(404, ErrorCode.not_found, f"VPA {vpa_id} ist unbekannt")
+    page["tasks"] = [_presentable(t) for t in page["tasks"]]
+    return web.json_response(page)
+
+
+async def get_today(request: web.Request) -> web.Response:
+    who: Principal = request[PRINCIPAL]
+    body = await views.today(request.app[READER], who.initials, request.app[NOW](), request.app[SETTINGS])
+    for g in body["groups"]:
+        for item in g["items"]:
+            item["task"] = _presentable(item["task"])
+    return web.json_response(body)
+
+
+async def get_team(request: web.Request) -> web.Response:
+    who: Principal = request[PRINCIPAL]
+    if who.role != "vpa_manager":
+        raise ApiError(403, ErrorCode.forbidden, "Die Team-Ansicht ist nur für VPA Manager")
+    return web.json_response(await views.team(request.app[STORE], request.app[READER], request.app[NOW](),
+                                              request.app[SETTINGS]))
 
 
 # ---- commands --------------------------------------------------------------------------------
@@ -258,6 +304,10 @@ ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamRespon
     ("GET", "/api/tasks/{task_id}", get_task),
     ("POST", "/api/commands", post_command),
     ("GET", "/api/me", me),
+    ("GET", "/api/vpas", search_vpas),
+    ("GET", "/api/vpas/{vpa_id}", get_vpa),
+    ("GET", "/api/today", get_today),
+    ("GET", "/api/team", get_team),
     ("GET", "/api/stream", stream),
     ("GET", "/healthz", healthz),
     ("GET", "/metrics", metrics),
@@ -269,7 +319,7 @@ ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamRespon
 
 def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal], settings: Optional[Settings] = None, *,
               reader: Any = None, ledger: Any = None, now: Optional[Callable[[], datetime]] = None,
-              command_timeout: float = 10.0) -> web.Application:
+              command_timeout: float = 10.0, crm_url_template: Optional[str] = None) -> web.Application:
     """The dashlet app. ``reader`` and ``ledger`` default to ones over the same store; ``now``
     (the wall clock by default) decides the current shift and stamps commands."""
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES)
@@ -279,6 +329,7 @@ def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal], setti
     app[COMMANDS] = CommandPath(sink, timeout=command_timeout, stuck_after=min(5.0, command_timeout))
     app[SETTINGS] = settings or Settings.from_env()
     app[NOW] = now or (lambda: datetime.now(timezone.utc))  # the API is a shell: it may read the clock
+    app[CRM] = crm_url_template
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     app.on_response_prepare.append(_security_headers)

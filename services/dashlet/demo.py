@@ -38,6 +38,7 @@ from services.common.replay import final_tasks
 from services.common.settings import Settings
 from services.dashlet.api import build_app
 from services.dashlet.auth import Principal, tokens_from_env
+from services.notifier import projection
 from services.notifier.service import write_batch
 
 log = logging.getLogger("vpa.demo")
@@ -82,6 +83,9 @@ class EmbeddedPipeline:
         tasks = self.runner.drain_tasks()
         for i in range(0, len(tasks), STORE_CHUNK):
             await write_batch(self.store, tasks[i:i + STORE_CHUNK])
+        upstream = [e for e in self.runner.drain_upstream() if projection.relevant(e)]
+        for i in range(0, len(upstream), STORE_CHUNK):  # the read model: profiles, events, roster
+            await self.store.apply_upstream(upstream[i:i + STORE_CHUNK], self.runner.settings.tz)
         erased = self.runner.drain_erased()  # offboarded VPAs past their retention
         if erased:
             await self.store.delete(erased)
@@ -315,7 +319,7 @@ async def _serve(opts: DemoOptions, sock: socket.socket, stop: asyncio.Event) ->
         upcoming = [x for x in feed.lines if x[0] > cut]
         say(f"vpa demo: replaying {len(history)} simulated envelopes and {len(inputs)} command"
             f"{'' if len(inputs) == 1 else 's'} from the page ...")
-        runner = EmbeddedRunner(processors(), settings, StreamClock())
+        runner = EmbeddedRunner(processors(), settings, StreamClock(), keep_upstream=True)
         rebuild(runner, history, inputs)
         runner.advance_to(mark)
         latest = final_tasks(runner.drain_tasks())
@@ -330,7 +334,9 @@ async def _serve(opts: DemoOptions, sock: socket.socket, stop: asyncio.Event) ->
             return 0
 
         tokens = tokens_from_env() or params.tokens
-        web_runner = web.AppRunner(build_app(store, demo.command, tokens, settings), shutdown_timeout=2)
+        crm = os.environ.get("VPA_CRM_URL_TEMPLATE") or None
+        web_runner = web.AppRunner(build_app(store, demo.command, tokens, settings, crm_url_template=crm),
+                                   shutdown_timeout=2)
         await web_runner.setup()
         await web.SockSite(web_runner, sock).start()
         host, port = sock.getsockname()[:2]

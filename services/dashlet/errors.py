@@ -28,6 +28,7 @@ class ErrorCode(str, Enum):
     invalid_command = "invalid_command"
     unknown_command_type = "unknown_command_type"
     unauthorized = "unauthorized"
+    forbidden = "forbidden"
     not_found = "not_found"
     method_not_allowed = "method_not_allowed"
     payload_too_large = "payload_too_large"

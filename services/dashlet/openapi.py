@@ -99,7 +99,8 @@ def _parameters(defs: dict) -> list[dict]:
 
 
 def _errors(ref: dict, *statuses: int) -> dict:
-    words = {400: "ungültige Anfrage", 401: "kein oder unbekanntes Token", 404: "nicht gefunden",
+    words = {400: "ungültige Anfrage", 401: "kein oder unbekanntes Token", 403: "nicht für diese Rolle",
+             404: "nicht gefunden",
              409: "event_id schon verwendet", 413: "zu groß", 415: "kein JSON in UTF-8",
              422: "von einer Regel abgelehnt (der Grund steht in error)", 503: "Befehlsweg nicht verfügbar"}
     out = {}
@@ -114,9 +115,12 @@ def _errors(ref: dict, *statuses: int) -> dict:
 def openapi_spec() -> dict:
     from services.dashlet.commands import COMMAND_REQUEST, Accepted
 
+    from services.dashlet.views import Team, Today, VpaHits, VpaPage
+
     _, top = models_json_schema(
         [(Task, "serialization"), (TaskPage, "serialization"), (Error, "serialization"), (Me, "serialization"),
-         (Health, "serialization"), (Unhealthy, "serialization"), (Accepted, "serialization")],
+         (Health, "serialization"), (Unhealthy, "serialization"), (Accepted, "serialization"),
+         (VpaPage, "serialization"), (VpaHits, "serialization"), (Today, "serialization"), (Team, "serialization")],
         ref_template=REF)
     defs: dict = top.get("$defs", {})
     body = COMMAND_REQUEST.json_schema(ref_template=REF, mode="validation")
@@ -152,6 +156,24 @@ def openapi_spec() -> dict:
         "/api/me": {"get": {
             "operationId": "me", "summary": "Wer angemeldet ist", "security": bearer,
             "responses": {"200": _json(ref("Me"), "Kürzel, Rolle, Zeitzone, Schichten"), **_errors(err, 401)}}},
+        "/api/vpas": {"get": {
+            "operationId": "searchVpas", "summary": "VPA suchen: nach Name oder VPA-ID", "security": bearer,
+            "parameters": [{"name": "q", "in": "query", "required": True,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 80}}],
+            "responses": {"200": _json(ref("VpaHits"), "bis zu 20 Treffer"), **_errors(err, 400, 401)}}},
+        "/api/vpas/{vpa_id}": {"get": {
+            "operationId": "getVpa", "summary": "Ein VPA: Profil, Aufgaben aller Tabs, Ereignisse, Link zur Akte",
+            "security": bearer,
+            "parameters": [{"name": "vpa_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$"}}],
+            "responses": {"200": _json(ref("VpaPage"), "der VPA"), **_errors(err, 400, 401, 404)}}},
+        "/api/today": {"get": {
+            "operationId": "today", "summary": "Heute: was das angemeldete Mitglied heute bearbeitet, nach VPA",
+            "security": bearer, "responses": {"200": _json(ref("Today"), "der Tagesdurchgang"), **_errors(err, 401)}}},
+        "/api/team": {"get": {
+            "operationId": "team", "summary": "Team (nur VPA Manager): Arbeit je Mitglied, Abwesenheiten und Übergaben",
+            "security": bearer,
+            "responses": {"200": _json(ref("Team"), "das Team"), **_errors(err, 401, 403)}}},
         "/api/stream": {"get": {
             "operationId": "stream", "summary": "Server-Sent Events: ready, dann je geänderter Aufgabe ein task-Ereignis",
             "security": bearer,

@@ -72,7 +72,9 @@ class TaskPage(BaseModel):
     total: int = Field(description="wie viele Aufgaben die Filter insgesamt treffen")
     next_offset: Optional[int]
     shift: Optional[list[AwareDatetime]] = Field(
-        None, description="Beginn und Ende der laufenden Schicht (nur mit shift=current; null zwischen Schichten)")
+        None, description="Beginn und Ende der Schicht (nur mit shift=current): der laufenden, zwischen Schichten "
+                          "der nächsten (dann shift_next true)")
+    shift_next: Optional[bool] = Field(None, description="true: zwischen Schichten, shift ist die nächste")
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,23 @@ class PostgresTaskReader:
         return [], total
 
 
+    async def assigned(self, initials: str) -> list[dict]:
+        rows = await self._pool.fetch("SELECT doc FROM tasks WHERE assignee = $1 AND status = ANY('{waiting,open}') "
+                                      "ORDER BY due_at NULLS LAST, task_id", initials)
+        return [_ordered(r["doc"]) for r in rows]
+
+    async def done_by(self, initials: str, since: datetime) -> int:
+        """Tasks closed (done or cancelled) by ``initials`` since ``since``: its last change was theirs."""
+        return await self._pool.fetchval(
+            "SELECT count(*) FROM tasks WHERE status = ANY('{done,cancelled}') AND updated_at >= $1 "
+            "AND doc->'history'->-1->>'by' = $2", since, initials)
+
+    async def live_assigned(self) -> list[dict]:
+        rows = await self._pool.fetch("SELECT doc FROM tasks WHERE status = ANY('{waiting,open}') "
+                                      "AND assignee IS NOT NULL")
+        return [_ordered(r["doc"]) for r in rows]
+
+
 class MemoryTaskReader:
     """The same semantics over any store's ``all()`` (the in-memory store of tests and replay)."""
 
@@ -161,6 +180,16 @@ class MemoryTaskReader:
 
         rows.sort(key=key)
         return [copy.deepcopy(t) for t in rows[sel.offset:sel.offset + sel.limit]], len(rows)
+
+    async def assigned(self, initials: str) -> list[dict]:
+        return [t for t in await self._store.all() if t.get("assignee") == initials and t["status"] in ("waiting", "open")]
+
+    async def done_by(self, initials: str, since: datetime) -> int:
+        return sum(1 for t in await self._store.all() if t["status"] in ("done", "cancelled")
+                   and parse(t["updated_at"]) >= since and t["history"] and t["history"][-1]["by"] == initials)
+
+    async def live_assigned(self) -> list[dict]:
+        return [t for t in await self._store.all() if t["status"] in ("waiting", "open") and t.get("assignee")]
 
 
 def _ordered(doc: dict) -> dict:

@@ -62,7 +62,7 @@ def action_for(reasons: list[str]) -> str:
 
 
 def absence_title(starts_on: date, ends_on: date, days: int) -> str:
-    return f"Abwesenheit eingetragen: {german.day_range(starts_on, ends_on)} ({days} Tage)"
+    return f"Abwesenheit eingetragen: {german.day_range(starts_on, ends_on)} ({days} {'Tag' if days == 1 else 'Tage'})"
 
 
 def _yes_no(flag: bool) -> str:

@@ -27,6 +27,7 @@ from services.notifier import store_gauges
 
 log = logging.getLogger("vpa.notifier")
 SERVICE = "notifier"
+UPSTREAM_TOPICS = ("vpa.events", "at.roster")
 
 
 MAX_VERSION = 2**31 - 1  # the store's version column is an integer
@@ -134,6 +135,20 @@ class StoreWriter:
                 run.append(rec)
         await self._write_versions(run)
 
+    async def project(self, records: list[Record], tz: Any) -> None:
+        """The upstream's valid envelopes into the read model (profiles, events, roster); what is
+        invalid the stream services send to vpa.dlq, so it is only skipped here."""
+        from services.common.decode import Decoded, decode
+        from services.notifier import projection
+
+        envelopes = []
+        for rec in records:
+            outcome = decode(rec.value or b"")
+            if isinstance(outcome, Decoded) and projection.relevant(outcome.envelope):
+                envelopes.append(outcome.envelope)
+        if envelopes:
+            await self._retrying("read model", lambda store: store.apply_upstream(envelopes, tz))
+
     async def _delete(self, task_ids: list[str]) -> None:
         await self._retrying("delete", lambda store: store.delete(task_ids))
         metrics.EVENTS.labels(SERVICE, "erased").inc(len(task_ids))
@@ -146,7 +161,8 @@ class StoreWriter:
         sent = [await self.producer.send(TASKS_TOPIC, t.encode(), None) for t in task_ids]
         sent.append(await self.producer.send(TASKS_TOPIC, marker_key, None))
         await wait_all(sent, 60, "the erasure's tombstones")
-        await self._delete(task_ids)
+        await self._retrying("erase", lambda store: store.erase_vpa(vpa_id))  # its profile and events too
+        metrics.EVENTS.labels(SERVICE, "erased").inc(len(task_ids))
 
     async def _retrying(self, what: str, op: Any) -> Any:
         """``op(store)`` until it succeeds: while the store is away (refused, restarting, a missing
@@ -276,8 +292,10 @@ class Notifier:
         self.cfg = cfg
         self.producer = Producer(cfg)
         self.writer = StoreWriter(self.producer, store_cfg, notifier_cfg.notifier_batch)
-        self.consumer = GroupConsumer(cfg, app_id(cfg, SERVICE), (TASKS_TOPIC,), self,
+        # dashlet.tasks into the store; vpa.events and at.roster into the read model beside it
+        self.consumer = GroupConsumer(cfg, app_id(cfg, SERVICE), (TASKS_TOPIC, *UPSTREAM_TOPICS), self,
                                       max_records=notifier_cfg.notifier_batch)
+        self.tz = settings.tz
         self.poller = store_gauges.StoreGaugePoller(store_gauges.store_url(store_cfg.url, store_cfg.data_dir),
                                                     settings)
         self.gauge_seconds = notifier_cfg.store_gauge_seconds
@@ -320,8 +338,10 @@ class Notifier:
 
     async def _write(self, fetched: dict[tuple[str, int], list[Record]]) -> None:
         async with self._writing:
-            records = [rec for tp in sorted(fetched) for rec in fetched[tp]]
+            records = [rec for tp in sorted(fetched) if tp[0] == TASKS_TOPIC for rec in fetched[tp]]
+            upstream = [rec for tp in sorted(fetched) if tp[0] != TASKS_TOPIC for rec in fetched[tp]]
             await self.writer.write(records)
+            await self.writer.project(upstream, self.tz)
             for tp, recs in fetched.items():
                 self._pending[tp] = recs[-1].offset + 1
             await self._commit()

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Optional, Protocol
 import asyncpg
 
 from schemas.task import TASK_FIELDS, HistoryEntry
+from services.notifier import projection
 from services.common.tasks import fold
 
 log = logging.getLogger("vpa.store")
@@ -109,6 +110,12 @@ class _Fanout:
 _EPOCH = "1970-01-01T00:00:00+00:00"
 
 
+def _matches(profile: dict, q: str) -> bool:
+    """The search: a VPA id that starts with ``q`` or a name that contains it (any case)."""
+    q = q.strip().lower()
+    return bool(q) and (profile["vpa_id"].lower().startswith(q) or q in (profile.get("name") or "").lower())
+
+
 def _instant(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
@@ -119,6 +126,55 @@ class MemoryTaskStore:
     def __init__(self) -> None:
         self._tasks: dict[str, dict] = {}
         self._fanout = _Fanout()
+        self._profiles: dict[str, dict] = {}
+        self._events: dict[str, dict[str, tuple[str, str, str]]] = {}  # vpa -> event_id -> (at, type, text)
+        self._members: dict[str, dict] = {}
+
+    # ---- the read model beside the tasks (projection.py) ----------------------------------------
+
+    async def apply_upstream(self, envelopes: list[Any], tz: Any) -> None:
+        for env in envelopes:
+            if env.type in projection.ROSTER_TYPES:
+                initials = env.data.initials
+                self._members[initials] = projection.member_after(self._members.get(initials), env)
+                continue
+            p = projection.profile_after(self._profiles.get(env.vpa_id), env)
+            if p is not None:
+                self._profiles[env.vpa_id] = p
+            events = self._events.setdefault(env.vpa_id, {})
+            events[env.event_id] = (env.occurred_at.isoformat(), env.type, projection.event_text(env, tz))
+            if len(events) > projection.EVENTS_KEPT:
+                for old in sorted(events, key=lambda e: (events[e][0], e))[:len(events) - projection.EVENTS_KEPT]:
+                    del events[old]
+
+    async def vpa_profile(self, vpa_id: str) -> Optional[dict]:
+        p = self._profiles.get(vpa_id)
+        return copy.deepcopy(p) if p else None
+
+    async def vpa_events(self, vpa_id: str, limit: int = 20) -> list[dict]:
+        events = self._events.get(vpa_id, {})
+        newest = sorted(events.items(), key=lambda kv: (kv[1][0], kv[0]), reverse=True)[:limit]
+        return [{"event_id": e, "occurred_at": at, "type": t, "text": text} for e, (at, t, text) in newest]
+
+    async def search_vpas(self, q: str, limit: int = 20) -> list[dict]:
+        found = [p for p in self._profiles.values() if _matches(p, q)]
+        found.sort(key=lambda p: (not p["vpa_id"].upper().startswith(q.upper()), (p.get("name") or "").lower(),
+                                  p["vpa_id"]))
+        return [copy.deepcopy(p) for p in found[:limit]]
+
+    async def known_vpa(self, vpa_id: str) -> bool:
+        return vpa_id in self._profiles or any(t["vpa_id"] == vpa_id for t in self._tasks.values())
+
+    async def roster_members(self) -> dict[str, dict]:
+        return copy.deepcopy(self._members)
+
+    async def tasks_of_vpa(self, vpa_id: str) -> list[dict]:
+        return [copy.deepcopy(t) for k, t in sorted(self._tasks.items()) if t["vpa_id"] == vpa_id]
+
+    async def reminders_of_cases(self, case_task_ids: list[str]) -> list[dict]:
+        wanted = set(case_task_ids)
+        return [copy.deepcopy(t) for k, t in sorted(self._tasks.items())
+                if t["tab"] == "reminders" and t.get("case_task_id") in wanted]
 
     async def apply(self, tasks: list[dict]) -> list[str]:
         changed: list[str] = []
@@ -155,6 +211,8 @@ class MemoryTaskStore:
         return sorted(t for t, doc in self._tasks.items() if doc.get("vpa_id") == vpa_id)
 
     async def erase_vpa(self, vpa_id: str) -> int:
+        self._profiles.pop(vpa_id, None)
+        self._events.pop(vpa_id, None)
         return await self.delete(await self.task_ids_of(vpa_id))
 
     async def delete(self, task_ids: list[str]) -> int:
@@ -302,6 +360,95 @@ class PostgresTaskStore:
         rows = await self._pool.fetch(_UPSERT_RAW, text.decode("utf-8"))
         return sorted(r["task_id"] for r in rows)
 
+    # ---- the read model beside the tasks (projection.py) ----------------------------------------
+
+    async def apply_upstream(self, envelopes: list[Any], tz: Any) -> None:
+        """Fold the upstream's envelopes into profiles, recent events and roster members: one
+        transaction per batch (the notifier is the only writer of each VPA's and member's rows)."""
+        if not envelopes:
+            return
+        vpas = sorted({e.vpa_id for e in envelopes if e.type not in projection.ROSTER_TYPES})
+        initials = sorted({e.data.initials for e in envelopes if e.type in projection.ROSTER_TYPES})
+        async with self._pool.acquire() as conn, conn.transaction():
+            profiles = {r["vpa_id"]: r["doc"] for r in await conn.fetch(
+                "SELECT vpa_id, doc FROM vpa_profiles WHERE vpa_id = ANY($1::text[])", vpas)} if vpas else {}
+            members = {r["initials"]: r["doc"] for r in await conn.fetch(
+                "SELECT initials, doc FROM roster_members WHERE initials = ANY($1::text[])", initials)} \
+                if initials else {}
+            changed_profiles: set[str] = set()
+            changed_members: set[str] = set()
+            events: list[tuple] = []
+            for env in envelopes:
+                if env.type in projection.ROSTER_TYPES:
+                    members[env.data.initials] = projection.member_after(members.get(env.data.initials), env)
+                    changed_members.add(env.data.initials)
+                    continue
+                p = projection.profile_after(profiles.get(env.vpa_id), env)
+                if p is not None:
+                    profiles[env.vpa_id] = p
+                    changed_profiles.add(env.vpa_id)
+                events.append((env.vpa_id, env.event_id, env.occurred_at, env.type, projection.event_text(env, tz)))
+            if changed_profiles:
+                await conn.executemany(
+                    "INSERT INTO vpa_profiles (vpa_id, name_lc, as_of, doc) VALUES ($1, $2, $3, $4) "
+                    "ON CONFLICT (vpa_id) DO UPDATE SET name_lc = EXCLUDED.name_lc, as_of = EXCLUDED.as_of, "
+                    "doc = EXCLUDED.doc",
+                    [(v, (profiles[v].get("name") or "").lower(), profiles[v]["as_of"], profiles[v])
+                     for v in sorted(changed_profiles)])
+            if changed_members:
+                await conn.executemany(
+                    "INSERT INTO roster_members (initials, doc) VALUES ($1, $2) "
+                    "ON CONFLICT (initials) DO UPDATE SET doc = EXCLUDED.doc",
+                    [(i, members[i]) for i in sorted(changed_members)])
+            if events:
+                await conn.executemany(
+                    "INSERT INTO vpa_events (vpa_id, event_id, occurred_at, type, text) VALUES ($1, $2, $3, $4, $5) "
+                    "ON CONFLICT DO NOTHING", events)
+                await conn.execute(
+                    "DELETE FROM vpa_events e USING (SELECT vpa_id, event_id, row_number() OVER (PARTITION BY vpa_id "
+                    "ORDER BY occurred_at DESC, event_id DESC) AS n FROM vpa_events WHERE vpa_id = ANY($1::text[])) o "
+                    "WHERE e.vpa_id = o.vpa_id AND e.event_id = o.event_id AND o.n > $2",
+                    sorted({e[0] for e in events}), projection.EVENTS_KEPT)
+
+    async def vpa_profile(self, vpa_id: str) -> Optional[dict]:
+        return await self._pool.fetchval("SELECT doc FROM vpa_profiles WHERE vpa_id = $1", vpa_id)
+
+    async def vpa_events(self, vpa_id: str, limit: int = 20) -> list[dict]:
+        rows = await self._pool.fetch(
+            "SELECT event_id, occurred_at, type, text FROM vpa_events WHERE vpa_id = $1 "
+            "ORDER BY occurred_at DESC, event_id DESC LIMIT $2", vpa_id, limit)
+        return [{"event_id": r["event_id"], "occurred_at": r["occurred_at"].isoformat(), "type": r["type"],
+                 "text": r["text"]} for r in rows]
+
+    async def search_vpas(self, q: str, limit: int = 20) -> list[dict]:
+        q = q.strip().lower()
+        if not q:
+            return []
+        rows = await self._pool.fetch(
+            "SELECT doc FROM vpa_profiles WHERE starts_with(lower(vpa_id), $1) OR strpos(name_lc, $1) > 0 "
+            "ORDER BY NOT starts_with(lower(vpa_id), $1), name_lc, vpa_id LIMIT $2", q, limit)
+        return [r["doc"] for r in rows]
+
+    async def known_vpa(self, vpa_id: str) -> bool:
+        return bool(await self._pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM vpa_profiles WHERE vpa_id = $1) OR "
+            "EXISTS (SELECT 1 FROM tasks WHERE vpa_id = $1)", vpa_id))
+
+    async def roster_members(self) -> dict[str, dict]:
+        return {r["initials"]: r["doc"] for r in await self._pool.fetch("SELECT initials, doc FROM roster_members")}
+
+    async def tasks_of_vpa(self, vpa_id: str) -> list[dict]:
+        rows = await self._pool.fetch("SELECT doc FROM tasks WHERE vpa_id = $1 ORDER BY task_id", vpa_id)
+        return [ordered(r["doc"]) for r in rows]
+
+    async def reminders_of_cases(self, case_task_ids: list[str]) -> list[dict]:
+        if not case_task_ids:
+            return []
+        rows = await self._pool.fetch(
+            "SELECT doc FROM tasks WHERE tab = 'reminders' AND doc->>'case_task_id' = ANY($1::text[]) "
+            "ORDER BY task_id", case_task_ids)
+        return [ordered(r["doc"]) for r in rows]
+
     async def get(self, task_id: str) -> Optional[dict]:
         doc = await self._pool.fetchval("SELECT doc FROM tasks WHERE task_id = $1", task_id)
         return ordered(doc) if doc is not None else None
@@ -340,7 +487,11 @@ class PostgresTaskStore:
             "SELECT task_id FROM tasks WHERE vpa_id = $1 ORDER BY task_id", vpa_id)]
 
     async def erase_vpa(self, vpa_id: str) -> int:
-        """Every task of ``vpa_id`` and its versions (``vpa erase``); returns the tasks removed."""
+        """Every task of ``vpa_id`` and its versions, its profile and recent events (``vpa erase``);
+        returns the tasks removed."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM vpa_profiles WHERE vpa_id = $1", vpa_id)
+            await conn.execute("DELETE FROM vpa_events WHERE vpa_id = $1", vpa_id)
         return await self.delete(await self.task_ids_of(vpa_id))
 
     async def versions(self, task_id: str) -> list[dict]:

@@ -35,6 +35,14 @@ def current_shift(now: datetime, settings: Settings) -> Optional[tuple[datetime,
     return None
 
 
+def next_shift(now: datetime, settings: Settings) -> Optional[tuple[datetime, datetime]]:
+    """The (start, end) of the next shift to begin after ``now`` (the one the AT prepares for)."""
+    local = now.astimezone(settings.tz)
+    upcoming = [w for day in (local.date(), local.date() + timedelta(days=1)) for w in _windows(day, settings)
+                if w[0] > local]
+    return min(upcoming) if upcoming else None
+
+
 def due_in_current_shift(task: Mapping, now: datetime, settings: Settings) -> bool:
     """Is the task waiting or open and due by the end of the current shift (overdue included)?
 

@@ -52,6 +52,6 @@ REMINDERS_PER_OWNED_VPA = 0.04  # per working day and present AT member
 REMINDERS_PER_MANAGER = 0.8     # per working day and present VPA Manager
 CASE_LATE = 0.08               # cases resolved only 8 to 25 working days later (the backlog)
 CASE_NEVER = 0.02              # cases nobody resolves
-REMINDER_BACKLOG = 0.03        # reminders nobody completes within the run
+REMINDER_BACKLOG = 0.03        # reminders completed only 4 to 10 working days after they fell due
 TEAM_DAY_PERIOD = 28           # every fourth Thursday the whole team is at its team day (offsite)
 RESOLVE_WITH_FILE = 0.8        # cases resolved with "VPA-Akte gepflegt" ticked (DESIGN 5.13a); the rest later

@@ -55,9 +55,11 @@ def set_reminder(w: World, v: Vpa, owner: Member, when: datetime, case_task_id: 
             w.stream.add(moment, "cmd.reminder.reschedule",
                          {"reminder_id": reminder_id, "due_at": due.isoformat(timespec="seconds")},
                          v.vpa_id, owner.actor())
-    if rng.random() < C.REMINDER_BACKLOG:
-        return None  # left open: the AT's backlog
-    slot = w.slot([owner.initials, owner.deputy], due, rng.choice((0, 0, 0, 1)), SHIFTS, reminder_id)
+    # Most are completed in the shift they fall due or the next working day; a few linger in the
+    # AT's backlog for one to two weeks (never for months: a demo opens on a day's work).
+    late = rng.random() < C.REMINDER_BACKLOG
+    delay = rng.randint(4, 10) if late else rng.choice((0, 0, 0, 1))
+    slot = w.slot([owner.initials, owner.deputy], due, delay, SHIFTS, reminder_id)
     if slot is None:
         return None
     moment, who = slot

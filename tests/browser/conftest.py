@@ -30,7 +30,8 @@ async def browser(tmp_path):
         try:
             context = await pw.chromium.launch_persistent_context(
                 tmp_path / "chromium-profile", executable_path=CHROMIUM, headless=True, args=FLAGS,
-                locale="de-DE", timezone_id="Europe/Berlin", viewport={"width": 1400, "height": 900})
+                locale="de-DE", timezone_id="Europe/Berlin", viewport={"width": 1400, "height": 900},
+                bypass_csp=True)  # the test injects axe-core; the page itself runs under its CSP
         except Exception as exc:  # noqa: BLE001 - turned into a failure that says what to do
             pytest.fail(f"Chromium at {CHROMIUM} could not start: {exc}")
         context.set_default_timeout(10_000)

@@ -19,6 +19,7 @@ from services.common.embedded_runner import EmbeddedRunner
 from services.common.settings import Settings
 from services.dashlet.api import build_app
 from services.dashlet.auth import Principal
+from services.notifier import projection
 from services.notifier.service import write_batch
 
 TOKENS = {"tok-at": Principal("AB", "at"), "tok-vm": Principal("VM", "vpa_manager"),
@@ -35,7 +36,8 @@ class EmbeddedSink:
 
     def __init__(self, store: Any, settings: Optional[Settings] = None) -> None:
         self.store = store
-        self.runner = EmbeddedRunner(processors(), settings or Settings(), StreamClock())
+        self.settings = settings or Settings()
+        self.runner = EmbeddedRunner(processors(), self.settings, StreamClock(), keep_upstream=True)
         self._lock = asyncio.Lock()
         self.received: list[dict] = []  # every command as the API passed it on
 
@@ -63,6 +65,9 @@ class EmbeddedSink:
         tasks = self.runner.drain_tasks()
         if tasks:
             await write_batch(self.store, tasks, attempts=3)
+        upstream = [e for e in self.runner.drain_upstream() if projection.relevant(e)]
+        if upstream:  # the read model beside the tasks, as the notifier keeps it
+            await self.store.apply_upstream(upstream, self.settings.tz)
 
 
 @dataclass

@@ -44,4 +44,4 @@ def figures(request):  # noqa: ANN001
 @pytest.fixture
 def churn_size() -> tuple[int, int, int]:
     """(VPAs, days, churn actions): quick in the test command, larger in scripts/reliability."""
-    return (2000, 60, 20) if LONG else (1000, 45, 6)
+    return (2000, 60, 20) if LONG else (600, 40, 5)

@@ -31,13 +31,14 @@ START = date(2026, 1, 5)
 SIMULATED = {
     # re-recorded after issue 20 (DESIGN 5.13a: a person's resolve never cancels a reminder; the
     # simulated AT resolves most cases with "VPA-Akte gepflegt" ticked; German dates in titles,
-    # history and evidence; a reminder carries its case_task_id)
-    (300, 90): "6c4a5f07466d47284b1469ccd0a3cc0a32d333520195e87f2dd41f4dd9f1255b",
-    (300, 365): "aa80f7bd051bcdd43c6190b218f22b06440d82426499ece7d52a66c7222e0128",
+    # history and evidence; a reminder carries its case_task_id; the AT's backlog of reminders is
+    # completed one to two weeks late instead of never)
+    (300, 90): "f60e9ba6271415776918e0c2b7d4522d0b1f22c0e98bf741759e0b6b63d34738",
+    (300, 365): "761f408f0d94a886d4a46902889e351a1ce8e5b4dd58a347c19f3c2bc580b2f9",
 }
 # Larger ones, checked by hand (VPA_GOLDEN_LARGE=1): they take a minute.
 SIMULATED_LARGE = {
-    (1000, 180): "7bd7ad4f65f907a825781b657482859c6de99c49534164c7077505e6df605456",
+    (1000, 180): "5caea45daad3db236d39041f577897d588de298477a6cd7baaaa4ecb7602b7aa",
 }
 
 

@@ -30,10 +30,26 @@ def test_deleted_slots_leave_the_index_and_the_store():
     store = MemoryStore()
     slots = TableSlots(store)
     slots.stored(slots.encode({"V-1": {"states": {}}, "V-2": {"states": {}}}), 2)
-    assert list(slots) == ["V-1", "V-2"]
+    assert list(slots) == ["V-1", "V-2", "__meta__"]  # every batch ends with the meta slot
     del slots["V-1"]
     slots.stored(slots.encode({"V-1": None}), 3)
-    assert list(slots) == ["V-2"] and store.get("V-1") is None and list(TableSlots(store)) == ["V-2"]
+    assert [k for k in slots if k.startswith("V-")] == ["V-2"] and store.get("V-1") is None
+    assert [k for k in TableSlots(store) if k.startswith("V-")] == ["V-2"]
+
+
+def test_a_batch_cut_off_by_a_crash_is_never_applied_in_part():
+    from services.common.kafka.state_store import BatchReader
+
+    reader = BatchReader()
+    applied = []
+    log = [("V-1", b"1", b"w1:1"), ("__meta__", b"m1", b"w1:1"),   # a whole batch
+           ("V-1", b"2", b"w1:2"), ("V-2", b"2", b"w1:2"),          # cut off: its writer died
+           ("V-1", b"3", b"w2:1"), ("__meta__", b"m3", b"w2:1"),    # the next owner's batch
+           ("V-3", b"old", None)]                                     # the earlier runner's format
+    for key, value, batch in log:
+        applied += reader.add(key, value, batch)
+    assert applied == [("V-1", b"1"), ("__meta__", b"m1"), ("V-1", b"3"), ("__meta__", b"m3"), ("V-3", b"old")]
+    assert reader.unfinished == 2
 
 
 def test_changelog_records_of_the_earlier_faust_runner_are_read_alike():

@@ -353,6 +353,41 @@ class Producer:
         return (await fut).offset
 
 
+def broker_away(exc: BaseException) -> bool:
+    """A send that failed because a broker was unreachable or busy: sending again may succeed."""
+    from aiokafka import errors
+
+    return isinstance(exc, (errors.KafkaTimeoutError, errors.KafkaConnectionError, errors.RequestTimedOutError,
+                            errors.NotEnoughReplicasError, errors.NotEnoughReplicasAfterAppendError,
+                            errors.NotLeaderForPartitionError, errors.LeaderNotAvailableError)) \
+        or bool(getattr(exc, "retriable", False))
+
+
+OutRecord = tuple[str, Optional[bytes], Optional[bytes], Optional[int], tuple[tuple[str, bytes], ...]]
+
+
+async def send_batch(producer: "Producer", records: list[OutRecord], give_up: float, what: str) -> list[int]:
+    """Send ``records`` (topic, key, value, partition, headers) and wait until the broker has all of
+    them; their offsets, in order. While a broker is away the whole batch is sent again (the
+    records are deterministic, so a record that got through twice is recognised downstream), for
+    up to ``give_up`` seconds; then, or on any other refusal, it raises."""
+    import time as _time
+
+    deadline = _time.monotonic() + give_up
+    delay = 0.5
+    while True:
+        try:
+            sent = [await producer.send(t, k, v, p, h) for t, k, v, p, h in records]
+            return await wait_all(sent, max(1.0, deadline - _time.monotonic()), what)
+        except Exception as exc:  # noqa: BLE001 - sorted below: away (again) or refused (raise)
+            if not broker_away(exc) or _time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s: the broker did not take it (%s); sending it again in %.1f s", what,
+                        type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
 async def wait_all(sent: list[Awaitable[Any]], timeout: float, what: str) -> list[int]:
     """Wait until the broker has every record of ``sent``; their offsets, in order. Raises when one
     was refused or the broker did not answer within ``timeout`` seconds."""

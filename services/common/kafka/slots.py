@@ -76,8 +76,8 @@ class TableSlots(MutableMapping):
     def encode(self, changed: dict[str, Any]) -> list[tuple[str, Optional[bytes]]]:
         """The changelog records of ``changed`` slots (None deletes one)."""
         out: list[tuple[str, Optional[bytes]]] = []
-        # The meta slot (clock, input positions) last: a batch whose write broke off halfway left
-        # slots ahead of the positions, and its inputs come again and are recognised as seen.
+        # The meta slot (clock, input positions) last, always: it ends the batch (state_store.BatchReader).
+        changed = {**changed, META_SLOT: changed.get(META_SLOT) or self.get(META_SLOT) or {}}
         for key in sorted(changed, key=lambda k: k == META_SLOT):
             slot = changed[key]
             out.append((key, None if slot is None else json.dumps(slot, separators=(",", ":")).encode()))

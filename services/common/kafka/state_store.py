@@ -168,6 +168,36 @@ class StateFolder:
             self._fd = None
 
 
+BATCH_HEADER = "vpa-batch"  # on every changelog record: the id of the batch it was written in
+BATCH_END_KEY = "__meta__"  # the last record of every batch
+
+
+class BatchReader:
+    """Applies a changelog read from some offset batch by batch: a batch's records are held until
+    its last record (the meta slot) is read, and a batch that never ends (its writer died halfway
+    through sending it) is never applied. The worker that took over did that batch's work again
+    from the state before it, so nothing of it is lost. Records without a batch id (written by the
+    earlier runner) are applied as they come."""
+
+    def __init__(self) -> None:
+        self._open: dict[bytes, list[tuple[str, Optional[bytes]]]] = {}
+
+    def add(self, key: str, value: Optional[bytes], batch: Optional[bytes]) -> list[tuple[str, Optional[bytes]]]:
+        """The records that may be applied now (in log order)."""
+        if batch is None:
+            return [(key, value)]
+        held = self._open.setdefault(batch, [])
+        held.append((key, value))
+        if key != BATCH_END_KEY:
+            return []
+        return self._open.pop(batch)
+
+    @property
+    def unfinished(self) -> int:
+        """Records of batches that never ended (so far)."""
+        return sum(len(v) for v in self._open.values())
+
+
 def slot_key(raw_key: Optional[bytes]) -> Optional[str]:
     """The slot key of a changelog record. Records written by the earlier faust runner carry the
     key JSON-encoded with a partition prefix (``"3/V-1042"``); they are read alike."""

@@ -28,12 +28,16 @@ from typing import Any, Callable, Optional
 
 from services.common.clock import ClockMode
 from services.common.engine import EngineLimits
-from services.common.kafka.client import TP, GroupConsumer, Offsets, Producer, Unreadable, partitions_of, read_range
+from services.common.kafka.client import (
+    TP, GroupConsumer, Offsets, Producer, Unreadable, broker_away, partitions_of, read_range,
+)
 from services.common.kafka.roster_feed import RosterFeed
 from services.common.kafka.slots import TableSlots
-from services.common.kafka.state_store import PartitionStore, StateFolder, open_store, slot_key, slot_value
+from services.common.kafka.state_store import (
+    BATCH_HEADER, BatchReader, PartitionStore, StateFolder, open_store, slot_key, slot_value,
+)
 from services.common.kafka.topics import CO_PARTITIONED, app_id, changelog_topic, feedback_topic
-from services.common.kafka.worker import PartitionWorker
+from services.common.kafka.worker import FLUSH_GIVE_UP, PartitionWorker
 from services.common.kafka_config import KafkaConfig
 from services.common.lifecycle import Stopped, sleep_unless_stopped, until_stopped
 from services.common.metrics import StreamMetrics
@@ -171,8 +175,11 @@ class StreamDriver:
 
     async def on_assigned(self, partitions: set[TP]) -> None:
         numbers = {p for _, p in partitions}
-        for p in set(self.stores) - numbers:  # moved elsewhere: the local copy is not needed now
-            self.stores.pop(p).close()
+        if self.cfg.state_store.value == "memory":
+            for p in set(self.stores) - numbers:  # moved elsewhere: the memory copy is not needed now
+                self.stores.pop(p).close()
+        # A RocksDB copy stays open (and on disk) while the process lives: if the partition comes
+        # back, only the changelog's tail is read, and no database is opened twice by one process.
         self._assigned = numbers
         for p in sorted(numbers):
             if p not in self.workers and p not in self._restoring:
@@ -246,20 +253,26 @@ class StreamDriver:
                 RocksStore.wipe(self._folder(p))
             store = self.stores[p] = open_store(self.cfg.state_store.value, self._folder(p))
         read = 0
-        live: set[str] = set()  # keys whose last changelog record read holds a slot
+        live: set[str] = set()  # keys whose last changelog record applied holds a slot
+        batches = BatchReader()
         if store.changelog_offset < end:
             async for batch in read_range(self.cfg, tp, store.changelog_offset, end, RESTORE_TIMEOUT,
                                           isolation="read_uncommitted"):
                 items = []
                 for rec in batch:
                     key = slot_key(rec.key)
-                    if key is not None:
-                        value = slot_value(rec.value)
-                        items.append((key, value))
-                        (live.add if value is not None else live.discard)(key)
+                    if key is None:
+                        continue
+                    tag = next((v for h, v in rec.headers if h == BATCH_HEADER), None)
+                    for k, value in batches.add(key, slot_value(rec.value), tag):
+                        items.append((k, value))
+                        (live.add if value is not None else live.discard)(k)
                 store.apply(items, batch[-1].offset + 1)
                 read += len(batch)
             store.apply([], end)
+            if batches.unfinished:
+                log.info("%s: partition %d: %d changelog records of a batch cut off by a crash were left out "
+                         "(their inputs were done again)", self.service, p, batches.unfinished)
         missing = [k for k in live if store.get(k) is None]
         if missing:
             raise StateLost(f"{self.service}: partition {p}: read {len(live)} slots from {self.changelog}, and the "
@@ -282,9 +295,13 @@ class StreamDriver:
             self._failures.pop(worker.p, None)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the broker refused a record, or did not answer in time
-            log.exception("%s[%d]: worker failed; the partition starts again from its stored state",
-                          self.service, worker.p)
+        except Exception as exc:  # noqa: BLE001 - the broker refused a record, or did not answer in time
+            if broker_away(exc):
+                log.warning("%s[%d]: the broker did not take a batch for %.0f s (%s); the partition starts again "
+                            "from its stored state", self.service, worker.p, FLUSH_GIVE_UP, type(exc).__name__)
+            else:
+                log.exception("%s[%d]: worker failed; the partition starts again from its stored state",
+                              self.service, worker.p)
             if self.workers.get(worker.p) is worker:
                 del self.workers[worker.p]
                 if worker.p in self._assigned:

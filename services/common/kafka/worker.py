@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,10 +34,11 @@ from typing import Any, Optional
 from services.common.clock import ClockMode
 from services.common.decode import Decoded, Invalid, Outcome, decode
 from services.common.engine import Origin, Output, PartitionEngine
-from services.common.kafka.client import Record, wait_all
+from services.common.kafka.client import OutRecord, Record, send_batch
 from services.common.kafka.keys import misrouted
 from services.common.kafka.feedback import FeedbackCommand, ProgressMark, command_record, mark_record, parse_feedback
 from services.common.kafka.slots import TableSlots
+from services.common.kafka.state_store import BATCH_HEADER
 from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, dlq_headers, dlq_value, erase_marker
 from services.common.order import TOPIC_RANK, OrderKey
 
@@ -91,6 +93,7 @@ class PartitionWorker:
         self._last_advance = 0.0
         self._last_commit = 0.0
         self._uncommitted = False
+        self._writer, self._batch = uuid.uuid4().hex[:12], 0  # this worker's state batches (BATCH_HEADER)
         self._upstream_waiting_since: Optional[float] = None
         self.task: Optional[asyncio.Task] = None
 
@@ -351,43 +354,47 @@ class PartitionWorker:
     async def _flush(self) -> None:
         """Outputs first, then state, then the inputs' offsets: a crash at any point repeats at
         most the batch, with the same outputs."""
-        producer = self.d.producer
-        sent: list[Any] = []
+        records: list[OutRecord] = []
         outputs, self._outputs = self._outputs, []
         for out, occurred_ms, ingested_ms in outputs:
-            headers = [("occurred_at_ms", str(occurred_ms).encode()), ("ingested_at_ms", str(ingested_ms).encode())]
+            headers = (("occurred_at_ms", str(occurred_ms).encode()), ("ingested_at_ms", str(ingested_ms).encode()))
             for task in out.tasks:
-                sent.append(await producer.send(TASKS_TOPIC, task["task_id"].encode(),
-                                                json.dumps(task, ensure_ascii=False).encode(), None, headers))
+                records.append((TASKS_TOPIC, task["task_id"].encode(), json.dumps(task, ensure_ascii=False).encode(),
+                                None, headers))
             for task_id in out.erased:  # erasure: the compacted topic and the store forget the task
-                sent.append(await producer.send(TASKS_TOPIC, task_id.encode(), None, None, headers))
+                records.append((TASKS_TOPIC, task_id.encode(), None, None, headers))
             for vpa_id in out.erased_vpas:  # and the notifier every other task of the VPA it stores
                 key, value = erase_marker(vpa_id)
-                sent.append(await producer.send(TASKS_TOPIC, key, value, None, headers))
+                records.append((TASKS_TOPIC, key, value, None, headers))
             for key, cmd in out.commands:
-                sent.append(await producer.send(self.d.own_feedback, cmd.vpa_id.encode(), command_record(key, cmd),
-                                                self.p))
+                records.append((self.d.own_feedback, cmd.vpa_id.encode(), command_record(key, cmd), self.p, ()))
             for rec in out.dlq:
                 value, truncated = dlq_value(rec.value)
                 o = rec.origin
                 dkey = o.key if o.key is not None else (rec.key.encode() if rec.key else None)
-                sent.append(await producer.send(DLQ_TOPIC, dkey, value, None, dlq_headers(
-                    rec.reason, rec.service, o.topic or o.label, o.partition, o.offset, truncated)))
+                records.append((DLQ_TOPIC, dkey, value, None, tuple(dlq_headers(
+                    rec.reason, rec.service, o.topic or o.label, o.partition, o.offset, truncated))))
                 log.warning("to vpa.dlq: %s (%s)", rec.reason[:300], o.label,
                             extra={"vpa_id": rec.key, "event_id": _event_id(rec.value)})
             self.d.metrics.apply(out.counts)
         done = self.engine.done_key
         if self.d.emits_marks and done is not None and done != self._marked:
-            sent.append(await producer.send(self.d.own_feedback, None, mark_record(done), self.p))
+            records.append((self.d.own_feedback, None, mark_record(done), self.p, ()))
             self._marked = done
-        await wait_all(sent, FLUSH_GIVE_UP, f"{self.d.service}[{self.p}]: the batch's outputs")
+        name = f"{self.d.service}[{self.p}]"
+        await send_batch(self.d.producer, records, FLUSH_GIVE_UP, f"{name}: the batch's outputs")
         changed = self.engine.take_dirty()
         if changed:
-            records = self.slots.encode(changed)
-            written = [await producer.send(self.d.changelog, key.encode(), value, self.p)
-                       for key, value in records]
-            offsets = await wait_all(written, FLUSH_GIVE_UP, f"{self.d.service}[{self.p}]: the batch's state")
-            self.slots.stored(records, max(offsets) + 1)
+            state = self.slots.encode(changed)
+            # Every record of the batch carries its id, and the meta slot comes last: a worker that
+            # restores the partition applies a batch only once it has read its meta record, so a
+            # batch cut off by a crash is never applied in part (state_store.BatchReader).
+            self._batch += 1
+            tag = ((BATCH_HEADER, f"{self._writer}:{self._batch}".encode()),)
+            offsets = await send_batch(self.d.producer, [(self.d.changelog, key.encode(), value, self.p, tag)
+                                                         for key, value in state],
+                                       FLUSH_GIVE_UP, f"{name}: the batch's state")
+            self.slots.stored(state, max(offsets) + 1)
         self.d.metrics.partition(self)
 
     async def _commit_due(self, force: bool = False) -> None:
