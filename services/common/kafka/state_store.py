@@ -173,29 +173,60 @@ BATCH_END_KEY = "__meta__"  # the last record of every batch
 
 
 class BatchReader:
-    """Applies a changelog read from some offset batch by batch: a batch's records are held until
-    its last record (the meta slot) is read, and a batch that never ends (its writer died halfway
-    through sending it) is never applied. The worker that took over did that batch's work again
-    from the state before it, so nothing of it is lost. Records without a batch id (written by the
-    earlier runner) are applied as they come."""
+    """Applies a changelog read from some offset without ever applying a batch in part.
+
+    Every record carries its batch's id (``<writer>:<n>``, BATCH_HEADER) and every batch ends with
+    the meta slot. A batch's records are held until it is proven whole, then released in log order:
+    - its meta record is read (everything held before that meta is released with it: earlier
+      batches are proven whole or were repaired, below), or
+    - a record of a later batch of the same writer is read: a writer sends a batch only after the
+      broker took the whole previous one. Compaction keeps only the last meta record, so this is
+      what releases the batches of a compacted changelog.
+    A batch cut off by its writer's death stays held; the worker that takes the partition over
+    finds its keys in ``unfinished_keys`` and writes their values of before that batch again as its
+    first batch (stream_app), so a later reader that releases the cut-off records with that batch
+    ends with the repaired values. Records without a batch id (the earlier runner's) are applied
+    as they come when nothing is held."""
 
     def __init__(self) -> None:
-        self._open: dict[bytes, list[tuple[str, Optional[bytes]]]] = {}
+        self._held: list[tuple[str, Optional[bytes]]] = []
+        self._last: Optional[tuple[str, int]] = None  # (writer, n) of the last record held
 
     def add(self, key: str, value: Optional[bytes], batch: Optional[bytes]) -> list[tuple[str, Optional[bytes]]]:
         """The records that may be applied now (in log order)."""
-        if batch is None:
-            return [(key, value)]
-        held = self._open.setdefault(batch, [])
-        held.append((key, value))
-        if key != BATCH_END_KEY:
+        tag = _batch_tag(batch)
+        if tag is None:
+            if not self._held:
+                return [(key, value)]
+            self._held.append((key, value))
             return []
-        return self._open.pop(batch)
+        out: list[tuple[str, Optional[bytes]]] = []
+        if self._last is not None and self._last[0] == tag[0] and tag[1] > self._last[1]:
+            out, self._held = self._held, []  # the writer went on: what it wrote before is whole
+        self._held.append((key, value))
+        self._last = tag
+        if key == BATCH_END_KEY:
+            out += self._held
+            self._held, self._last = [], None
+        return out
 
     @property
     def unfinished(self) -> int:
-        """Records of batches that never ended (so far)."""
-        return sum(len(v) for v in self._open.values())
+        """Records held because their batch never ended (so far)."""
+        return len(self._held)
+
+    def unfinished_keys(self) -> list[str]:
+        return sorted({k for k, _ in self._held})
+
+
+def _batch_tag(batch: Optional[bytes]) -> Optional[tuple[str, int]]:
+    if batch is None:
+        return None
+    writer, _, n = batch.decode("utf-8", "replace").rpartition(":")
+    try:
+        return writer, int(n)
+    except ValueError:
+        return writer, 0
 
 
 def slot_key(raw_key: Optional[bytes]) -> Optional[str]:

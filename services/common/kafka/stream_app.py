@@ -198,11 +198,14 @@ class StreamDriver:
             if delay:
                 await asyncio.sleep(delay)
             started = time.monotonic()
-            store = self.stores.get(p) or open_store(self.cfg.state_store.value, self._folder(p))
-            self.stores[p] = store
-            store, read = await self._restore(p, store)
+            store = self.stores.get(p)  # not ``or``: an empty store is falsy, and RocksDB locks its folder
+            if store is None:
+                store = self.stores[p] = open_store(self.cfg.state_store.value, self._folder(p))
+            store, read, cut_off = await self._restore(p, store)
             slots = TableSlots(store)
             worker = PartitionWorker(self, p, slots)
+            if cut_off:
+                await worker.rewrite(cut_off)  # before anything else this worker writes (BatchReader)
             start = worker.start_offsets()
             for topic in worker.inputs:
                 committed = await self.consumer.committed((topic, p))
@@ -237,8 +240,9 @@ class StreamDriver:
             if self._restoring.get(p) is asyncio.current_task():
                 del self._restoring[p]
 
-    async def _restore(self, p: int, store: PartitionStore) -> tuple[PartitionStore, int]:
-        """Read the partition's changelog from where ``store`` ends to the broker's end."""
+    async def _restore(self, p: int, store: PartitionStore) -> tuple[PartitionStore, int, list[str]]:
+        """Read the partition's changelog from where ``store`` ends to the broker's end; returns the
+        store, the records read, and the keys of a batch cut off by its writer's death."""
         tp = (self.changelog, p)
         ends = await self.offsets.end_offsets([tp])
         end = ends.get(tp, 0)
@@ -272,12 +276,13 @@ class StreamDriver:
             store.apply([], end)
             if batches.unfinished:
                 log.info("%s: partition %d: %d changelog records of a batch cut off by a crash were left out "
-                         "(their inputs were done again)", self.service, p, batches.unfinished)
+                         "(their inputs are done again; their slots are written again first)", self.service, p,
+                         batches.unfinished)
         missing = [k for k in live if store.get(k) is None]
         if missing:
             raise StateLost(f"{self.service}: partition {p}: read {len(live)} slots from {self.changelog}, and the "
                             f"{self.cfg.state_store.value} store lacks {len(missing)} of them (e.g. {missing[0]!r})")
-        return store, read
+        return store, read, batches.unfinished_keys()
 
     def _folder(self, p: int) -> str:
         if self._state_folder is None:

@@ -33,7 +33,7 @@ from typing import Any, Optional
 
 from services.common.clock import ClockMode
 from services.common.decode import Decoded, Invalid, Outcome, decode
-from services.common.engine import Origin, Output, PartitionEngine
+from services.common.engine import META_SLOT, Origin, Output, PartitionEngine
 from services.common.kafka.client import OutRecord, Record, send_batch
 from services.common.kafka.keys import misrouted
 from services.common.kafka.feedback import FeedbackCommand, ProgressMark, command_record, mark_record, parse_feedback
@@ -396,6 +396,19 @@ class PartitionWorker:
                                        FLUSH_GIVE_UP, f"{name}: the batch's state")
             self.slots.stored(state, max(offsets) + 1)
         self.d.metrics.partition(self)
+
+    async def rewrite(self, keys: list[str]) -> None:
+        """Write ``keys`` again with the values they had before a batch its writer did not finish
+        (a tombstone where there was none), as one whole batch: a reader that releases the cut-off
+        records (state_store.BatchReader) ends with these values."""
+        state = [(k, self.slots.store.get(k)) for k in keys if k != META_SLOT]
+        state.append((META_SLOT, self.slots.store.get(META_SLOT) or b"{}"))
+        self._batch += 1
+        tag = ((BATCH_HEADER, f"{self._writer}:{self._batch}".encode()),)
+        offsets = await send_batch(self.d.producer, [(self.d.changelog, key.encode(), value, self.p, tag)
+                                                     for key, value in state],
+                                   FLUSH_GIVE_UP, f"{self.d.service}[{self.p}]: the repaired state")
+        self.slots.stored(state, max(offsets) + 1)
 
     async def _commit_due(self, force: bool = False) -> None:
         """Commit the inputs' offsets now and then (the stored state, not the commit, says where a
