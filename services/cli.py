@@ -176,7 +176,7 @@ def _cmd_erase(args: argparse.Namespace) -> int:
     configure_logging(service="erase")
     from services.entrypoints import erase_vpa
 
-    return erase_vpa(args.vpa_id, args.reason)
+    return erase_vpa(args.vpa_id, args.reason, with_kafka=not args.without_kafka)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -194,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     er = sub.add_parser("erase", help="erase a VPA's data: its tasks from the store, its state from every service")
     er.add_argument("vpa_id", metavar="VPA_ID")
     er.add_argument("--reason", default=None, help="why (kept in the command's note, not with the VPA)")
+    er.add_argument("--without-kafka", action="store_true",
+                    help="the store only, for a vpa demo on that database (it follows within 2 s); no Kafka")
     er.set_defaults(func=_cmd_erase)
 
     r = sub.add_parser("replay", help="run the embedded pipeline in stream time over JSONL files")

@@ -99,6 +99,10 @@ class EmbeddedRunner:
             task["history"] = history
             yield task
 
+    def known_vpas(self) -> list[str]:
+        """The VPAs this runner keeps state or tasks of (its slots are keyed by VPA; the rest by ``__``)."""
+        return sorted(set(self._of_vpa) | {k for k in self.engine.slots if not k.startswith("__")})
+
     def drain_erased(self) -> list[str]:
         """Task ids erased since the last call (their earlier versions were drained already)."""
         out, self._erased = self._erased, []

@@ -100,6 +100,13 @@ _TIMER_ORIGIN = Origin("timer")
 _ROSTER_ORIGIN = Origin("roster re-evaluation")
 
 
+def _dedupe_key(env: Envelope) -> str:
+    """DESIGN 5.4a: a repeated event_id is dropped only within its source. Commands (the dashlet's,
+    already scoped to their principal, and the system's) are kept apart from the upstream's events,
+    so no command's id can make an upstream event look repeated, or the other way round."""
+    return f"cmd|{env.event_id}" if env.type.startswith("cmd.") else env.event_id
+
+
 class PartitionEngine:
     def __init__(self, processors: Iterable[Processor], settings: Settings, *, name: str = "embedded",
                  mode: ClockMode = ClockMode.stream, slots: Optional[MutableMapping[str, Any]] = None,
@@ -537,7 +544,7 @@ class PartitionEngine:
 
     def _is_duplicate(self, env: Envelope) -> bool:
         seen = self._seen_of(env)
-        if bool(seen) and env.event_id in seen:
+        if bool(seen) and _dedupe_key(env) in seen:
             return True
         # Roster event ids kept in the roster slot before members had slots of their own.
         return env.vpa_id is None and env.event_id in self._roster_seen
@@ -572,7 +579,7 @@ class PartitionEngine:
             self._dirty.add(env.vpa_id)
         for event_id in [e for e, t in seen.items() if t < horizon]:
             del seen[event_id]
-        seen[env.event_id] = at
+        seen[_dedupe_key(env)] = at
 
     def _already_applied(self, env: Envelope, origin: Origin) -> bool:
         """After a restart the records since the last commit come again: recognise those whose

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 from typing import IO, Any, Optional
@@ -44,7 +45,7 @@ class JsonFormatter(logging.Formatter):
             line["service"] = self.service
         line.update(_context(record))
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            line["exception"] = record.exc_text or self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         # json.dumps escapes newlines inside values: one record is always one line
@@ -64,6 +65,29 @@ class TextFormatter(logging.Formatter):
         return f"{head} {ids}{sep}{rest}"
 
 
+_SECRET = re.compile(r"(?i)(bearer|token=|authorization:)(\s*)[^\s'\",]+")
+
+
+class RedactSecrets(logging.Filter):
+    """No part of a bearer token reaches a log line: aiohttp, refusing a header over 8 KiB, puts the
+    header's first 100 characters into its exception (issue 28). The message and the traceback
+    are redacted; the record is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = _SECRET.sub(r"\1\2[redacted]", message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _SECRET.sub(r"\1\2[redacted]", record.exc_text)
+        return True
+
+
+REDACT = RedactSecrets()
+
+
 def configure_logging(config: Optional[LogConfig] = None, *, service: Optional[str] = None,
                       stream: Optional[IO[str]] = None) -> logging.Handler:
     """Route every logger (aiokafka's and ours) to one handler on ``stream`` (stderr).
@@ -78,6 +102,7 @@ def configure_logging(config: Optional[LogConfig] = None, *, service: Optional[s
     from services.common.kafka.broker_watch import FOLDING
 
     handler.addFilter(FOLDING)  # the Kafka clients' connection messages while a broker is away
+    handler.addFilter(REDACT)
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
         root.removeHandler(old)

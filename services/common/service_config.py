@@ -71,6 +71,12 @@ class DashletConfig(EnvModel):
     dashlet_tokens: SecretStr = setting(SecretStr(""), "comma-separated TOKEN=INITIALS:at|vpa_manager entries "
                                         "(INITIALS: 2 to 4 capital letters; TOKEN or sha256:<64 hex digits>)",
                                         secret=True)
+    # limits per token (issue 28): one person's script cannot slow the others
+    commands_per_second: float = setting(5.0, "a positive number of commands per second", gt=0)
+    command_burst: int = setting(20, "a positive integer", gt=0)
+    feeds_per_token: int = setting(5, "a positive integer", gt=0)
+    # /metrics on a port of its own (as Prometheus deployments usually have it); unset: on the API port
+    dashlet_metrics_port: Optional[int] = setting(None, "a TCP port 1-65535", ge=1, le=65535)
     # the link from a VPA's page to its file ("VPA-Akte") in the upstream CRM; unset: no link
     crm_url_template: Optional[str] = setting(None, "an https:// or http:// URL with {vpa_id} in it",
                                               env="VPA_CRM_URL_TEMPLATE",

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
@@ -24,6 +24,7 @@ from services.dashlet.auth import Principal, TokenTable, tokens_from_env
 from services.dashlet.errors import MAX_BODY_BYTES, ApiError, ErrorCode, error_middleware, error_response
 from services.dashlet.health import CommandPath, CommandPathError, CommandSink, store_problem
 from services.dashlet.ledger import ledger_for
+from services.dashlet.limits import CommandRate, FeedLimit
 from services.dashlet.openapi import openapi_spec
 from services.dashlet.precheck import precheck
 from services.dashlet.page_files import PAGE, STATIC
@@ -46,6 +47,8 @@ TOKENS = web.AppKey("tokens", TokenTable)
 SETTINGS = web.AppKey("settings", Settings)
 NOW = web.AppKey("now", object)
 CRM = web.AppKey("crm", object)
+RATE = web.AppKey("rate", CommandRate)
+FEEDS = web.AppKey("feeds", FeedLimit)
 PRINCIPAL = web.RequestKey("principal", Principal)
 VPA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
 _TASK_ID = TypeAdapter(TaskId)
@@ -212,20 +215,33 @@ async def get_team(request: web.Request) -> web.Response:
 
 async def post_command(request: web.Request) -> web.Response:
     who: Principal = request[PRINCIPAL]
+    wait = request.app[RATE].take(who.initials)
+    if wait:
+        raise ApiError(429, ErrorCode.too_many_requests,
+                       f"Zu viele Befehle: höchstens {request.app[RATE].per_second:g} je Sekunde; bitte gleich noch "
+                       "einmal", {"Retry-After": CommandRate.retry_after(wait)})
     commands.check_media_type(request.content_type, request.charset)
     obj = commands.parse_body(await request.read())  # > MAX_BODY_BYTES: aiohttp's 413, as JSON
     s: Settings = request.app[SETTINGS]
-    env, raw = commands.stamp(obj, who, request.app[NOW](), s.tz)
+    now = request.app[NOW]()
+    env, raw = commands.stamp(obj, who, now, s.tz)
     ledger = request.app[LEDGER]
-    duplicate = ApiError(409, ErrorCode.duplicate_event,
-                         f"event_id {env.event_id[:80]} wurde schon verwendet: der Befehl würde nichts ändern")
-    if await ledger.seen(env.event_id):  # a retry of an accepted command: say so before any rule
-        raise duplicate
+    # DESIGN 5.4a: the id is the principal's own (commands.scoped_event_id); a repeat of it is
+    # answered like the first, without effect, so a client may retry after a timeout.
+    repeated = web.json_response({"event_id": env.event_id, "repeated": True}, status=202)
+    if await ledger.seen(env.event_id):
+        return repeated
+    due = getattr(env.data, "due_at", None)
+    if due is not None and not now - timedelta(days=366) <= due <= now + timedelta(days=366):
+        raise ApiError(422, ErrorCode.invalid_command, "Ungültiger Befehl: data.due_at liegt mehr als ein Jahr in der "
+                                                       "Vergangenheit oder in der Zukunft")
+    if not await request.app[STORE].known_vpa(env.vpa_id):
+        raise ApiError(422, ErrorCode.unknown_vpa, f"VPA {env.vpa_id} ist unbekannt")
     rejection = await precheck(env, request.app[STORE].get)
     if rejection is not None:
         raise ApiError(422, rejection.code, rejection.reason)
-    if not await ledger.claim(env.event_id):  # taken meanwhile by a concurrent request
-        raise duplicate
+    if not await ledger.claim(env.event_id):  # taken meanwhile by a concurrent request of the same principal
+        return repeated
     try:
         refused = await request.app[COMMANDS].send(raw, env.vpa_id)
     except CommandPathError as exc:
@@ -234,7 +250,7 @@ async def post_command(request: web.Request) -> web.Response:
                        f"Der Befehl konnte nicht weitergegeben werden ({exc}); bitte erneut versuchen") from None
     if refused:
         raise ApiError(422, ErrorCode.rejected, refused.removeprefix("rejected:").strip())
-    return web.json_response({"event_id": env.event_id}, status=202)
+    return web.json_response({"event_id": env.event_id, "repeated": False}, status=202)
 
 
 # ---- live feed -------------------------------------------------------------------------------
@@ -247,23 +263,33 @@ async def stream(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store",
                                        "X-Accel-Buffering": "no"})
     store = request.app[STORE]
+    who: Principal = request[PRINCIPAL]
+    stop = asyncio.Event()  # set when this principal opened too many feeds: the oldest closes
+    request.app[FEEDS].add(who.initials, stop)
     queue: asyncio.Queue = await store.subscribe()
     try:
         await resp.prepare(request)
         await resp.write(b'retry: 2000\nevent: ready\ndata: {"replayed": false}\n\n')
         seq = 0
-        while True:
-            try:
-                change = await asyncio.wait_for(queue.get(), timeout=KEEP_ALIVE_SECONDS)
-            except asyncio.TimeoutError:
-                await resp.write(b": keep-alive\n\n")
+        while not stop.is_set():
+            getter = asyncio.ensure_future(queue.get())
+            stopper = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait((getter, stopper), timeout=KEEP_ALIVE_SECONDS,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if getter not in done:
+                getter.cancel()
+                if not stop.is_set():
+                    await resp.write(b": keep-alive\n\n")
                 continue
+            change = getter.result()
             seq += 1
             data = json.dumps(_presentable(change), ensure_ascii=False)
             await resp.write(f"id: {seq}\nevent: task\ndata: {data}\n\n".encode("utf-8"))
     except (ConnectionResetError, ConnectionError):
         pass  # the client went away
     finally:
+        request.app[FEEDS].remove(who.initials, stop)
         await store.unsubscribe(queue)
     return resp
 
@@ -271,8 +297,14 @@ async def stream(request: web.Request) -> web.StreamResponse:
 # ---- operations ------------------------------------------------------------------------------
 
 async def healthz(request: web.Request) -> web.Response:
+    """Ready or not. The reasons (which may name hosts and errors) only for a known token: an
+    anonymous caller (a load balancer) gets the status alone."""
     checks = {"store": await store_problem(request.app[STORE]), "commands": request.app[COMMANDS].problem()}
+    known = request.app[TOKENS].lookup(request.headers.get("Authorization")) is not None
     if any(checks.values()):
+        if not known:
+            return error_response(503, ErrorCode.unhealthy, "nicht bereit", status="unhealthy",
+                                  checks={k: ("failing" if v else "ok") for k, v in checks.items()})
         summary = "; ".join(f"{k}: {v}" for k, v in checks.items() if v)
         return error_response(503, ErrorCode.unhealthy, f"nicht bereit: {summary}", status="unhealthy",
                               checks={k: v or "ok" for k, v in checks.items()})
@@ -319,7 +351,9 @@ ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamRespon
 
 def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal], settings: Optional[Settings] = None, *,
               reader: Any = None, ledger: Any = None, now: Optional[Callable[[], datetime]] = None,
-              command_timeout: float = 10.0, crm_url_template: Optional[str] = None) -> web.Application:
+              command_timeout: float = 10.0, crm_url_template: Optional[str] = None,
+              commands_per_second: float = 5.0, command_burst: int = 20, feeds_per_token: int = 5,
+              metrics_on_api: bool = True) -> web.Application:
     """The dashlet app. ``reader`` and ``ledger`` default to ones over the same store; ``now``
     (the wall clock by default) decides the current shift and stamps commands."""
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES)
@@ -330,7 +364,11 @@ def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal], setti
     app[SETTINGS] = settings or Settings.from_env()
     app[NOW] = now or (lambda: datetime.now(timezone.utc))  # the API is a shell: it may read the clock
     app[CRM] = crm_url_template
+    app[RATE] = CommandRate(commands_per_second, command_burst)
+    app[FEEDS] = FeedLimit(feeds_per_token)
     for method, path, handler in ROUTES:
+        if path == "/metrics" and not metrics_on_api:
+            continue  # served on a port of its own (VPA_DASHLET_METRICS_PORT)
         app.router.add_route(method, path, handler)
     app.on_response_prepare.append(_security_headers)
     return app

@@ -8,11 +8,14 @@ document shows the body as their discriminated union (on ``type``).
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, create_model, model_validator,
+)
 
 from schemas.commands import COMMAND_DATA, SYSTEM_ONLY_COMMANDS
 from schemas.envelope import Envelope
@@ -28,8 +31,44 @@ MAX_DEPTH = 16  # a command is three levels deep; deeper JSON is not a command
 SERVER_EVENT_PREFIX = "dashlet:"
 
 
+# What a person may put into a command's ``data`` (DESIGN 4.8, issue 28): exactly the fields of its
+# type, ids of a plain form, free text without control characters (line breaks allowed) and at
+# most 2,000 characters. The contract's models ignore unknown fields of the upstream's events; the
+# API is stricter, and only the validated model is passed on.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,119}$"  # an id a person chooses (reminder_id)
+# A task's id is built from upstream ids (an absence's, an event's), whose form is theirs: any
+# printable characters but no spaces.
+TASK_ID_PATTERN = r"^[^\s\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]{1,300}$"
+_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_IDS = {"reminder_id": (ID_PATTERN, "nur Buchstaben, Ziffern und . _ : - (höchstens 120 Zeichen)"),
+        "task_id": (TASK_ID_PATTERN, "ohne Leer- und Steuerzeichen, höchstens 300 Zeichen"),
+        "case_task_id": (TASK_ID_PATTERN, "ohne Leer- und Steuerzeichen, höchstens 300 Zeichen")}
+
+
+def _strict(data: type[BaseModel]) -> type[BaseModel]:
+    def check(values: Any) -> Any:  # a pydantic "after" model validator: the validated model
+        for name, (pattern, rule) in _IDS.items():
+            value = getattr(values, name, None)
+            if value is not None and not re.match(pattern, value):
+                raise ValueError(f"data.{name}: {rule}")
+        note = getattr(values, "note", None)
+        if note is not None:
+            if _CONTROL.search(note):
+                raise ValueError("data.note: enthält Steuerzeichen (erlaubt sind Zeilenumbrüche)")
+            if not note.strip():
+                raise ValueError("data.note: ist leer (nur Leerzeichen)")
+        return values
+
+    return type(data.__name__, (data,), {  # the same name: the OpenAPI document shows the contract's
+        "model_config": ConfigDict(**{**data.model_config, "extra": "forbid"}),
+        "check_person_input": model_validator(mode="after")(check),
+        "__module__": __name__,
+    })
+
+
 def _request_model(type_: str, data: type[BaseModel]) -> type[BaseModel]:
     name = "".join(part.capitalize() for part in type_.split(".")[1:]) + "Command"  # ReminderSetCommand
+    data = _strict(data)
     return create_model(
         name,
         __config__=ConfigDict(extra="ignore", title=name),
@@ -49,10 +88,13 @@ COMMAND_REQUEST = TypeAdapter(CommandRequest)
 
 
 class Accepted(BaseModel):
-    """202: the command was accepted for processing under this event_id."""
+    """202: the command was accepted for processing under this event_id (the server scopes a client's
+    id to its principal: ``dashlet:AB:<id>``). ``repeated``: the same principal sent this id before;
+    the command was not applied again."""
 
     model_config = ConfigDict(title="Accepted")
     event_id: str
+    repeated: bool = False
 
 
 # ---- German reasons for validation errors -------------------------------------------------------
@@ -67,6 +109,7 @@ _MESSAGES = {
     "enum": "ist kein erlaubter Wert",
     "union_tag_invalid": "ist kein bekannter Befehl",
     "union_tag_not_found": "fehlt",
+    "extra_forbidden": "ist kein Feld dieses Befehls",
 }
 
 
@@ -75,7 +118,12 @@ def _german(err: ValidationError) -> str:
     for e in err.errors(include_url=False)[:5]:
         loc = ".".join(str(x) for x in e["loc"] if not str(x).endswith("Command") and not str(x).startswith("cmd."))
         kind = e["type"]
-        if kind in _MESSAGES:
+        if kind == "value_error":
+            parts.append(e["msg"].removeprefix("Value error, "))
+            continue
+        if kind == "string_too_long" and loc.endswith("note"):
+            text = "ist zu lang (höchstens 2.000 Zeichen)"
+        elif kind in _MESSAGES:
             text = _MESSAGES[kind]
         elif kind.startswith(("datetime", "date")):
             text = "ist kein Zeitpunkt im Format RFC 3339 mit UTC-Offset"
@@ -142,12 +190,18 @@ def parse_body(body: bytes) -> dict:
     return obj
 
 
+def scoped_event_id(who: Principal, client_id: Optional[str]) -> str:
+    """DESIGN 5.4a: a client's event_id is its own, within its principal; none: a fresh one."""
+    return f"{SERVER_EVENT_PREFIX}{who.initials}:{client_id or uuid.uuid4().hex}"
+
+
 def stamp(obj: dict, who: Principal, now: datetime, tz: Any) -> tuple[Envelope, bytes]:
     """The envelope as the server sends it on: validated, stamped, and decoded as the services will."""
     try:
         request = COMMAND_REQUEST.validate_json(json.dumps(obj))
     except ValidationError as exc:
-        raise _bad(ErrorCode.invalid_command, _german(exc)) from None
+        in_data = any(e["loc"][1:2] == ("data",) or e["loc"][:1] == ("data",) for e in exc.errors(include_url=False))
+        raise _bad(ErrorCode.invalid_command, _german(exc), 422 if in_data else 400) from None
     except (RecursionError, ValueError, OverflowError) as exc:
         raise _bad(ErrorCode.invalid_command, f"Ungültiger Befehl: {str(exc)[:120]}") from None
     due = getattr(request.data, "due_at", None)
@@ -155,13 +209,14 @@ def stamp(obj: dict, who: Principal, now: datetime, tz: Any) -> tuple[Envelope, 
         raise _bad(ErrorCode.invalid_command,
                    f"Ungültiger Befehl: data.due_at liegt außerhalb der Jahre {FIRST_YEAR} bis {LAST_YEAR}")
     envelope = {
-        "event_id": request.event_id or f"{SERVER_EVENT_PREFIX}{uuid.uuid4().hex}",
+        "event_id": scoped_event_id(who, request.event_id),
         "type": request.type,
         "occurred_at": fmt(now, tz),
         "vpa_id": request.vpa_id,
         "actor": {"initials": who.initials, "role": who.role},
         "schema_version": 1,
-        "data": obj["data"],  # as sent: the services validate it again, and unknown fields are ignored
+        # only what was validated, as the model has it (a field left out stays left out)
+        "data": request.data.model_dump(mode="json", by_alias=True, exclude_unset=True),
     }
     raw = json.dumps(envelope, ensure_ascii=False).encode("utf-8")
     outcome = decode(raw)

@@ -37,7 +37,7 @@ from services.common.embedded_runner import EmbeddedRunner
 from services.common.replay import final_tasks
 from services.common.settings import Settings
 from services.dashlet.api import build_app
-from services.dashlet.auth import Principal, tokens_from_env
+from services.dashlet.auth import Principal, hash_token, tokens_from_env
 from services.notifier import projection
 from services.notifier.service import write_batch
 
@@ -100,7 +100,7 @@ class DemoParams:
     start: date
     days: int
     live_since: datetime  # when the demo first went live: simulated people act only before
-    tokens: dict[str, Principal]
+    tokens: dict[str, Principal]  # by SHA-256 (``sha256:<hex>``), like VPA_DASHLET_TOKENS: never the token
 
     def to_json(self) -> dict:
         return {"version": 1, "vpas": self.vpas, "seed": self.seed, "start": self.start.isoformat(),
@@ -126,7 +126,9 @@ class CompanyFeed:
     members: list[Principal]          # the roster in the simulator's order
 
 
-def company_feed(params: DemoParams, tz_name: str) -> CompanyFeed:
+def company_feed(params: DemoParams, tz_name: str, erased: frozenset[str] = frozenset()) -> CompanyFeed:
+    """The simulated company's lines, without the VPAs erased with ``vpa erase`` (by hash)."""
+    from services.notifier.store import erasure_hash
     from services.simulator import SimConfig, simulate, to_line
 
     cfg = SimConfig(vpas=params.vpas, days=params.days, seed=params.seed, start=params.start, timezone=tz_name)
@@ -137,6 +139,8 @@ def company_feed(params: DemoParams, tz_name: str) -> CompanyFeed:
         at = datetime.fromisoformat(env["occurred_at"]).timestamp()
         if env["type"].startswith("cmd.") and at > live:
             continue  # the simulated AT stops acting when the demo goes live: the users take over
+        if erased and env.get("vpa_id") and erasure_hash(env["vpa_id"]) in erased:
+            continue
         if env["type"] == "roster.member_upserted" and all(m.initials != env["data"]["initials"] for m in members):
             members.append(Principal(env["data"]["initials"], env["data"]["role"]))
         lines.append((at, to_line(env)))
@@ -174,6 +178,7 @@ class LiveDemo(EmbeddedPipeline):
         self.inputs, self.tz, self.mark, self._wall = inputs, tz, mark, wall
         self.upcoming: deque[tuple[float, bytes]] = deque(upcoming)
         self._fed = 0
+        self.erased: set[str] = set()  # hashes of the VPAs erased (the demo_state 'erased' list)
 
     def _instant(self) -> datetime:
         self.mark = max(_second(self._wall()).astimezone(self.tz), self.mark)
@@ -193,6 +198,33 @@ class LiveDemo(EmbeddedPipeline):
             self.runner.advance_to(t)
             await self._flush()
 
+    async def erase(self, hashes: set[str]) -> list[str]:
+        """``vpa erase`` was run against this demo's database: the runner, the simulation still to
+        come and the command log forget those VPAs too (the store's rows went with the command,
+        and go again here, with whatever the runner wrote in between). Returns the VPAs erased."""
+        from services.notifier.store import erasure_hash
+
+        async with self._lock:
+            new = set(hashes) - self.erased
+            if not new:
+                return []
+            known = set(self.runner.known_vpas()) | {_vpa_of(line) for _, line in self.upcoming}
+            vpas = sorted(v for v in known if v and erasure_hash(v) in new)
+            t = self._instant()
+            for vpa_id in vpas:
+                self.runner.submit_raw(json.dumps({
+                    "event_id": f"erase:{erasure_hash(vpa_id)[:16]}", "type": "cmd.vpa.erase",
+                    "occurred_at": t.isoformat(), "vpa_id": vpa_id, "actor": {"initials": "SYS", "role": "system"},
+                    "schema_version": 1, "data": {"reason": "vpa erase"}}), "erasure")
+            await self._flush()
+            for vpa_id in vpas:
+                await self.store.erase_vpa(vpa_id)
+            gone = set(vpas)
+            self.upcoming = deque(x for x in self.upcoming if _vpa_of(x[1]) not in gone)
+            await self.inputs.forget(gone, sorted(self.erased | new))
+            self.erased |= new
+            return vpas
+
     async def command(self, raw: bytes, vpa_id: str) -> Optional[str]:
         async with self._lock:
             t = self._instant()
@@ -208,6 +240,13 @@ class LiveDemo(EmbeddedPipeline):
             if self.runner.stats["duplicates"] > duplicates:
                 return "rejected: this event_id was handled before; a repeated command has no effect"
             return None
+
+
+def _vpa_of(line: bytes) -> Optional[str]:
+    try:
+        return json.loads(line).get("vpa_id")
+    except (ValueError, AttributeError):
+        return None
 
 
 def _restamp(raw: bytes, t: datetime) -> bytes:
@@ -308,7 +347,7 @@ async def _serve(opts: DemoOptions, sock: socket.socket, stop: asyncio.Event) ->
             say(f"vpa demo: a new company of {params.vpas} VPAs (seed {params.seed}), history from {params.start}")
         else:
             params = DemoParams.from_json(params)
-            feed = company_feed(params, settings.timezone)
+            feed = company_feed(params, settings.timezone, frozenset(await demo_db.erased()))
             say(f"vpa demo: resuming the demo live since {params.live_since:%Y-%m-%d %H:%M} "
                 f"({params.vpas} VPAs, seed {params.seed}; --reset starts a new one)")
 
@@ -326,14 +365,18 @@ async def _serve(opts: DemoOptions, sock: socket.socket, stop: asyncio.Event) ->
         for i in range(0, len(latest), STORE_CHUNK):  # versions the store has already are ignored
             await write_batch(store, latest[i:i + STORE_CHUNK])
         await _check_consistency(demo_db, latest)
-        if not params.tokens:  # a new demo: its logins, and from now on it resumes
-            params = replace(params, tokens=first_tokens(feed.members, latest))
-            await demo_db.save_params(params.to_json())
+        # The logins: the same two people as before, with new tokens at every start. Only their
+        # hashes are kept (a copy of the database holds no login); a page left open signs in again.
+        people = list(params.tokens.values()) or list(first_tokens(feed.members, latest).values())
+        logins = {secrets.token_urlsafe(16): who for who in people}
+        params = replace(params, tokens={hash_token(t): who for t, who in logins.items()})
+        await demo_db.save_params(params.to_json())
         demo = LiveDemo(runner, store, demo_db, upcoming, settings.tz, mark)
+        demo.erased = set(await demo_db.erased())
         if stop.is_set():
             return 0
 
-        tokens = tokens_from_env() or params.tokens
+        tokens = tokens_from_env() or logins
         crm = os.environ.get("VPA_CRM_URL_TEMPLATE") or None
         web_runner = web.AppRunner(build_app(store, demo.command, tokens, settings, crm_url_template=crm),
                                    shutdown_timeout=2)
@@ -380,9 +423,14 @@ async def _check_consistency(demo_db, latest: list[dict]) -> None:  # noqa: ANN0
 
 
 async def _follow_wall_clock(demo: LiveDemo) -> None:
+    n = 0
     while True:
         await asyncio.sleep(1)
         await demo.follow()
+        n += 1
+        if n % 2 == 0:  # `vpa erase` against this database: every 2 s
+            for vpa_id in await demo.erase(await demo.store.erasures()):
+                say(f"vpa demo: {vpa_id} erased (vpa erase): its state, inputs and tasks are gone")
 
 
 async def _summaries(demo: LiveDemo, demo_db, settings: Settings, every: float) -> None:  # noqa: ANN001

@@ -30,6 +30,17 @@ CREATE TABLE IF NOT EXISTS demo_inputs (
 _LOCK_KEY = 0x76706164656D6F  # "vpademo"
 
 
+def _names(raw: bytes, vpa_ids: set[str]) -> bool:
+    """The command is about one of ``vpa_ids`` (or names one anywhere in its text)."""
+    try:
+        if json.loads(raw).get("vpa_id") in vpa_ids:
+            return True
+    except (ValueError, AttributeError):
+        pass
+    text = raw.decode("utf-8", "replace")
+    return any(v in text for v in vpa_ids)
+
+
 class DemoBusy(Exception):
     """Another ``vpa demo`` holds this database."""
 
@@ -70,6 +81,23 @@ class DemoStore:
     async def append(self, occurred_at: datetime, raw: bytes) -> None:
         async with self._lock:
             await self._conn.execute("INSERT INTO demo_inputs (occurred_at, raw) VALUES ($1, $2)", occurred_at, raw)
+
+    async def erased(self) -> list[str]:
+        """Hashes of the VPAs this demo has erased (``vpa erase``): left out of its simulation."""
+        async with self._lock:
+            value = await self._conn.fetchval("SELECT value::text FROM demo_state WHERE key = 'erased'")
+        return json.loads(value) if value else []
+
+    async def forget(self, vpa_ids: set[str], erased: list[str]) -> int:
+        """The logged commands naming one of ``vpa_ids`` go, and ``erased`` is kept (one transaction)."""
+        async with self._lock, self._conn.transaction():
+            rows = await self._conn.fetch("SELECT seq, raw FROM demo_inputs")
+            gone = [r["seq"] for r in rows if _names(bytes(r["raw"]), vpa_ids)]
+            await self._conn.execute("DELETE FROM demo_inputs WHERE seq = ANY($1::bigint[])", gone)
+            await self._conn.execute(
+                "INSERT INTO demo_state (key, value) VALUES ('erased', $1::jsonb)"
+                " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", json.dumps(erased))
+        return len(gone)
 
     async def task_versions(self) -> dict[str, int]:
         async with self._lock:

@@ -102,12 +102,15 @@ def _errors(ref: dict, *statuses: int) -> dict:
     words = {400: "ungültige Anfrage", 401: "kein oder unbekanntes Token", 403: "nicht für diese Rolle",
              404: "nicht gefunden",
              409: "event_id schon verwendet", 413: "zu groß", 415: "kein JSON in UTF-8",
-             422: "von einer Regel abgelehnt (der Grund steht in error)", 503: "Befehlsweg nicht verfügbar"}
+             422: "von einer Regel abgelehnt (der Grund steht in error)", 429: "zu viele Befehle (Retry-After)",
+             503: "Befehlsweg nicht verfügbar"}
     out = {}
     for status in statuses:
         out[str(status)] = _json(ref, words[status])
         if status == 401:
             out["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
+        if status == 429:
+            out["429"]["headers"] = {"Retry-After": {"schema": {"type": "string"}, "required": True}}
     return out
 
 
@@ -152,7 +155,7 @@ def openapi_spec() -> dict:
             "security": bearer,
             "requestBody": {"required": True, "content": {"application/json": {"schema": ref("CommandRequest")}}},
             "responses": {"202": _json(ref("Accepted"), "angenommen"),
-                          **_errors(err, 400, 401, 409, 413, 415, 422, 503)}}},
+                          **_errors(err, 400, 401, 413, 415, 422, 429, 503)}}},
         "/api/me": {"get": {
             "operationId": "me", "summary": "Wer angemeldet ist", "security": bearer,
             "responses": {"200": _json(ref("Me"), "Kürzel, Rolle, Zeitzone, Schichten"), **_errors(err, 401)}}},

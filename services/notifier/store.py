@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import json
 import logging
 import re
@@ -120,6 +121,11 @@ def _instant(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+def erasure_hash(vpa_id: str) -> str:
+    """The erasure record's key: the VPA id's SHA-256 (the record names no one)."""
+    return hashlib.sha256(vpa_id.encode("utf-8")).hexdigest()
+
+
 class MemoryTaskStore:
     """In-process store with the semantics of ``PostgresTaskStore`` (embedded runner, replay)."""
 
@@ -129,6 +135,7 @@ class MemoryTaskStore:
         self._profiles: dict[str, dict] = {}
         self._events: dict[str, dict[str, tuple[str, str, str]]] = {}  # vpa -> event_id -> (at, type, text)
         self._members: dict[str, dict] = {}
+        self._erasures: set[str] = set()
 
     # ---- the read model beside the tasks (projection.py) ----------------------------------------
 
@@ -213,7 +220,11 @@ class MemoryTaskStore:
     async def erase_vpa(self, vpa_id: str) -> int:
         self._profiles.pop(vpa_id, None)
         self._events.pop(vpa_id, None)
+        self._erasures.add(erasure_hash(vpa_id))
         return await self.delete(await self.task_ids_of(vpa_id))
+
+    async def erasures(self) -> set[str]:
+        return set(self._erasures)
 
     async def delete(self, task_ids: list[str]) -> int:
         """Erasure: the tasks and everything kept of them leave the store."""
@@ -487,12 +498,22 @@ class PostgresTaskStore:
             "SELECT task_id FROM tasks WHERE vpa_id = $1 ORDER BY task_id", vpa_id)]
 
     async def erase_vpa(self, vpa_id: str) -> int:
-        """Every task of ``vpa_id`` and its versions, its profile and recent events (``vpa erase``);
-        returns the tasks removed."""
+        """Every task of ``vpa_id`` and its versions, its profile and recent events (``vpa erase``),
+        in one transaction with the erasure record (by hash: ``erasure_hash``); returns the tasks
+        removed. Running it again is harmless."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("DELETE FROM vpa_profiles WHERE vpa_id = $1", vpa_id)
             await conn.execute("DELETE FROM vpa_events WHERE vpa_id = $1", vpa_id)
-        return await self.delete(await self.task_ids_of(vpa_id))
+            ids = [r["task_id"] for r in await conn.fetch("SELECT task_id FROM tasks WHERE vpa_id = $1", vpa_id)]
+            await conn.execute("DELETE FROM task_versions WHERE task_id = ANY($1::text[])", ids)
+            status = await conn.execute("DELETE FROM tasks WHERE task_id = ANY($1::text[])", ids)
+            await conn.execute("INSERT INTO erasures (vpa_hash) VALUES ($1) ON CONFLICT DO NOTHING",
+                               erasure_hash(vpa_id))
+        return int(status.split()[-1])
+
+    async def erasures(self) -> set[str]:
+        """The hashes of every VPA erased with ``vpa erase``."""
+        return {r["vpa_hash"] for r in await self._pool.fetch("SELECT vpa_hash FROM erasures")}
 
     async def versions(self, task_id: str) -> list[dict]:
         """Every applied version of a task, oldest first (its history of changes)."""

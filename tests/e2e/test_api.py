@@ -167,29 +167,34 @@ async def test_the_server_stamps_actor_time_and_event_id(api, dashlet):
 
 
 async def test_commands_that_would_change_nothing_are_not_accepted(api):
-    cmd = {"event_id": "x1", "type": "cmd.case.resolve", "vpa_id": "V-1", "data": {"task_id": "case:absence:V-1:S"}}
-    assert (await post(api, cmd))[0] == 202
-    # the same event_id again: the services would ignore it
-    status, body = await post(api, {**cmd, "data": {"task_id": "case:absence:V-1:L"}})
-    assert status == 409 and body["code"] == "duplicate_event"
+    cmd = {"event_id": "x1", "type": "cmd.case.resolve", "vpa_id": "V-1",
+           "data": {"task_id": "case:absence:V-1:S", "note": "geklärt"}}
+    status, first = await post(api, cmd)
+    assert status == 202 and first == {"event_id": "dashlet:AB:x1", "repeated": False}
+    # the same event_id again (a retry after a timeout): answered like the first, without effect
+    status, body = await post(api, {**cmd, "data": {"task_id": "case:absence:V-1:L", "note": "geklärt"}})
+    assert status == 202 and body == {"event_id": "dashlet:AB:x1", "repeated": True}
+    assert (await get(api, "/api/tasks/case:absence:V-1:L"))[1]["status"] == "open"
     # resolving it again (new id): already done
     status, body = await post(api, {**cmd, "event_id": "x2"})
     assert status == 422 and body["code"] == "task_closed" and "bereits erledigt" in body["error"]
     # a resolve of something that is not a case
-    status, body = await post(api, {**cmd, "event_id": "x3", "data": {"task_id": "reminder:R-due"}})
+    status, body = await post(api, {**cmd, "event_id": "x3", "data": {"task_id": "reminder:R-due", "note": "x"}})
     assert status == 422 and body["code"] == "not_a_case"
-    status, body = await post(api, {**cmd, "event_id": "x4", "data": {"task_id": "journey:V-1:NEW_9_12"}})
+    status, body = await post(api, {**cmd, "event_id": "x4", "data": {"task_id": "journey:V-1:NEW_9_12", "note": "x"}})
     assert status == 422 and body["code"] == "not_a_case"
 
 
-async def test_invalid_commands_get_a_german_400(api):
+async def test_invalid_commands_get_a_german_4xx(api):
     status, body = await post(api, {"type": "cmd.case.resolve", "vpa_id": "V-1", "data": {}})
-    assert status == 400 and body["code"] == "invalid_command" and "data.task_id: fehlt" in body["error"]
+    assert status == 422 and body["code"] == "invalid_command" and "data.task_id: fehlt" in body["error"]
     status, body = await post(api, {"type": "vpa.offboarded", "vpa_id": "V-1", "data": {}})
     assert status == 400 and body["code"] == "unknown_command_type"
     status, body = await post(api, {"type": "cmd.reminder.set", "vpa_id": "V-1",
                                     "data": {"reminder_id": "x", "owner": "AB", "due_at": "2026-12-01T09:00:00"}})
-    assert status == 400 and "UTC-Offset" in body["error"]
+    assert status == 422 and "UTC-Offset" in body["error"]
+    status, body = await post(api, {"type": "cmd.case.resolve", "data": {"task_id": "x"}})
+    assert status == 400 and "vpa_id: fehlt" in body["error"]  # the envelope itself: 400
     async with api.post("/api/commands", headers=auth(), data=b"{no",
                         skip_auto_headers=["Content-Type"]) as r:
         assert r.status == 415  # not sent as JSON
@@ -287,6 +292,9 @@ async def test_healthz_reports_a_stuck_command_path_and_a_stuck_store(dashlet):
     app = dashlet_api.build_app(StuckStore(), stuck_sink, {"t": Principal("AB", "at")})
     async with TestClient(TestServer(app)) as client:
         r = await client.get("/healthz")
+        body = await r.json()  # anonymous (a load balancer): which check, not why
+        assert r.status == 503 and body["checks"] == {"store": "failing", "commands": "ok"}
+        r = await client.get("/healthz", headers=auth("t"))
         body = await r.json()
         assert r.status == 503 and body["checks"]["store"].startswith("keine Antwort")
     gate.set()

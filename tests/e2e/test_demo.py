@@ -189,6 +189,68 @@ async def test_every_tab_has_open_tasks_within_a_minute(first_run):
     await poll(summary_printed, 10, "the live summary line")
 
 
+async def _demo_tables(data_dir: Path) -> dict[str, str]:
+    """Every table of the demo's database as one text each (the demo's PostgreSQL, reused)."""
+    import asyncio
+
+    import asyncpg
+
+    from services.common import embedded_pg
+
+    uri = await asyncio.to_thread(embedded_pg.start, data_dir)  # the running server, not a new one
+    conn = await asyncpg.connect(uri)
+    try:
+        tables = [r["table_name"] for r in await conn.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")]
+        return {t: " ".join(str(dict(r)) for r in await conn.fetch(f'SELECT * FROM "{t}"')) for t in tables}
+    finally:
+        await conn.close()
+
+
+async def test_the_demo_keeps_token_hashes_only(first_run, data_dir):
+    _, _, tokens = first_run
+    tables = await _demo_tables(data_dir)
+    assert "demo_state" in tables
+    from services.dashlet.auth import hash_token
+
+    for _, token in tokens.values():
+        assert all(token not in text for text in tables.values())
+        assert hash_token(token) in tables["demo_state"]
+
+
+async def test_vpa_erase_reaches_the_running_demo_and_leaves_nothing(first_run, data_dir):
+    import asyncio
+
+    demo, url, tokens = first_run
+    initials, token = tokens["at"]
+    async with aiohttp.ClientSession() as http:
+        tasks = await all_tasks(http, url, token)
+        vpa_id, name = sorted((t["vpa_id"], t["vpa_name"]) for t in tasks.values()
+                              if t["tab"] == "cases" and t.get("vpa_name"))[0]
+        assert await post(http, url, token, "cmd.reminder.set", vpa_id, {
+            "reminder_id": "e2e-erase", "due_at": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(),
+            "owner": initials, "note": f"{name} anrufen"}) == 202
+        from services.common import embedded_pg
+
+        uri = await asyncio.to_thread(embedded_pg.start, data_dir)
+        done = await asyncio.to_thread(subprocess.run, [VPA, "erase", vpa_id, "--without-kafka"],
+                                       env=dict(os.environ, DATABASE_URL=uri), capture_output=True, text=True,
+                                       timeout=120)
+        assert done.returncode == 0, done.stderr
+
+        async def demo_erased():
+            return f"{vpa_id} erased (vpa erase)" in demo.output
+        await poll(demo_erased, 30, "the demo to follow the erasure")
+        async with http.get(f"{url}/api/vpas/{vpa_id}", headers=auth(token)) as r:
+            assert r.status == 404
+    # The simulation goes on without the VPA: a few seconds later still nothing of it anywhere.
+    await _sleep(3)
+    namesakes = {t["vpa_id"] for t in tasks.values() if t.get("vpa_name") == name} - {vpa_id}
+    for table, text in (await _demo_tables(data_dir)).items():
+        assert vpa_id not in text, f"{table} still names {vpa_id}"
+        assert namesakes or name not in text, f"{table} still names {name}"
+
+
 async def test_restart_resumes_and_stopping_leaves_no_postgres(first_run, data_dir):
     demo, url, tokens = first_run
     initials, token = tokens["at"]
@@ -218,7 +280,9 @@ async def test_restart_resumes_and_stopping_leaves_no_postgres(first_run, data_d
     again = DemoProcess(data_dir)
     try:
         url, tokens_after = again.wait_ready()
-        assert tokens_after == tokens, "the login links survive a restart"
+        assert {r: ini for r, (ini, _) in tokens_after.items()} == {r: ini for r, (ini, _) in tokens.items()}
+        assert all(tokens_after[r][1] != tokens[r][1] for r in tokens), "new tokens at every start"
+        token = tokens_after["at"][1]
         assert "resuming the demo" in again.output
         async with aiohttp.ClientSession() as http:
             after = await all_tasks(http, url, token)
