@@ -42,6 +42,7 @@ KEEP_ALIVE_SECONDS = 15.0
 STORE = web.AppKey("store", object)
 READER = web.AppKey("reader", object)
 LEDGER = web.AppKey("ledger", object)
+COMMAND_STORE = web.AppKey("command_store", object)  # the store over the command path's own connections
 COMMANDS = web.AppKey("commands", CommandPath)
 TOKENS = web.AppKey("tokens", TokenTable)
 SETTINGS = web.AppKey("settings", Settings)
@@ -235,17 +236,18 @@ async def post_command(request: web.Request) -> web.Response:
     if due is not None and not now - timedelta(days=366) <= due <= now + timedelta(days=366):
         raise ApiError(422, ErrorCode.invalid_command, "Ungültiger Befehl: data.due_at liegt mehr als ein Jahr in der "
                                                        "Vergangenheit oder in der Zukunft")
-    if not await request.app[STORE].known_vpa(env.vpa_id):
+    checks = request.app[COMMAND_STORE]  # never waits behind list reads (issue 27)
+    if not await checks.known_vpa(env.vpa_id):
         raise ApiError(422, ErrorCode.unknown_vpa, f"VPA {env.vpa_id} ist unbekannt")
-    rejection = await precheck(env, request.app[STORE].get)
+    rejection = await precheck(env, checks.get)
     if rejection is not None:
         raise ApiError(422, rejection.code, rejection.reason)
     if not await ledger.claim(env.event_id):  # taken meanwhile by a concurrent request of the same principal
         return repeated
     try:
-        refused = await request.app[COMMANDS].send(raw, env.vpa_id)
+        # A failure frees the id (the command did not go on), also when this request is gone by then.
+        refused = await request.app[COMMANDS].send(raw, env.vpa_id, on_failure=lambda: ledger.release(env.event_id))
     except CommandPathError as exc:
-        await ledger.release(env.event_id)
         raise ApiError(503, ErrorCode.command_path_unavailable,
                        f"Der Befehl konnte nicht weitergegeben werden ({exc}); bitte erneut versuchen") from None
     if refused:
@@ -267,28 +269,34 @@ async def stream(request: web.Request) -> web.StreamResponse:
     stop = asyncio.Event()  # set when this principal opened too many feeds: the oldest closes
     request.app[FEEDS].add(who.initials, stop)
     queue: asyncio.Queue = await store.subscribe()
+    loop = asyncio.get_running_loop()
+    getter: Optional[asyncio.Future] = None
     try:
         await resp.prepare(request)
         await resp.write(b'retry: 2000\nevent: ready\ndata: {"replayed": false}\n\n')
-        seq = 0
+        seq, written = 0, loop.time()
         while not stop.is_set():
-            getter = asyncio.ensure_future(queue.get())
-            stopper = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait((getter, stopper), timeout=KEEP_ALIVE_SECONDS,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if getter not in done:
-                getter.cancel()
-                if not stop.is_set():
+            getter = getter or asyncio.ensure_future(queue.get())
+            # Every second: has the client gone, or this principal opened too many feeds? So a
+            # page that leaves leaves nothing behind within a second (issue 27).
+            done, _ = await asyncio.wait((getter,), timeout=1.0)
+            if not done:
+                if request.transport is None or request.transport.is_closing():
+                    break
+                if loop.time() - written >= KEEP_ALIVE_SECONDS:
                     await resp.write(b": keep-alive\n\n")
+                    written = loop.time()
                 continue
-            change = getter.result()
+            change, getter = getter.result(), None
             seq += 1
             data = json.dumps(_presentable(change), ensure_ascii=False)
             await resp.write(f"id: {seq}\nevent: task\ndata: {data}\n\n".encode("utf-8"))
+            written = loop.time()
     except (ConnectionResetError, ConnectionError):
         pass  # the client went away
     finally:
+        if getter is not None:
+            getter.cancel()
         request.app[FEEDS].remove(who.initials, stop)
         await store.unsubscribe(queue)
     return resp
@@ -351,7 +359,7 @@ ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamRespon
 
 def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal], settings: Optional[Settings] = None, *,
               reader: Any = None, ledger: Any = None, now: Optional[Callable[[], datetime]] = None,
-              command_timeout: float = 10.0, crm_url_template: Optional[str] = None,
+              stuck_after: float = 5.0, crm_url_template: Optional[str] = None,
               commands_per_second: float = 5.0, command_burst: int = 20, feeds_per_token: int = 5,
               metrics_on_api: bool = True) -> web.Application:
     """The dashlet app. ``reader`` and ``ledger`` default to ones over the same store; ``now``
@@ -359,8 +367,14 @@ def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal], setti
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES)
     app[STORE], app[TOKENS] = store, TokenTable(tokens)
     app[READER] = reader or reader_for(store)
-    app[LEDGER] = ledger or ledger_for(store)
-    app[COMMANDS] = CommandPath(sink, timeout=command_timeout, stuck_after=min(5.0, command_timeout))
+    app[COMMAND_STORE], app[LEDGER] = store, ledger
+    app[COMMANDS] = CommandPath(sink, stuck_after=stuck_after)
+
+    async def open_command_side(app: web.Application) -> None:
+        app[COMMAND_STORE] = await store.command_side() if hasattr(store, "command_side") else store
+        if app[LEDGER] is None:
+            app[LEDGER] = ledger_for(app[COMMAND_STORE])
+    app.on_startup.append(open_command_side)
     app[SETTINGS] = settings or Settings.from_env()
     app[NOW] = now or (lambda: datetime.now(timezone.utc))  # the API is a shell: it may read the clock
     app[CRM] = crm_url_template

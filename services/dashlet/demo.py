@@ -59,6 +59,7 @@ class EmbeddedPipeline:
 
     def __init__(self, runner: EmbeddedRunner, store) -> None:  # noqa: ANN001
         self.runner, self.store, self._lock = runner, store, asyncio.Lock()
+        self._unwritten: list[dict] = []  # versions drained from the runner, not yet in the store
 
     async def feed(self, lines: list[str], origin: str) -> None:
         async with self._lock:
@@ -80,9 +81,14 @@ class EmbeddedPipeline:
             return new[0].reason if new else None
 
     async def _flush(self) -> None:
-        tasks = self.runner.drain_tasks()
-        for i in range(0, len(tasks), STORE_CHUNK):
-            await write_batch(self.store, tasks[i:i + STORE_CHUNK])
+        # Versions leave the runner once: until the store has them they are kept here, so a write
+        # that fails (or is interrupted) is done again by the next flush, and no version and no
+        # history entry is lost (issue 27).
+        self._unwritten += self.runner.drain_tasks()
+        while self._unwritten:
+            chunk = self._unwritten[:STORE_CHUNK]
+            await write_batch(self.store, chunk)
+            del self._unwritten[:len(chunk)]
         upstream = [e for e in self.runner.drain_upstream() if projection.relevant(e)]
         for i in range(0, len(upstream), STORE_CHUNK):  # the read model: profiles, events, roster
             await self.store.apply_upstream(upstream[i:i + STORE_CHUNK], self.runner.settings.tz)
@@ -371,7 +377,9 @@ async def _serve(opts: DemoOptions, sock: socket.socket, stop: asyncio.Event) ->
         logins = {secrets.token_urlsafe(16): who for who in people}
         params = replace(params, tokens={hash_token(t): who for t, who in logins.items()})
         await demo_db.save_params(params.to_json())
-        demo = LiveDemo(runner, store, demo_db, upcoming, settings.tz, mark)
+        # The demo's writes go over the command path's own connections: a command never waits
+        # for the connections that list reads hold (issue 27).
+        demo = LiveDemo(runner, await store.command_side(), demo_db, upcoming, settings.tz, mark)
         demo.erased = set(await demo_db.erased())
         if stop.is_set():
             return 0

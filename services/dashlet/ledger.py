@@ -1,4 +1,4 @@
-"""Which command event_ids the API has passed on, so a repeated one is answered 409, not 202.
+"""Which command event_ids the API has passed on, so a repeat is answered as one and has no effect.
 
 The services ignore a repeated event_id (DESIGN 4.2), so a 202 for it would promise a change
 that never happens (DESIGN 4.8). With the PostgreSQL store the ledger is a table in the same

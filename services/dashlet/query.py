@@ -125,18 +125,16 @@ class PostgresTaskReader:
         if sel.sort is TaskSort.priority:
             order = "CASE priority WHEN 'high' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END, " + order
         filters = f"WHERE {' AND '.join(where)}" if where else ""
-        # count(*) OVER () gives the total with the page in one round trip; an empty page (offset
-        # past the end) has no row to carry it, so only then a separate count.
-        sql = (f"SELECT doc, count(*) OVER () AS total FROM tasks {filters} ORDER BY {order}"
-               f" LIMIT {arg(sel.limit)} OFFSET {arg(sel.offset)}")
-        rows = await self._pool.fetch(sql, *args)
-        if rows:
-            return [_ordered(r["doc"]) for r in rows], rows[0]["total"]
-        if sel.offset == 0:
-            return [], 0
-        total = await self._pool.fetchval(f"SELECT count(*) FROM tasks {filters}", *args[:-2])
-        return [], total
-
+        # The page's rows first (a top-N sort over the index's columns: only the page's documents
+        # are read), the total by a count of its own over the same filters (an index-only scan).
+        # count(*) OVER () read every matching document to sort and count it (80 MB spilled for
+        # an unfiltered list of 58k tasks; issue 27). One round trip for both.
+        sql = (f"WITH page AS (SELECT doc, due_at, task_id, priority FROM tasks {filters} ORDER BY {order}"
+               f" LIMIT {arg(sel.limit)} OFFSET {arg(sel.offset)})"
+               f" SELECT (SELECT count(*) FROM tasks {filters}) AS total,"
+               f" ARRAY(SELECT doc FROM page ORDER BY {order}) AS docs")
+        row = await self._pool.fetchrow(sql, *args)
+        return [_ordered(d) for d in row["docs"]], row["total"]
 
     async def assigned(self, initials: str) -> list[dict]:
         rows = await self._pool.fetch("SELECT doc FROM tasks WHERE assignee = $1 AND status = ANY('{waiting,open}') "

@@ -91,7 +91,7 @@ class TaskStore(Protocol):
 
 
 class _Fanout:
-    """Subscriber queues of the live feed; each gets its own copy of every changed task."""
+    """Subscriber queues of the live feed; each gets every changed task once (one shared, read-only copy)."""
 
     def __init__(self) -> None:
         self.queues: set[asyncio.Queue] = set()
@@ -102,10 +102,11 @@ class _Fanout:
         return queue
 
     def publish(self, task: dict) -> None:
+        shared = copy.deepcopy(task)  # one copy for every subscriber: they only read it
         for queue in self.queues:
             if queue.full():  # a stalled client loses its oldest change instead of growing memory
                 queue.get_nowait()
-            queue.put_nowait(copy.deepcopy(task))
+            queue.put_nowait(shared)
 
 
 _EPOCH = "1970-01-01T00:00:00+00:00"
@@ -226,6 +227,12 @@ class MemoryTaskStore:
     async def erasures(self) -> set[str]:
         return set(self._erasures)
 
+    async def command_side(self) -> "MemoryTaskStore":
+        return self  # in process: no connections to wait for
+
+    def feed_stats(self) -> dict[str, int]:
+        return {"listeners": 0, "readers": 0, "subscribers": len(self._fanout.queues)}
+
     async def delete(self, task_ids: list[str]) -> int:
         """Erasure: the tasks and everything kept of them leave the store."""
         return sum(self._tasks.pop(t, None) is not None for t in task_ids)
@@ -336,7 +343,19 @@ class PostgresTaskStore:
         self._background: set[asyncio.Task] = set()
         self._fanout = _Fanout()
         self._changes: Optional[asyncio.Queue] = None
+        self._feed_lock = asyncio.Lock()
+        self._command_side: Optional["PostgresTaskStore"] = None
         self._closed = False
+
+    async def command_side(self, size: int = 2) -> "PostgresTaskStore":
+        """The same store over a small pool of its own, for the command path (the ledger, the
+        checks before a command, the demo's writes): a command never waits for a connection that
+        list reads hold (issue 27)."""
+        if self._command_side is None:
+            pool = await asyncpg.create_pool(self._url, min_size=1, max_size=size, init=_init_connection,
+                                             **self._connect_kwargs)
+            self._command_side = PostgresTaskStore(pool, self._url, self._connect_kwargs, [])
+        return self._command_side
 
     @classmethod
     async def connect(cls, url: str, *, schema: Optional[str] = None,
@@ -537,13 +556,20 @@ class PostgresTaskStore:
         return stop
 
     async def subscribe(self) -> asyncio.Queue:
-        """A queue receiving each changed task (the full document of that version)."""
-        if self._changes is None:
-            changes: asyncio.Queue = asyncio.Queue()
-            await self.listen(changes.put_nowait)
-            self._changes = changes
-            self._spawn(self._pump())
-        return self._fanout.add()
+        """A queue receiving each changed task (the full document of that version). However many
+        subscribe, and however concurrently: one listener, one reader (``_pump``)."""
+        async with self._feed_lock:
+            if self._changes is None:
+                changes: asyncio.Queue = asyncio.Queue()
+                await self.listen(changes.put_nowait)
+                self._changes = changes
+                self._spawn(self._pump())
+            return self._fanout.add()
+
+    def feed_stats(self) -> dict[str, int]:
+        """Listeners, readers and subscribers of the live feed (for tests and metrics)."""
+        return {"listeners": len(self._callbacks), "readers": int(self._changes is not None),
+                "subscribers": len(self._fanout.queues)}
 
     async def unsubscribe(self, queue: asyncio.Queue) -> None:
         self._fanout.queues.discard(queue)
@@ -621,6 +647,8 @@ class PostgresTaskStore:
         if self._listener is not None and not self._listener.is_closed():
             await self._listener.close()
         self._fanout.queues.clear()
+        if self._command_side is not None:
+            await self._command_side.close()
         await self._pool.close()
 
 

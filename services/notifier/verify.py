@@ -35,11 +35,13 @@ class DriftKind(StrEnum):
     older = "older"  # the store holds an older version than the reference
     newer = "newer"  # the store holds a newer version than the reference
     fields = "fields"  # the compared fields differ
+    history = "history"  # the store's history has fewer entries than the task has versions (one was lost)
 
 
 class Reference(StrEnum):
     topic = "topic"
     replay = "replay"
+    store = "store"  # the store against itself
 
 
 @dataclass(frozen=True)
@@ -191,10 +193,22 @@ class Report:
         return out
 
 
+def history_gaps(stored: Mapping[str, Mapping]) -> list[Drift]:
+    """Tasks whose history has fewer entries than versions: a version reached the store without
+    its history entry, or never (every version carries the entry of its own change)."""
+    out = []
+    for task_id, task in sorted(stored.items()):
+        entries = len(task.get("history") or [])
+        if entries < task["version"]:
+            out.append(Drift(Reference.store, task_id, DriftKind.history,
+                             f"version {task['version']} with {entries} history entries"))
+    return out
+
+
 def build_report(store: Iterable[dict], topic: TopicRead, replay: Optional[Iterable[dict]],
                  replay_versions: bool = True) -> Report:
     stored = {t["task_id"]: t for t in store}
-    drift = compare(Reference.topic, topic.latest, stored, versions=True)
+    drift = compare(Reference.topic, topic.latest, stored, versions=True) + history_gaps(stored)
     replayed = None
     if replay is not None:
         want = {t["task_id"]: t for t in replay}

@@ -80,7 +80,8 @@ class Dashlet:
 
 async def start_dashlet(store: Any, lines: list[str], settings: Optional[Settings] = None, **app_kwargs) -> Dashlet:
     settings = settings or Settings()
-    sink = EmbeddedSink(store, settings)
+    # The pipeline writes like the demo's: over the command path's own connections (issue 27).
+    sink = EmbeddedSink(await store.command_side(), settings)
     await sink.feed(lines)
     runner = web.AppRunner(build_app(store, sink, TOKENS, settings, **app_kwargs), shutdown_timeout=1)
     await runner.setup()

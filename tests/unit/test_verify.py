@@ -13,7 +13,9 @@ def task(task_id: str = "case:absence:V-1:A", version: int = 1, **changes) -> di
             "vpa_name": "Nina Berg", "status": "open", "priority": "normal", "reasons": ["long", "frequent"],
             "title": "Abwesenheit", "action": "Ansprechen", "owner": "AB", "assignee": "AB", "due_at": None,
             "message_draft": None, "created_at": "2026-11-02T09:00:00+01:00",
-            "updated_at": "2026-11-02T09:00:00+01:00", "version": version, "history": []}
+            "updated_at": "2026-11-02T09:00:00+01:00", "version": version,
+            "history": [{"at": "2026-11-02T09:00:00+01:00", "change": f"v{n}", "by": "system"}
+                        for n in range(1, version + 1)]}
     base.update(changes)
     return base
 
@@ -92,3 +94,13 @@ def test_the_report_counts_drift_per_reference_and_renders_as_text_and_json():
     assert "drift in 2 tasks" in text and "replay fields  a: status: store 'open', replay 'done'" in text
     clean = build_report([task("a")], TopicRead(latest=by_id(task("a")), records=1), replay=None)
     assert clean.ok and "no drift" in render(clean, as_json=False)
+
+
+def test_a_task_whose_history_lacks_an_entry_is_reported():
+    """Issue 27: a version that reached the store without its history entry (or never) shows."""
+    whole, gap = task("a", version=3), task("b", version=6)
+    del gap["history"][4]
+    topic = TopicRead(latest=by_id(whole, gap), records=2)
+    report = build_report([whole, gap], topic, replay=None)
+    assert [(d.reference, d.kind, d.task_id) for d in report.drift] == [(Reference.store, DriftKind.history, "b")]
+    assert "version 6 with 5 history entries" in report.drift[0].detail
