@@ -28,7 +28,7 @@ from services.dashlet.limits import CommandRate, FeedLimit
 from services.dashlet.openapi import openapi_spec
 from services.dashlet.precheck import precheck
 from services.dashlet.page_files import PAGE, STATIC
-from services.dashlet.query import Selection, TaskId, TaskQuery, reader_for
+from services.dashlet.query import Cursor, Selection, TaskId, TaskQuery, reader_for
 from services.detector.drafts import draft_is_safe
 from services.reminders.shifts import current_shift, next_shift
 
@@ -143,16 +143,28 @@ async def list_tasks(request: web.Request) -> web.Response:
         live = ("waiting", "open")
         statuses = tuple(s for s in (statuses or live) if s in live)
         due_by = shift_window[1] if shift_window else None
-    body: dict[str, Any] = {"items": [], "limit": q.limit, "offset": q.offset, "total": 0, "next_offset": None}
+    after = None
+    if q.after is not None:
+        if q.offset:
+            raise ApiError(400, ErrorCode.bad_query, "Ungültige Abfrage: after und offset schließen sich aus")
+        try:
+            after = Cursor.decode(q.after)
+        except ValueError as exc:
+            raise ApiError(400, ErrorCode.bad_query, f"Ungültige Abfrage: {exc}") from None
+    body: dict[str, Any] = {"items": [], "limit": q.limit, "offset": q.offset, "total": 0, "next_offset": None,
+                            "next_after": None}
     if q.shift is not None:
         body["shift"] = [w.isoformat() for w in shift_window] if shift_window else None
         body["shift_next"] = shift_next
     if q.shift is None or (shift_window is not None and statuses):
         sel = Selection(tab=q.tab.value if q.tab else None, statuses=statuses, assignee=q.assignee, vpa_id=q.vpa_id,
-                        due_before=q.due_before, due_by=due_by, sort=q.sort, limit=q.limit, offset=q.offset)
+                        due_before=q.due_before, due_by=due_by, sort=q.sort, limit=q.limit, offset=q.offset,
+                        after=after)
         items, total = await request.app[READER].page(sel)
+        more = bool(items) and len(items) == q.limit and (after is not None or q.offset + len(items) < total)
         body.update(items=[_presentable(t) for t in items], total=total,
-                    next_offset=q.offset + len(items) if items and q.offset + len(items) < total else None)
+                    next_offset=q.offset + len(items) if more and after is None else None,
+                    next_after=Cursor.of(items[-1], q.sort).encode() if more else None)
     return web.json_response(body)
 
 

@@ -5,7 +5,10 @@ browser, so no open task is hidden behind done ones and ``shift=current`` filter
 """
 from __future__ import annotations
 
+import base64
 import copy
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -56,6 +59,8 @@ class TaskQuery(BaseModel):
     sort: TaskSort = Field(TaskSort.due, description="due: nach Fälligkeit; priority: nach Priorität, dann Fälligkeit")
     limit: int = Field(100, ge=1, le=MAX_LIMIT)
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    after: Optional[Annotated[str, StringConstraints(min_length=1, max_length=600, pattern=r"^[A-Za-z0-9_-]+={0,2}$")]] = Field(
+        None, description="Weiterblättern ab dieser Stelle (next_after der vorigen Seite; nicht mit offset)")
 
     @field_validator("due_before")
     @classmethod
@@ -71,6 +76,7 @@ class TaskPage(BaseModel):
     offset: int
     total: int = Field(description="wie viele Aufgaben die Filter insgesamt treffen")
     next_offset: Optional[int]
+    next_after: Optional[str] = Field(None, description="für die nächste Seite als after (schneller als offset)")
     shift: Optional[list[AwareDatetime]] = Field(
         None, description="Beginn und Ende der Schicht (nur mit shift=current): der laufenden, zwischen Schichten "
                           "der nächsten (dann shift_next true)")
@@ -90,9 +96,48 @@ class Selection:
     sort: TaskSort = TaskSort.due
     limit: int = 100
     offset: int = 0
+    after: Optional["Cursor"] = None  # keyset: only tasks after this place of the sort order
 
 
 PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A place in a list's sort order: (priority rank, due_at or None, task_id). A page that goes
+    on from it reads only the rows after it on the index, however deep into the list it is."""
+
+    rank: int
+    due_at: Optional[datetime]
+    task_id: str
+
+    @classmethod
+    def of(cls, task: dict, sort: "TaskSort") -> "Cursor":
+        rank = PRIORITY_ORDER.get(task["priority"], 3) if sort is TaskSort.priority else 0
+        return cls(rank, parse(task["due_at"]) if task.get("due_at") else None, task["task_id"])
+
+    def encode(self) -> str:
+        raw = json.dumps([self.rank, self.due_at.isoformat() if self.due_at else None, self.task_id])
+        return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii")
+
+    @classmethod
+    def decode(cls, text: str) -> "Cursor":
+        """Raises ValueError for anything that is not a cursor this server wrote."""
+        try:
+            rank, due, task_id = json.loads(base64.urlsafe_b64decode(text.encode("ascii")))
+            cursor = cls(int(rank), datetime.fromisoformat(due) if due is not None else None, str(task_id))
+        except (ValueError, TypeError, UnicodeError) as exc:
+            raise ValueError("after: keine gültige Stelle einer Liste") from exc
+        bad = (not 0 <= cursor.rank <= 3 or not 1 <= len(cursor.task_id) <= 300
+               or not re.match(SAFE_TEXT, cursor.task_id)
+               or (cursor.due_at is not None and (cursor.due_at.tzinfo is None
+                                                  or not FIRST_YEAR <= cursor.due_at.year <= LAST_YEAR)))
+        if bad:
+            raise ValueError("after: keine gültige Stelle einer Liste")
+        return cursor
+
+    def key(self) -> tuple:
+        return self.rank, self.due_at.timestamp() if self.due_at else float("inf"), self.task_id
 
 
 class PostgresTaskReader:
@@ -122,14 +167,29 @@ class PostgresTaskReader:
         if sel.due_by is not None:
             where.append(f"due_at <= {arg(sel.due_by)}")
         order = "due_at NULLS LAST, task_id"
+        rank = "CASE priority WHEN 'high' THEN 0 WHEN 'normal' THEN 1 WHEN 'low' THEN 2 ELSE 3 END"
         if sel.sort is TaskSort.priority:
-            order = "CASE priority WHEN 'high' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END, " + order
+            order = f"{rank}, " + order
+        if sel.after is not None:
+            c = sel.after
+            if c.due_at is None:
+                after_due = f"(due_at IS NULL AND task_id > {arg(c.task_id)})"
+            else:
+                d = arg(c.due_at)
+                after_due = f"(due_at > {d} OR (due_at = {d} AND task_id > {arg(c.task_id)}) OR due_at IS NULL)"
+            if sel.sort is TaskSort.priority:
+                r = arg(c.rank)
+                after_due = f"({rank} > {r} OR ({rank} = {r} AND {after_due}))"
+            keyset = after_due
+        else:
+            keyset = None
         filters = f"WHERE {' AND '.join(where)}" if where else ""
         # The page's rows first (a top-N sort over the index's columns: only the page's documents
         # are read), the total by a count of its own over the same filters (an index-only scan).
         # count(*) OVER () read every matching document to sort and count it (80 MB spilled for
         # an unfiltered list of 58k tasks; issue 27). One round trip for both.
-        sql = (f"WITH page AS (SELECT doc, due_at, task_id, priority FROM tasks {filters} ORDER BY {order}"
+        page_filters = f"WHERE {' AND '.join(where + [keyset])}" if keyset else filters
+        sql = (f"WITH page AS (SELECT doc, due_at, task_id, priority FROM tasks {page_filters} ORDER BY {order}"
                f" LIMIT {arg(sel.limit)} OFFSET {arg(sel.offset)})"
                f" SELECT (SELECT count(*) FROM tasks {filters}) AS total,"
                f" ARRAY(SELECT doc FROM page ORDER BY {order}) AS docs")
@@ -177,7 +237,10 @@ class MemoryTaskReader:
             return rank, due, t["task_id"]
 
         rows.sort(key=key)
-        return [copy.deepcopy(t) for t in rows[sel.offset:sel.offset + sel.limit]], len(rows)
+        total = len(rows)
+        if sel.after is not None:
+            rows = [t for t in rows if key(t) > sel.after.key()]
+        return [copy.deepcopy(t) for t in rows[sel.offset:sel.offset + sel.limit]], total
 
     async def assigned(self, initials: str) -> list[dict]:
         return [t for t in await self._store.all() if t.get("assignee") == initials and t["status"] in ("waiting", "open")]

@@ -32,7 +32,7 @@ def machine(results: Path) -> list[str]:
                platform.processor())
     mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                 if line.startswith("MemTotal")), "?")
-    pkgs = ", ".join(f"{p} {metadata.version(p)}" for p in ("faust-streaming", "aiokafka", "pydantic", "asyncpg",
+    pkgs = ", ".join(f"{p} {metadata.version(p)}" for p in ("aiokafka", "pydantic", "asyncpg",
                                                            "rocksdict"))
     kafka = sh("bash", "-c", "ls .cache/kafka-bench/libs .cache/kafka/libs 2>/dev/null | grep -o '^kafka-clients-[0-9.]*[0-9]' | sed 's/kafka-clients-//' | head -1")
     pg = sh("bash", "-c", "ls .venv/lib/python3*/site-packages/pgserver/pginstall/bin/postgres >/dev/null 2>&1 && "
@@ -245,20 +245,11 @@ def main(results_dir: str, out: str) -> int:
             lines += [f"The drain and the restart above ran with {k['vpas']:,} VPAs (`BENCH_KAFKA_VPAS`), not the "
                       "100,000 of the target.", ""]
         if k["ratio_to_aiokafka"] < 0.5:
-            lines += ["Gap and cause (measured, not yet removed): the detector is busy (its CPU time is close to its "
-                      "wall time). A py-spy profile of it during this run's drain at 100,000 VPAs put 40% of the "
-                      "samples in `PartitionEngine.submit` (the rules and the engine), half of that in recomputing "
-                      "who is present after every roster event, in every partition (removed after this run: see \"After "
-                      "this run\" above). The rest is faust's and aiokafka's per-record machinery and the event loop "
-                      "(the agent handing each record to its partition worker, a `Stream.ack` per record, the "
-                      "producer buffer and its flush after every batch of 500 steps, RocksDB writes of every changed "
-                      "slot, the merge deciding every step anew over every input and roster partition). `vpa replay` "
-                      "above shows what the same rules cost per event without Kafka; a Python rules engine stays "
-                      "far below a loop that only decodes JSON. Closing more of the gap means consuming in batches "
-                      "(`getmany` into the merge, one ack per batch) instead of faust's per-record stream. Seen in "
-                      "the soak (issue 12): faust hands a whole fetch (up to 1 MB per partition) to its streams "
-                      "record by record, waiting for its producer buffer to ebb, before it fetches again, so a quiet "
-                      "topic's new records wait behind a backlog on another topic for many seconds.", ""]
+            lines += ["Gap (not yet removed; issue 22): the detector is busy (its CPU time is close to its wall "
+                      "time), in the rules and the engine (`PartitionEngine.submit`: the state copy, the JSON of "
+                      "every task version, the strict decode) rather than in the client, which fetches in batches "
+                      "(`getmany`) and commits per batch since the runner left faust-streaming. `vpa replay` above "
+                      "shows what the same rules cost per event without Kafka.", ""]
     compression = load(results, "compression")
     if compression:
         lines += ["## Compression of the project's own records", "",

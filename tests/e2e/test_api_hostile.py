@@ -48,6 +48,13 @@ QUERIES = [
     ("status=open&status=nope", 400, "bad_query"),
     ("vpa_id=" + "x" * 300, 400, "bad_query"),
     ("sort=%F0%9F%92%A5", 400, "bad_query"),
+    ("after=bm9wZQ", 400, "bad_query"),  # keyset cursor: not a cursor
+    ("after=WzAsIG51bGwsICJ0Il0=&offset=5", 400, "bad_query"),  # keyset cursor: a cursor and an offset
+    ("after=Wzk5OTk5OTk5OTk5OTk5OTk5OTk5LCBudWxsLCAidCJd", 400, "bad_query"),  # keyset cursor: rank out of range
+    ("after=WzAsIG51bGwsICJ0XHUwMDAwIl0=", 400, "bad_query"),  # keyset cursor: U+0000 in the task id
+    ("after=WzAsICIwMDAxLTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgInQiXQ==", 400, "bad_query"),  # keyset cursor: year 1
+    ("after=WzAsICIyMDI2LTAxLTAxVDAwOjAwOjAwIiwgInQiXQ==", 400, "bad_query"),  # keyset cursor: a time without offset
+    ("after=eyJhIjogMX0=", 400, "bad_query"),  # keyset cursor: not a list
 ]
 
 

@@ -299,3 +299,20 @@ async def test_the_sql_reader_pages_sorts_and_counts_like_the_memory_reader(pg_s
         want_items, want_total = await mem.page(sel)
         assert got_total == want_total, sel
         assert [t["task_id"] for t in got_items] == [t["task_id"] for t in want_items], sel
+    # Keyset: page by page from the cursor of the last item gives the whole list, in order, once.
+    from dataclasses import replace
+
+    from services.dashlet.query import Cursor
+
+    for sel in (Selection(limit=9), Selection(tab="cases", statuses=("waiting", "open"), sort=TaskSort.priority, limit=4),
+                Selection(assignee="AB", sort=TaskSort.priority, limit=11)):
+        whole, _ = await mem.page(replace(sel, limit=500))
+        for reader in (sql, mem):
+            walked, cursor = [], None
+            while True:
+                items, _ = await reader.page(replace(sel, after=cursor))
+                walked += [t["task_id"] for t in items]
+                if len(items) < sel.limit:
+                    break
+                cursor = Cursor.decode(Cursor.of(items[-1], sel.sort).encode())
+            assert walked == [t["task_id"] for t in whole], (reader, sel)

@@ -178,14 +178,13 @@ function writeHash(extra = {}) {
 
 // ---- the lists (Fälle, Reminder, Journey) -----------------------------------------------------
 
-function filterParams(tab, limit, offset = 0) {
+function filterParams(tab, limit) {
   const q = new URLSearchParams({ tab, sort: "priority", limit: String(limit) });
   q.append("status", "waiting");
   q.append("status", "open");
   if ($("f-mine").checked) q.set("assignee", state.me.initials);
   if ($("f-shift").checked) q.set("shift", "current");
   if ($("f-overdue").checked) q.set("due_before", new Date().toISOString());
-  if (offset) q.set("offset", String(offset));
   return q;
 }
 
@@ -195,13 +194,19 @@ async function readList(tab) {
   else if (r.status !== 401) showNotice(`Liste konnte nicht geladen werden: ${reasonOf(r)}`);
 }
 
+// The next page goes on from the place the last page ended (keyset: the server reads only the rows
+// after it); a task that moved there meanwhile through the live feed is not shown twice.
 async function loadMore(tab) {
   const page = state.pages[tab];
-  if (!page || page.next_offset === null) return;
-  const r = await api(`/api/tasks?${filterParams(tab, PAGE_SIZE, page.next_offset)}`);
+  if (!page || page.next_offset === null || !page.next_after) return;
+  const q = filterParams(tab, PAGE_SIZE);
+  q.set("after", page.next_after);
+  const r = await api(`/api/tasks?${q}`);
   if (!r.ok) { showNotice(`Weitere Aufgaben konnten nicht geladen werden: ${reasonOf(r)}`); return; }
-  page.items = page.items.concat(r.body.items);
-  page.next_offset = r.body.next_offset;
+  const shown = new Set(page.items.map((x) => x.task_id));
+  page.items = page.items.concat(r.body.items.filter((x) => !shown.has(x.task_id)));
+  page.next_after = r.body.next_after;
+  page.next_offset = r.body.next_after === null ? null : page.items.length;  // "more to load" for the feed
   render();
 }
 
