@@ -265,6 +265,7 @@ def main(results_dir: str, out: str) -> int:
         lines += ["", "`VPA_KAFKA_COMPRESSION` defaults to `zstd`: the fewest bytes on the wire and on the brokers' "
                   "disks at a drain rate no lower than `none`.", ""]
     lines += latency_section(load(results, "latency").get("latency"), cmd(results, "latency"))
+    lines += team_load_section(load(results, "team_load"), cmd(results, "team_load"))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
@@ -307,5 +308,73 @@ def latency_section(runs: list | None, command: str) -> list[str]:
     return lines + [""]
 
 
+TEAM_LOAD_TITLE = "## The dashlet under a team's load"
+
+
+def team_load_section(result: dict, command: str) -> list[str]:
+    head = [TEAM_LOAD_TITLE, ""]
+    if not result:
+        return head + [f"Not measured in this run (`{command}`).", ""]
+    g = result["goals"]
+    lines = head + [
+        f"`{command}`. A live dashlet over the simulated company, the load generator in the same process "
+        "on the same two cores. **team**: open pages each holding the live feed, and people working with a pause "
+        "between actions (the three lists, a filtered list, a detail, \"Heute\", a VPA's page; one action in ten "
+        "a reschedule of one of their reminders). **loop**: people doing the same without a pause. *Current* is "
+        "the time from a command's POST until the last open page has the change on its feed. Load average at the "
+        f"end: {result['load_average'][0]:.1f}.", "",
+        "| runner | phase | pages | people | requests/s | list p95 | command p50 / p95 | every page current p50 / p95 "
+        "| 5xx | dashlet process CPU (of one core) | history lost |",
+        "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["runs"]:
+        for name in ("team", "loop"):
+            ph = r[name]
+            cmd_ = ph["routes"].get("command", {})
+            cur = (f"{ph['current_p50_s']:.2f} / {ph['current_p95_s']:.2f} s" if ph.get("current_p95_s") is not None
+                   else "–")
+            people = f"{ph['users']} (every {ph['think_s']:g} s)" if ph["think_s"] else f"{ph['users']} (no pause)"
+            lines.append(f"| {r['runner']} ({r['vpas']:,} VPAs, up in {r['up_seconds']:.0f} s) | {name} | {ph['pages']} | "
+                         f"{people} | "
+                         f"{ph['requests_per_s']:,.0f} | {ph['list_p95_ms'] or 0:,.0f} ms | "
+                         f"{cmd_.get('p50_ms', 0):,.0f} / {cmd_.get('p95_ms', 0):,.0f} ms | {cur} | {ph['errors_5xx']} | "
+                         f"{ph['server_cpu_share']:.0%} | {ph.get('history_lost', '–')} |")
+    lines += ["", f"Goals (issue 27): list p95 under {g['list_p95_ms']:.0f} ms, command p95 under "
+              f"{g['command_p95_ms']:.0f} ms, every page current within {g['current_p95_s']:.0f} s, no 5xx; looping: no "
+              "5xx and no history lost.", ""]
+    for r in result["runs"]:
+        missed = [k for k, ok in r["goals"].items() if not ok]
+        lines.append(f"- {r['runner']}: " + ("every goal met." if not missed else
+                                             "**not met: " + ", ".join(missed) + "**."))
+    lines.append("")
+    lines += ["Per route (team phase, p50 / p95 / p99 in ms):", "",
+              "| runner | " + " | ".join(sorted(result["runs"][0]["team"]["routes"])) + " |",
+              "|---|" + "---|" * len(result["runs"][0]["team"]["routes"])]
+    for r in result["runs"]:
+        routes = r["team"]["routes"]
+        lines.append(f"| {r['runner']} | " + " | ".join(
+            f"{routes[k]['p50_ms']:.0f} / {routes[k]['p95_ms']:.0f} / {routes[k]['p99_ms']:.0f}" if k in routes else "–"
+            for k in sorted(result["runs"][0]["team"]["routes"])) + " |")
+    return lines + [""]
+
+
+def splice(results_dir: str, out: str, section: str) -> int:
+    """Replace one section of ``out`` with the one made from ``results_dir`` (a benchmark run alone)."""
+    results = Path(results_dir)
+    if section != "team_load":
+        raise SystemExit(f"unknown section {section!r}")
+    new = team_load_section(load(results, "team_load"), cmd(results, "team_load"))
+    text = Path(out).read_text(encoding="utf-8").splitlines()
+    if TEAM_LOAD_TITLE in text:
+        start = text.index(TEAM_LOAD_TITLE)
+        end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")), len(text))
+        text = text[:start] + new + text[end:]
+    else:
+        text = text + [""] + new
+    Path(out).write_text("\n".join(text).rstrip("\n") + "\n", encoding="utf-8")
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 4 and sys.argv[1] == "--section":
+        sys.exit(splice(sys.argv[3], sys.argv[4], sys.argv[2]))
     sys.exit(main(*sys.argv[1:3]))
