@@ -123,6 +123,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_service(args.service)
 
 
+def _cmd_whatif(args: argparse.Namespace) -> int:
+    times = {}
+    for name in ("since", "until"):
+        value = getattr(args, name)
+        t = parse(value if "T" in (value or "") else f"{value}T00:00:00+00:00") if value else None
+        if t is not None and t.tzinfo is None:
+            print(f"vpa whatif: --{'from' if name == 'since' else name} needs a UTC offset", file=sys.stderr)
+            return 2
+        times[name] = t
+    from services.entrypoints import whatif
+
+    return whatif(args.files, args.set, times["since"], times["until"], args.json)
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from services.common.kafka_config import KafkaConfig
     from services.common.service_config import StoreConfig, check
@@ -203,6 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--until", help="advance the clock to this datetime (RFC 3339 with offset)")
     r.add_argument("--output", help="write the tasks here instead of stdout")
     r.set_defaults(func=_cmd_replay)
+
+    w = sub.add_parser("whatif", help="replay the history with changed business-rule settings: how the work differs")
+    w.add_argument("files", nargs="+", metavar="FILE")
+    w.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a business-rule setting to change, e.g. VPA_LONG_ABSENCE_DAYS=28 (repeatable)")
+    w.add_argument("--from", dest="since", default=None, metavar="DATE",
+                   help="count only tasks created from this date (YYYY-MM-DD or RFC 3339)")
+    w.add_argument("--until", default=None, metavar="DATE", help="replay and count up to this date")
+    w.add_argument("--json", action="store_true", help="the whole report as JSON")
+    w.set_defaults(func=_cmd_whatif)
 
     sim = sub.add_parser("simulate", help="a believable company as JSONL envelopes (stdout, a file or Kafka)")
     sim.add_argument("--vpas", type=int, default=300, help="VPAs at the start (default 300)")

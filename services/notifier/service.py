@@ -70,11 +70,13 @@ async def write_batch(store: Any, tasks: list[dict], attempts: int = 0) -> list[
     while True:
         try:
             changed = await store.apply(tasks)
+            metrics.STORE_UP.set(1)  # also where the demo writes: its /metrics tells its store's truth
             metrics.STORE_WRITES.inc(len(changed))
             metrics.STORE_BATCH.observe(len(tasks))
             return changed
         except Exception:  # noqa: BLE001 - any store failure is retried, never dropped
             tried += 1
+            metrics.STORE_UP.set(0)
             metrics.STORE_WRITE_ERRORS.inc()
             log.exception("store write failed (try %d), retrying in %.1fs", tried, delay)
             if attempts and tried >= attempts:
