@@ -134,7 +134,15 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
         times[name] = t
     from services.entrypoints import whatif
 
-    return whatif(args.files, args.set, times["since"], times["until"], args.json)
+    if bool(args.files) == args.from_kafka:
+        print("vpa whatif: give FILE... or --from-kafka (one of them)", file=sys.stderr)
+        return 2
+    if args.from_kafka:
+        from services.common.kafka_config import KafkaConfig
+        from services.common.service_config import check
+
+        check((KafkaConfig,))
+    return whatif(args.files, args.set, times["since"], times["until"], args.json, args.from_kafka, args.days)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -219,7 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_replay)
 
     w = sub.add_parser("whatif", help="replay the history with changed business-rule settings: how the work differs")
-    w.add_argument("files", nargs="+", metavar="FILE")
+    w.add_argument("files", nargs="*", metavar="FILE")
+    w.add_argument("--from-kafka", action="store_true",
+                   help="read vpa.events, vpa.commands and at.roster as retained, without joining a consumer group")
+    w.add_argument("--days", type=int, default=None, help="with --from-kafka: only the last DAYS days")
     w.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a business-rule setting to change, e.g. VPA_LONG_ABSENCE_DAYS=28 (repeatable)")
     w.add_argument("--from", dest="since", default=None, metavar="DATE",

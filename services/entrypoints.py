@@ -6,6 +6,7 @@ asyncpg, aiohttp, Prometheus) go with which core.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from datetime import datetime
@@ -32,12 +33,49 @@ def replay(paths: list[str], settings: "Settings", until: Optional[datetime] = N
     return feed(runner, paths, until)
 
 
+def history_from_kafka(folder: str, days: Optional[int]) -> tuple[list[str], str]:
+    """The retained ``vpa.events``, ``vpa.commands`` and ``at.roster`` as one JSONL file in
+    ``folder`` (ordered as the services merge them), read without a consumer group; with ``days``
+    only the last ``days`` days. Returns the file and a line saying how far back the history reaches."""
+    import os
+    from datetime import timedelta, timezone
+
+    from services.common.kafka.client import read_retained
+    from services.common.order import TOPIC_RANK
+    from services.common.kafka_config import KafkaConfig
+    from services.common.timeutil import parse
+
+    cfg = KafkaConfig.from_env("whatif")
+    records = asyncio.run(read_retained(cfg, ("vpa.events", "vpa.commands", "at.roster")))
+    keyed = []
+    for r in records:
+        try:
+            at = parse(json.loads(r.value)["occurred_at"])
+        except Exception:  # noqa: BLE001 - an invalid record: the replay reports it, at the end
+            at = None
+        keyed.append((at, TOPIC_RANK.get(r.topic, 3), r.partition, r.offset, r.value or b""))
+    dated = [k for k in keyed if k[0] is not None]
+    cut = max(k[0] for k in dated) - timedelta(days=days) if days and dated else None
+    kept = sorted((k for k in dated if cut is None or k[0] >= cut), key=lambda k: (k[0], k[1], k[2], k[3]))
+    kept += [k for k in keyed if k[0] is None]
+    path = os.path.join(folder, "history.jsonl")
+    with open(path, "wb") as f:
+        for k in kept:
+            f.write(k[4].replace(b"\n", b" ") + b"\n")
+    first = min((k[0] for k in kept if k[0] is not None), default=None)
+    reach = (f"Kafka: {len(kept):,} retained records ({cfg.bootstrap_servers}), history from "
+             f"{first.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if first else "Kafka: no retained records")
+    return [path], reach
+
+
 def whatif(paths: list[str], sets: list[str], since: Optional[datetime], until: Optional[datetime],
-           as_json: bool) -> int:
-    """``vpa whatif``: ``paths`` replayed with the current business-rule settings and with ``sets``
-    changed; prints how the work differs. 2 on a bad --set (the reason on stderr)."""
+           as_json: bool, from_kafka: bool = False, days: Optional[int] = None) -> int:
+    """``vpa whatif``: ``paths`` (or the history retained in Kafka) replayed with the current
+    business-rule settings and with ``sets`` changed; prints how the work differs. 2 on a bad
+    --set (the reason on stderr)."""
     import os
     import sys
+    import tempfile
 
     from services.common.config_loader import ConfigError
     from services.common.replay import final_tasks
@@ -49,9 +87,20 @@ def whatif(paths: list[str], sets: list[str], since: Optional[datetime], until: 
     except (WhatIfError, ConfigError) as exc:
         print(f"vpa whatif: {exc}", file=sys.stderr)
         return 2
-    base = final_tasks(replay(paths, current, until).drain_tasks())
-    other = final_tasks(replay(paths, changed, until).drain_tasks())
+    with tempfile.TemporaryDirectory(prefix="vpa-whatif-") as folder:
+        reach = None
+        if from_kafka:
+            try:
+                paths, reach = history_from_kafka(folder, days)
+            except Exception as exc:  # noqa: BLE001 - the cluster: one line, no traceback
+                print(f"vpa whatif: cannot read the history from Kafka ({type(exc).__name__}: {exc})", file=sys.stderr)
+                return 1
+            print(f"vpa whatif: {reach}", file=sys.stderr)
+        base = final_tasks(replay(paths, current, until).drain_tasks())
+        other = final_tasks(replay(paths, changed, until).drain_tasks())
     report = compare(base, other, current.tz, changes, since, until)
+    if reach:
+        report["history"] = reach
     sys.stdout.write(dumps(report) if as_json else render_text(report))
     return 0
 

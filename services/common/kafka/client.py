@@ -537,6 +537,38 @@ async def read_range(cfg: KafkaConfig, tp: TP, start: int, end: int, timeout: fl
         await reader.stop()
 
 
+async def read_retained(cfg: KafkaConfig, topics: Iterable[str], idle_timeout: float = 30.0) -> list[Record]:
+    """Every retained record of ``topics`` from the earliest offset to the end offsets of now, with
+    a reader that joins no group (safe against production: ``vpa whatif --from-kafka``). A topic
+    that does not exist holds nothing."""
+    offsets, reader = Offsets(cfg), PartitionReader(cfg)
+    await offsets.start()
+    await reader.start()
+    out: list[Record] = []
+    try:
+        tps = [(t, p) for t in topics for p in await partitions_of(cfg, t, wait=5.0)]
+        ends = await offsets.end_offsets(tps)
+        reader.assign(tps)
+        for tp in tps:
+            await reader.seek(tp, None)
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            behind = [tp for tp in tps if await reader.position(tp) < ends.get(tp, 0)]
+            if not behind:
+                return out
+            got = await reader.fetch(0.5)
+            for tp, records in got.items():
+                out += [r for r in records if r.offset < ends.get(tp, 0)]
+            if got:
+                last = loop.time()
+            elif loop.time() - last > idle_timeout:
+                raise TimeoutError(f"reading {', '.join(topics)} made no progress for {idle_timeout:.0f} s")
+    finally:
+        await reader.stop()
+        await offsets.stop()
+
+
 @dataclass
 class Admin:
     """Topics: create, describe, configs (``vpa topics create`` and the services' start)."""
