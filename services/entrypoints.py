@@ -69,7 +69,7 @@ def history_from_kafka(folder: str, days: Optional[int]) -> tuple[list[str], str
 
 
 def whatif(paths: list[str], sets: list[str], since: Optional[datetime], until: Optional[datetime],
-           as_json: bool, from_kafka: bool = False, days: Optional[int] = None) -> int:
+           as_json: bool, from_kafka: bool = False, days: Optional[int] = None, html: Optional[str] = None) -> int:
     """``vpa whatif``: ``paths`` (or the history retained in Kafka) replayed with the current
     business-rule settings and with ``sets`` changed; prints how the work differs. 2 on a bad
     --set (the reason on stderr)."""
@@ -101,6 +101,12 @@ def whatif(paths: list[str], sets: list[str], since: Optional[datetime], until: 
     report = compare(base, other, current.tz, changes, since, until)
     if reach:
         report["history"] = reach
+    if html:
+        from services.whatif_report import render_html
+
+        with open(html, "w", encoding="utf-8") as f:
+            f.write(render_html(report))
+        print(f"vpa whatif: the report is in {html}", file=sys.stderr)
     sys.stdout.write(dumps(report) if as_json else render_text(report))
     return 0
 

@@ -38,6 +38,7 @@ REASON_LABELS = {
     "long": "lange Abwesenheiten", "frequent": "häufige Abwesenheiten", "short_notice": "kurzfristige Abwesenheiten",
     "class_drop": "Klassen-Abstiege", "rising_star": "Rising Stars", "schedule_new_vpa": "Kalenderänderungen von N-VPAs",
     "schedule_ab_vpa": "Kalenderänderungen von A/B-VPAs", "follow_up": "Inaktivitäten",
+    "handover": "Übergaben an Vertretungen", "handover_unavailable": "Übergaben ohne Vertretung",
 }
 LIVE = ("waiting", "open")
 SAMPLE = 20
