@@ -143,7 +143,7 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
 
         check((KafkaConfig,))
     return whatif(args.files, args.set, times["since"], times["until"], args.json, args.from_kafka, args.days,
-                  args.html)
+                  args.html, args.progress)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="count only tasks created from this date (YYYY-MM-DD or RFC 3339)")
     w.add_argument("--until", default=None, metavar="DATE", help="replay and count up to this date")
     w.add_argument("--json", action="store_true", help="the whole report as JSON")
+    w.add_argument("--progress", action="store_true", help=argparse.SUPPRESS)  # "progress 0.42" lines (jobs)
     w.add_argument("--html", default=None, metavar="FILE",
                    help="also write the report as one self-contained page (charts as inline SVG)")
     w.set_defaults(func=_cmd_whatif)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def replay(paths: list[str], settings: "Settings", until: Optional[datetime] = None,
-           keep_versions: bool = False) -> "EmbeddedRunner":
+           keep_versions: bool = False, on_progress: Any = None) -> "EmbeddedRunner":
     """``vpa replay``: every service in one embedded runner, in stream time, over ``paths``.
 
     ``keep_versions``: the runner keeps every task version (tests); ``vpa replay`` keeps only the
@@ -30,7 +30,7 @@ def replay(paths: list[str], settings: "Settings", until: Optional[datetime] = N
 
     runner = EmbeddedRunner(processors(), settings, StreamClock(), limits=limits_of(settings),
                             keep_versions=keep_versions)
-    return feed(runner, paths, until)
+    return feed(runner, paths, until, on_progress)
 
 
 def history_from_kafka(folder: str, days: Optional[int]) -> tuple[list[str], str]:
@@ -69,7 +69,8 @@ def history_from_kafka(folder: str, days: Optional[int]) -> tuple[list[str], str
 
 
 def whatif(paths: list[str], sets: list[str], since: Optional[datetime], until: Optional[datetime],
-           as_json: bool, from_kafka: bool = False, days: Optional[int] = None, html: Optional[str] = None) -> int:
+           as_json: bool, from_kafka: bool = False, days: Optional[int] = None, html: Optional[str] = None,
+           progress: bool = False) -> int:
     """``vpa whatif``: ``paths`` (or the history retained in Kafka) replayed with the current
     business-rule settings and with ``sets`` changed; prints how the work differs. 2 on a bad
     --set (the reason on stderr)."""
@@ -96,8 +97,13 @@ def whatif(paths: list[str], sets: list[str], since: Optional[datetime], until: 
                 print(f"vpa whatif: cannot read the history from Kafka ({type(exc).__name__}: {exc})", file=sys.stderr)
                 return 1
             print(f"vpa whatif: {reach}", file=sys.stderr)
-        base = final_tasks(replay(paths, current, until).drain_tasks())
-        other = final_tasks(replay(paths, changed, until).drain_tasks())
+        def step(half: int) -> Any:  # --progress: "progress 0.42" lines on stderr, for a job
+            if not progress:
+                return None
+            return lambda done, total: print(f"progress {(half + done / total) / 2:.2f}", file=sys.stderr,
+                                             flush=True)
+        base = final_tasks(replay(paths, current, until, on_progress=step(0)).drain_tasks())
+        other = final_tasks(replay(paths, changed, until, on_progress=step(1)).drain_tasks())
     report = compare(base, other, current.tz, changes, since, until)
     if reach:
         report["history"] = reach
@@ -194,6 +200,7 @@ def serve_dashlet() -> int:
     from services.common.settings import Settings
     from services.dashlet.api import build_app, kafka_sink
     from services.dashlet.auth import parse_tokens
+    from services.dashlet.whatif_job import WhatIfJobs
     from services.notifier.store import open_store
 
     kafka, store_cfg, dashlet = KafkaConfig.from_env("dashlet"), StoreConfig.from_env(), DashletConfig.from_env()
@@ -205,7 +212,8 @@ def serve_dashlet() -> int:
         app = build_app(store, sink, parse_tokens(dashlet.dashlet_tokens.get_secret_value()), Settings.from_env(),
                         crm_url_template=dashlet.crm_url_template, commands_per_second=dashlet.commands_per_second,
                         command_burst=dashlet.command_burst, feeds_per_token=dashlet.feeds_per_token,
-                        metrics_on_api=dashlet.dashlet_metrics_port is None)
+                        metrics_on_api=dashlet.dashlet_metrics_port is None,
+                        whatif=WhatIfJobs())  # a what-if reads the history retained in Kafka
         if dashlet.dashlet_metrics_port is not None:
             from services.common import health
 

@@ -9,7 +9,7 @@ import sys
 from array import array
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Iterator, Optional, TextIO
+from typing import Callable, Iterable, Iterator, Optional, TextIO
 
 from services.common.embedded_runner import EmbeddedRunner
 from services.common.engine import EngineLimits
@@ -110,10 +110,15 @@ def stream_lines(paths: list[str]) -> tuple[int, Iterator[tuple[str, int, str]]]
     return total, files()
 
 
-def feed(runner: EmbeddedRunner, paths: list[str], until: Optional[datetime] = None) -> EmbeddedRunner:
-    """Every line of ``paths`` into ``runner`` in replay order (``stream_lines``), then the clock to ``until``."""
+def feed(runner: EmbeddedRunner, paths: list[str], until: Optional[datetime] = None,
+         on_progress: Optional[Callable[[int, int], None]] = None) -> EmbeddedRunner:
+    """Every line of ``paths`` into ``runner`` in replay order (``stream_lines``), then the clock to
+    ``until``. ``on_progress(done, total)`` is called every 1% of the lines (a job's progress)."""
     total, lines = stream_lines(paths)
-    for source, lineno, text in _with_progress(lines, total):
+    step = max(1, total // 100)
+    for n, (source, lineno, text) in enumerate(_with_progress(lines, total), 1):
+        if on_progress is not None and n % step == 0:
+            on_progress(n, total)
         # The file's own bytes (read with surrogateescape): invalid UTF-8 is then an invalid line.
         runner.submit_raw(text.encode("utf-8", "surrogateescape"), f"{source}:{lineno}")
     if until is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -50,6 +51,7 @@ NOW = web.AppKey("now", object)
 CRM = web.AppKey("crm", object)
 RATE = web.AppKey("rate", CommandRate)
 FEEDS = web.AppKey("feeds", FeedLimit)
+WHATIF = web.AppKey("whatif", object)  # a WhatIfJobs, or None where no what-if can run
 PRINCIPAL = web.RequestKey("principal", Principal)
 VPA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
 _TASK_ID = TypeAdapter(TaskId)
@@ -224,6 +226,66 @@ async def get_team(request: web.Request) -> web.Response:
                                               request.app[SETTINGS]))
 
 
+# ---- "Was wäre wenn" (VPA Managers, issue 23) ------------------------------------------------
+
+def _manager(request: web.Request, what: str) -> Principal:
+    who: Principal = request[PRINCIPAL]
+    if who.role != "vpa_manager":
+        raise ApiError(403, ErrorCode.forbidden, f"{what} ist nur für VPA Manager")
+    return who
+
+
+def _whatif_status(request: web.Request) -> dict:
+    from services.whatif import RULE_SETTINGS
+
+    jobs = request.app[WHATIF]
+    current = request.app[SETTINGS]
+    values = {name: _env_text(getattr(current, name.removeprefix("VPA_").lower())) for name in RULE_SETTINGS}
+    body = jobs.status() if jobs is not None else {"state": "unavailable"}
+    return {**body, "settings": [{"name": n, "label": label, "value": values[n]} for n, label in RULE_SETTINGS.items()]}
+
+
+def _env_text(value: Any) -> str:
+    """A setting's value as it is written in the environment (VPA_SHIFTS=08:00-14:00,...)."""
+    if isinstance(value, tuple):
+        return ",".join(_env_text(v) if not isinstance(v, tuple) else "-".join(_env_text(x) for x in v) for v in value)
+    if hasattr(value, "strftime") and hasattr(value, "hour") and not hasattr(value, "year"):
+        return value.strftime("%H:%M")
+    return str(value.isoformat() if hasattr(value, "isoformat") else value)
+
+
+async def get_whatif(request: web.Request) -> web.Response:
+    _manager(request, "Was wäre wenn")
+    return web.json_response(_whatif_status(request))
+
+
+async def post_whatif(request: web.Request) -> web.Response:
+    from services.common.config_loader import ConfigError
+    from services.dashlet.whatif_job import Busy
+    from services.whatif import WhatIfError, rule_changes, settings_pair
+
+    who = _manager(request, "Was wäre wenn")
+    commands.check_media_type(request.content_type, request.charset)
+    body = commands.parse_object(await request.read())
+    changes = body.get("changes")
+    if (set(body) != {"changes"} or not isinstance(changes, dict) or not changes
+            or not all(isinstance(v, str) for v in changes.values())):
+        raise ApiError(400, ErrorCode.bad_request, "Erwartet {\"changes\": {\"VPA_…\": \"Wert\"}}")
+    try:
+        wanted = rule_changes(f"{k}={v}" for k, v in changes.items())
+        settings_pair(os.environ, wanted)
+    except (WhatIfError, ConfigError) as exc:
+        raise ApiError(422, ErrorCode.rejected, str(exc)) from None
+    jobs = request.app[WHATIF]
+    if jobs is None:
+        raise ApiError(503, ErrorCode.whatif_unavailable, "Hier kann kein Was-wäre-wenn laufen")
+    try:
+        jobs.start(wanted, who.initials)
+    except Busy as exc:
+        raise ApiError(409, ErrorCode.whatif_running, str(exc)) from None
+    return web.json_response(_whatif_status(request), status=202)
+
+
 # ---- commands --------------------------------------------------------------------------------
 
 async def post_command(request: web.Request) -> web.Response:
@@ -360,6 +422,8 @@ ROUTES: tuple[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamRespon
     ("GET", "/api/vpas/{vpa_id}", get_vpa),
     ("GET", "/api/today", get_today),
     ("GET", "/api/team", get_team),
+    ("GET", "/api/whatif", get_whatif),
+    ("POST", "/api/whatif", post_whatif),
     ("GET", "/api/stream", stream),
     ("GET", "/healthz", healthz),
     ("GET", "/metrics", metrics),
@@ -373,7 +437,7 @@ def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal], setti
               reader: Any = None, ledger: Any = None, now: Optional[Callable[[], datetime]] = None,
               stuck_after: float = 5.0, crm_url_template: Optional[str] = None,
               commands_per_second: float = 5.0, command_burst: int = 20, feeds_per_token: int = 5,
-              metrics_on_api: bool = True) -> web.Application:
+              metrics_on_api: bool = True, whatif: Any = None) -> web.Application:
     """The dashlet app. ``reader`` and ``ledger`` default to ones over the same store; ``now``
     (the wall clock by default) decides the current shift and stamps commands."""
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES)
@@ -392,6 +456,12 @@ def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal], setti
     app[CRM] = crm_url_template
     app[RATE] = CommandRate(commands_per_second, command_burst)
     app[FEEDS] = FeedLimit(feeds_per_token)
+    app[WHATIF] = whatif
+
+    async def stop_whatif(app: web.Application) -> None:
+        if app[WHATIF] is not None:
+            await app[WHATIF].close()
+    app.on_cleanup.append(stop_whatif)
     for method, path, handler in ROUTES:
         if path == "/metrics" and not metrics_on_api:
             continue  # served on a port of its own (VPA_DASHLET_METRICS_PORT)

@@ -168,7 +168,18 @@ def check_media_type(content_type: str, charset: Optional[str]) -> None:
 
 
 def parse_body(body: bytes) -> dict:
-    """Bytes -> a JSON object, with a German 400 for anything else (never an exception)."""
+    """Bytes -> a command's JSON object, with a German 400 for anything else (never an exception)."""
+    obj = parse_object(body)
+    type_ = obj.get("type")
+    if not isinstance(type_, str) or type_ not in REQUEST_MODELS:
+        shown = type_[:60] if isinstance(type_, str) else type_.__class__.__name__
+        raise _bad(ErrorCode.unknown_command_type,
+                   f"Unbekannter Befehl {shown!r}: erlaubt sind {', '.join(sorted(REQUEST_MODELS))}")
+    return obj
+
+
+def parse_object(body: bytes) -> dict:
+    """Bytes -> a JSON object of safe text, with a German 400 for anything else."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -182,11 +193,6 @@ def parse_body(body: bytes) -> dict:
     if not isinstance(obj, dict):
         raise _bad(ErrorCode.bad_json, "Der Inhalt muss ein JSON-Objekt sein")
     _check_text(obj)
-    type_ = obj.get("type")
-    if not isinstance(type_, str) or type_ not in REQUEST_MODELS:
-        shown = type_[:60] if isinstance(type_, str) else type_.__class__.__name__
-        raise _bad(ErrorCode.unknown_command_type,
-                   f"Unbekannter Befehl {shown!r}: erlaubt sind {', '.join(sorted(REQUEST_MODELS))}")
     return obj
 
 

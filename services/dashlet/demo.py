@@ -38,6 +38,7 @@ from services.common.replay import final_tasks
 from services.common.settings import Settings
 from services.dashlet.api import build_app
 from services.dashlet.auth import Principal, hash_token, tokens_from_env
+from services.dashlet.whatif_job import WhatIfJobs
 from services.notifier import projection
 from services.notifier.service import write_batch
 
@@ -248,6 +249,26 @@ class LiveDemo(EmbeddedPipeline):
             return None
 
 
+def demo_history(params: DemoParams, tz_name: str, demo_db, demo: "LiveDemo") -> Callable[[str], Any]:  # noqa: ANN001
+    """The demo's history for a what-if (issue 23): the simulated past up to now and the commands
+    from the page, merged in the order ``rebuild`` replays them, as one JSONL file."""
+    async def write(folder: str) -> list[str]:
+        feed = await asyncio.to_thread(company_feed, params, tz_name, frozenset(demo.erased))
+        inputs = await demo_db.inputs()
+        cut = demo.mark.timestamp()
+        path = os.path.join(folder, "demo-history.jsonl")
+
+        def dump() -> None:
+            sim = ((at, 0, n, line) for n, (at, line) in enumerate(feed.lines) if at <= cut)
+            api = ((t.timestamp(), 1, n, raw) for n, (t, raw) in enumerate(inputs))
+            with open(path, "wb") as f:
+                for _, _, _, line in heapq.merge(sim, api):
+                    f.write(line.rstrip(b"\n") + b"\n")
+        await asyncio.to_thread(dump)
+        return [path]
+    return write
+
+
 def _vpa_of(line: bytes) -> Optional[str]:
     try:
         return json.loads(line).get("vpa_id")
@@ -386,7 +407,8 @@ async def _serve(opts: DemoOptions, sock: socket.socket, stop: asyncio.Event) ->
 
         tokens = tokens_from_env() or logins
         crm = os.environ.get("VPA_CRM_URL_TEMPLATE") or None
-        web_runner = web.AppRunner(build_app(store, demo.command, tokens, settings, crm_url_template=crm),
+        jobs = WhatIfJobs(history=demo_history(params, settings.timezone, demo_db, demo))
+        web_runner = web.AppRunner(build_app(store, demo.command, tokens, settings, crm_url_template=crm, whatif=jobs),
                                    shutdown_timeout=2)
         await web_runner.setup()
         await web.SockSite(web_runner, sock).start()

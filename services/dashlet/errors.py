@@ -45,6 +45,8 @@ class ErrorCode(str, Enum):
     command_path_unavailable = "command_path_unavailable"
     store_unavailable = "store_unavailable"
     unhealthy = "unhealthy"
+    whatif_running = "whatif_running"
+    whatif_unavailable = "whatif_unavailable"
     internal = "internal"
 
 

@@ -101,7 +101,7 @@ def _parameters(defs: dict) -> list[dict]:
 def _errors(ref: dict, *statuses: int) -> dict:
     words = {400: "ungültige Anfrage", 401: "kein oder unbekanntes Token", 403: "nicht für diese Rolle",
              404: "nicht gefunden",
-             409: "event_id schon verwendet", 413: "zu groß", 415: "kein JSON in UTF-8",
+             409: "läuft schon", 413: "zu groß", 415: "kein JSON in UTF-8",
              422: "von einer Regel abgelehnt (der Grund steht in error)", 429: "zu viele Befehle (Retry-After)",
              503: "Befehlsweg nicht verfügbar"}
     out = {}
@@ -112,6 +112,20 @@ def _errors(ref: dict, *statuses: int) -> dict:
         if status == 429:
             out["429"]["headers"] = {"Retry-After": {"schema": {"type": "string"}, "required": True}}
     return out
+
+
+WHATIF_REQUEST = {"type": "object", "required": ["changes"], "additionalProperties": False, "properties": {
+    "changes": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string"},
+                "description": "Geschäftsregeln und ihre neuen Werte, z. B. {\"VPA_LONG_ABSENCE_DAYS\": \"28\"}"}}}
+WHATIF_STATUS = {"type": "object", "required": ["state", "settings"], "properties": {
+    "state": {"type": "string", "enum": ["idle", "running", "done", "failed", "unavailable"]},
+    "progress": {"type": "number", "minimum": 0, "maximum": 1},
+    "phase": {"type": "string"}, "changes": {"type": "object", "additionalProperties": {"type": "string"}},
+    "by": {"type": "string"}, "started_at": {"type": "string"}, "finished_at": {"type": "string"},
+    "elapsed_s": {"type": "number"}, "error": {"type": "string"},
+    "report": {"type": "object", "description": "wie bei vpa whatif --json"},
+    "settings": {"type": "array", "items": {"type": "object", "required": ["name", "label", "value"], "properties": {
+        "name": {"type": "string"}, "label": {"type": "string"}, "value": {"type": "string"}}}}}}
 
 
 @lru_cache(maxsize=1)
@@ -177,6 +191,15 @@ def openapi_spec() -> dict:
             "operationId": "team", "summary": "Team (nur VPA Manager): Arbeit je Mitglied, Abwesenheiten und Übergaben",
             "security": bearer,
             "responses": {"200": _json(ref("Team"), "das Team"), **_errors(err, 401, 403)}}},
+        "/api/whatif": {
+            "get": {"operationId": "whatifStatus", "summary": "Was wäre wenn (nur VPA Manager): die Regeln mit "
+                     "ihren Werten und die laufende oder letzte Berechnung", "security": bearer,
+                     "responses": {"200": _json(WHATIF_STATUS, "Stand"), **_errors(err, 401, 403)}},
+            "post": {"operationId": "whatifStart", "summary": "Was wäre wenn (nur VPA Manager): den Verlauf mit "
+                     "geänderten Regeln durchrechnen (im Hintergrund, eine Berechnung zur Zeit)", "security": bearer,
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": WHATIF_REQUEST}}},
+                     "responses": {"202": _json(WHATIF_STATUS, "gestartet"),
+                                   **_errors(err, 400, 401, 403, 409, 413, 415, 422, 503)}}},
         "/api/stream": {"get": {
             "operationId": "stream", "summary": "Server-Sent Events: ready, dann je geänderter Aufgabe ein task-Ereignis",
             "security": bearer,
