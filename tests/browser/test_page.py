@@ -355,3 +355,40 @@ async def test_stored_text_never_runs_as_script(browser, dashlet):
     await expect(row(page, "<img src=x")).to_have_count(1)
     assert await page.evaluate("window.pwned") is False
     assert problems == []
+
+
+# ---- Was wäre wenn (issue 23) --------------------------------------------------------------------
+
+@pytest.fixture
+async def whatif_dashlet(database_url, pg_schema):
+    from services.dashlet.whatif_job import WhatIfJobs
+    from services.notifier.store import PostgresTaskStore
+    from tests.e2e.harness import company, start_dashlet
+
+    async def history(folder: str) -> list[str]:
+        path = Path(folder) / "history.jsonl"
+        path.write_text("\n".join(company()) + "\n", encoding="utf-8")
+        return [str(path)]
+
+    store = await PostgresTaskStore.connect(database_url, schema=pg_schema)
+    d = await start_dashlet(store, company(), whatif=WhatIfJobs(history=history))
+    yield d
+    await d.stop()
+    await store.close()
+
+
+async def test_a_manager_runs_a_what_if_from_the_team_tab_and_sees_the_chart(browser, whatif_dashlet, artifacts):
+    page, problems = await open_page(browser, whatif_dashlet, "tok-vm")
+    await page.get_by_role("tab", name="Team").click()
+    region = page.get_by_role("region", name="Was wäre wenn")
+    field = region.get_by_label("lange Abwesenheit ab (Tage)")
+    await expect(field).to_have_value("21")  # today's value
+    await field.fill("35")
+    await region.get_by_role("button", name="Durchrechnen").click()
+    await expect(region.locator(".whatif-summary")).to_contain_text("−1 Fälle", timeout=60_000)
+    await expect(region.get_by_role("img", name=re.compile("Fälle je Woche"))).to_be_visible()
+    await expect(region).to_contain_text("nur heute")  # the long absence case that would not exist
+    await expect(region).to_contain_text("Warum:")
+    await axe_clean(page, "Was wäre wenn")
+    await shots(page, artifacts, "whatif")
+    assert problems == []

@@ -251,6 +251,27 @@ async def test_vpa_erase_reaches_the_running_demo_and_leaves_nothing(first_run, 
         assert namesakes or name not in text, f"{table} still names {name}"
 
 
+async def test_a_what_if_runs_over_the_demos_history(first_run):
+    """Issue 23: a VPA Manager sets "lange Abwesenheit ab" to 28 days and sees within a minute how
+    many cases fewer and for whom; the demo's own tasks stay as they were."""
+    _, url, tokens = first_run
+    vm = tokens["vpa_manager"][1]
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{url}/api/whatif", headers=auth(vm),
+                             json={"changes": {"VPA_LONG_ABSENCE_DAYS": "28"}}) as r:
+            assert r.status == 202, await r.text()
+
+        async def finished():
+            async with http.get(f"{url}/api/whatif", headers=auth(vm)) as r:
+                body = await r.json()
+            return body if body["state"] in ("done", "failed") else None
+        body = await poll(finished, 60, "the what-if to finish")
+    assert body["state"] == "done", body.get("error")
+    report = body["report"]
+    assert report["totals"]["cases"][1] < report["totals"]["cases"][0], report["summary"]
+    assert "lange Abwesenheiten" in report["summary"] and report["members_delta"]
+
+
 async def test_restart_resumes_and_stopping_leaves_no_postgres(first_run, data_dir):
     demo, url, tokens = first_run
     initials, token = tokens["at"]

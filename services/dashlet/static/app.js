@@ -39,7 +39,7 @@ const LIVE = new Set(["waiting", "open"]);
 const state = {
   token: "", me: null, view: "heute", vpaId: null,
   pages: { cases: null, reminders: null, journey: null },
-  today: null, team: null, vpa: null, detail: null, stream: null,
+  today: null, team: null, whatif: null, whatifPolling: false, vpa: null, detail: null, stream: null,
   reread: {},  // view -> timer of a throttled re-read
   lastRead: {},  // view -> Date.now() of the last read
 };
@@ -366,6 +366,126 @@ function makeCard(t, info) {
 
 // ---- Team (VPA Managers) ---------------------------------------------------------------------
 
+// "Was wäre wenn": the company's history computed again with other thresholds, as a job on the
+// server; the page polls its progress and shows the report (summary, weekly change, members, tasks).
+async function readWhatif() {
+  if (state.me.role !== "vpa_manager") return;
+  const r = await api("/api/whatif");
+  if (r.ok) state.whatif = r.body;
+  if (state.whatif && state.whatif.state === "running" && !state.whatifPolling) {
+    state.whatifPolling = true;
+    setTimeout(async () => {
+      state.whatifPolling = false;
+      await readWhatif();
+      if (state.view === "team") render();
+    }, 1000);
+  }
+}
+
+async function startWhatif(ev) {
+  ev.preventDefault();
+  const changes = {};
+  for (const s of state.whatif.settings) {
+    const input = $(`wi-${s.name}`);
+    if (input && input.value.trim() !== s.value) changes[s.name] = input.value.trim();
+  }
+  if (!Object.keys(changes).length) { showNotice("Bitte mindestens einen Wert ändern."); return; }
+  const r = await api("/api/whatif", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ changes }) });
+  if (!r.ok) { showNotice(`Was wäre wenn: ${reasonOf(r)}`); return; }
+  state.whatif = r.body;
+  await readWhatif();
+  render();
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  for (const c of children) node.append(c);
+  return node;
+}
+
+// The cases' change per week as bars (orange: more with the change, grey: fewer).
+function whatifChart(weeks) {
+  const w = 640, h = 170, pad = 28, n = Math.max(weeks.length, 1);
+  const deltas = weeks.map((x) => x.cases[1] - x.cases[0]);
+  const top = Math.max(1, ...deltas.map(Math.abs));
+  const zero = h / 2, bw = (w - 2 * pad) / n;
+  const chart = svg("svg", { viewBox: `0 0 ${w} ${h}`, role: "img", class: "whatif-chart",
+    "aria-label": "Fälle je Woche: mit der Änderung minus heute" });
+  chart.append(svg("line", { x1: pad, x2: w - pad, y1: zero, y2: zero, stroke: "#1f2933" }));
+  deltas.forEach((d, i) => {
+    const len = (Math.abs(d) / top) * (zero - 14);
+    chart.append(svg("rect", { x: pad + i * bw + 2, width: Math.max(bw - 4, 1), y: d >= 0 ? zero - len : zero,
+      height: len, fill: d > 0 ? "#d9480f" : "#5b6b7a" }, svg("title", {}, `${weeks[i].week}: ${d > 0 ? "+" : ""}${d}`)));
+    if (i % Math.ceil(n / 12) === 0) {
+      chart.append(svg("text", { x: pad + i * bw + bw / 2, y: h - 4, "text-anchor": "middle", "font-size": 11,
+        fill: "#52606d" }, weeks[i].week.split("-")[1]));
+    }
+  });
+  chart.append(svg("text", { x: 2, y: 12, "font-size": 11, fill: "#52606d" }, `±${top}`));
+  return chart;
+}
+
+function whatifView() {
+  const wi = state.whatif;
+  const box = el("section", { class: "whatif", "aria-label": "Was wäre wenn" }, el("h2", { text: "Was wäre wenn" }));
+  if (!wi) { box.append(el("p", { class: "empty", text: "Wird geladen …" })); return box; }
+  if (wi.state === "unavailable") {
+    box.append(el("p", { class: "hint", text: "Hier kann kein Was-wäre-wenn laufen." }));
+    return box;
+  }
+  box.append(el("p", { class: "hint", text: "Den bisherigen Verlauf mit anderen Schwellen durchrechnen: wie sich die "
+    + "Arbeit des AT ändern würde. Die laufende Arbeit bleibt unberührt." }));
+  const running = wi.state === "running";
+  const form = el("form", { id: "whatif-form", onsubmit: startWhatif },
+    ...wi.settings.map((s) => el("label", { class: "wi-field" }, el("span", { text: s.label }),
+      el("input", { id: `wi-${s.name}`, name: s.name, type: "text", value: s.value, "data-current": s.value,
+        disabled: running, "aria-describedby": "wi-hint" }))),
+    el("p", { id: "wi-hint", class: "hint", text: "Heutige Werte sind eingetragen; nur geänderte zählen." }),
+    el("button", { type: "submit", class: "primary", disabled: running, text: running ? "Wird gerechnet …" : "Durchrechnen" }));
+  box.append(form);
+  if (running) {
+    box.append(el("p", {}, el("progress", { max: 1, value: wi.progress || 0, "aria-label": "Fortschritt" }),
+      ` ${Math.round((wi.progress || 0) * 100)} % (${wi.phase || "läuft"})`));
+  } else if (wi.state === "failed") {
+    box.append(el("p", { class: "warning", text: `Die Berechnung ist gescheitert: ${wi.error || "unbekannt"}` }));
+  } else if (wi.state === "done" && wi.report) {
+    const r = wi.report;
+    const changed = Object.entries(r.changes).map(([k, v]) => {
+      const s = wi.settings.find((x) => x.name === k);
+      return `${s ? s.label : k}: ${v}`;
+    }).join(", ");
+    box.append(el("p", { class: "whatif-summary", text: r.summary }),
+      el("p", { class: "hint", text: `Geändert: ${changed}${wi.by ? ` (von ${wi.by})` : ""}` }),
+      whatifChart(r.weeks));
+    const members = r.members.filter((m) => m.assigned[0] !== m.assigned[1])
+      .sort((a, b) => Math.abs(b.assigned[1] - b.assigned[0]) - Math.abs(a.assigned[1] - a.assigned[0])).slice(0, 12);
+    if (members.length) {
+      box.append(el("table", { class: "tasks" }, el("caption", { text: "Zugewiesen je Mitglied" }),
+        el("thead", {}, el("tr", {}, ...["Mitglied", "heute", "mit der Änderung", "höchstens offen (heute → geändert)"]
+          .map((x) => el("th", { scope: "col", text: x })))),
+        el("tbody", {}, ...members.map((m) => el("tr", {},
+          el("td", { "data-label": "Mitglied", text: m.initials }),
+          el("td", { "data-label": "heute", text: String(m.assigned[0]) }),
+          el("td", { "data-label": "mit der Änderung", text: String(m.assigned[1]) }),
+          el("td", { "data-label": "höchstens offen", text: `${m.peak[0]} → ${m.peak[1]}` }))))));
+    }
+    const sample = r.differences.sample.slice(0, 8);
+    if (sample.length) {
+      box.append(el("h3", { text: `Aufgaben, die sich ändern (${r.differences.count})` }),
+        el("ul", { class: "whatif-sample" }, ...sample.map((x) => {
+          const side = x.changed || x.current;
+          const kind = { only_changed: "nur mit der Änderung", only_current: "nur heute", differs: "anders" }[x.kind];
+          return el("li", {}, el("strong", { text: `${side.title || x.task_id}: ${kind}` }),
+            el("div", { class: "hint", text: `Warum: ${(side.warum || []).filter(Boolean).join(" ")}` }));
+        })));
+    }
+  }
+  return box;
+}
+
 async function readTeam() {
   const r = await api("/api/team");
   if (r.ok) { state.team = r.body; state.lastRead.team = Date.now(); }
@@ -390,6 +510,7 @@ function teamView() {
         el("td", { "data-label": "Überfällig", text: String(m.overdue) }),
         el("td", { "data-label": "Ältester offener Eintrag" },
           m.oldest ? el("span", {}, titleLink(m.oldest), ` (${formatTime(m.oldest_since)})`) : "–"))))));
+  box.append(whatifView());
   box.append(el("h2", { text: "Abwesenheiten der nächsten 14 Tage" }));
   if (!t.absences.length) box.append(el("p", { class: "empty", text: "Niemand ist in den nächsten 14 Tagen abwesend." }));
   for (const a of t.absences) {
@@ -928,7 +1049,8 @@ function rereadSoon(view, read, spacing = 3000) {
 
 async function readAll() {
   await Promise.all([readToday(), ...LIST_TABS.map(readList),
-    state.me.role === "vpa_manager" ? readTeam() : null, state.view === "vpa" ? readVpa() : null]);
+    state.me.role === "vpa_manager" ? readTeam() : null,
+    state.me.role === "vpa_manager" && state.view === "team" && !state.whatif ? readWhatif() : null, state.view === "vpa" ? readVpa() : null]);
   render();
 }
 
@@ -997,7 +1119,7 @@ async function selectTab(tab) {
   if (tab === "heute") state.lastTab = tab;
   writeHash();
   render();
-  if (tab === "team") { await readTeam(); render(); }
+  if (tab === "team") { await Promise.all([readTeam(), readWhatif()]); render(); }
 }
 
 // ---- session -------------------------------------------------------------------------------
@@ -1035,7 +1157,7 @@ async function signIn(token) {
   if (state.stream) state.stream.abort();
   state.token = token;
   state.pages = { cases: null, reminders: null, journey: null };
-  state.today = state.team = state.vpa = state.newReminder = null;
+  state.today = state.team = state.vpa = state.newReminder = state.whatif = null;
   drawn.clear();
   const r = await api("/api/me");
   if (!r.ok) {
