@@ -266,6 +266,7 @@ def main(results_dir: str, out: str) -> int:
                   "disks at a drain rate no lower than `none`.", ""]
     lines += latency_section(load(results, "latency").get("latency"), cmd(results, "latency"))
     lines += team_load_section(load(results, "team_load"), cmd(results, "team_load"))
+    lines += whatif_section(load(results, "whatif"), cmd(results, "whatif"))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
@@ -357,15 +358,34 @@ def team_load_section(result: dict, command: str) -> list[str]:
     return lines + [""]
 
 
+WHATIF_TITLE = "## What-if against two replays"
+
+
+def whatif_section(r: dict, command: str) -> list[str]:
+    head = [WHATIF_TITLE, ""]
+    if not r:
+        return head + [f"Not measured in this run (`{command}`).", ""]
+    return head + [
+        f"`{command}`: {r['vpas']:,} VPAs × {r['days']} days ({r['lines']:,} lines), each run its own process, one "
+        f"after the other. `vpa replay`: {r['replay_s']:,.0f} s. `vpa whatif --set VPA_LONG_ABSENCE_DAYS=28`: "
+        f"{r['whatif_s']:,.0f} s, **{r['ratio_to_two_replays']:.2f}** × the time of two replays (one process "
+        f"start instead of two; the comparison itself is small). It found {r['differences']:,} tasks that differ: \"{r['summary']}\". Load average "
+        f"{r['load_average'][0]:.1f}. A what-if is two replays: it gets faster with `vpa replay` (issue 22).", ""]
+
+
+SECTIONS = {"team_load": (TEAM_LOAD_TITLE, team_load_section), "whatif": (WHATIF_TITLE, whatif_section)}
+
+
 def splice(results_dir: str, out: str, section: str) -> int:
     """Replace one section of ``out`` with the one made from ``results_dir`` (a benchmark run alone)."""
     results = Path(results_dir)
-    if section != "team_load":
+    if section not in SECTIONS:
         raise SystemExit(f"unknown section {section!r}")
-    new = team_load_section(load(results, "team_load"), cmd(results, "team_load"))
+    title, make = SECTIONS[section]
+    new = make(load(results, section), cmd(results, section))
     text = Path(out).read_text(encoding="utf-8").splitlines()
-    if TEAM_LOAD_TITLE in text:
-        start = text.index(TEAM_LOAD_TITLE)
+    if title in text:
+        start = text.index(title)
         end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")), len(text))
         text = text[:start] + new + text[end:]
     else:
