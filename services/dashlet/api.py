@@ -363,8 +363,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 continue
             change, getter = getter.result(), None
             seq += 1
-            data = json.dumps(_presentable(change), ensure_ascii=False)
-            await resp.write(f"id: {seq}\nevent: task\ndata: {data}\n\n".encode("utf-8"))
+            if change.get("erased"):  # `vpa erase`: the pages drop the task
+                data = json.dumps({"task_id": change["task_id"]}, ensure_ascii=False)
+                await resp.write(f"id: {seq}\nevent: erased\ndata: {data}\n\n".encode("utf-8"))
+            else:
+                data = json.dumps(_presentable(change), ensure_ascii=False)
+                await resp.write(f"id: {seq}\nevent: task\ndata: {data}\n\n".encode("utf-8"))
             written = loop.time()
     except (ConnectionResetError, ConnectionError):
         pass  # the client went away

@@ -234,8 +234,11 @@ class MemoryTaskStore:
         return {"listeners": 0, "readers": 0, "subscribers": len(self._fanout.queues)}
 
     async def delete(self, task_ids: list[str]) -> int:
-        """Erasure: the tasks and everything kept of them leave the store."""
-        return sum(self._tasks.pop(t, None) is not None for t in task_ids)
+        """Erasure: the tasks and everything kept of them leave the store (and the live feed hears of it)."""
+        gone = [t for t in task_ids if self._tasks.pop(t, None) is not None]
+        for t in gone:
+            self._fanout.publish({"task_id": t, "erased": True})
+        return len(gone)
 
     async def subscribe(self) -> asyncio.Queue:
         return self._fanout.add()
@@ -510,6 +513,7 @@ class PostgresTaskStore:
             async with conn.transaction():
                 await conn.execute("DELETE FROM task_versions WHERE task_id = ANY($1::text[])", task_ids)
                 status = await conn.execute("DELETE FROM tasks WHERE task_id = ANY($1::text[])", task_ids)
+                await _notify_erased(conn, task_ids)
         return int(status.split()[-1])
 
     async def task_ids_of(self, vpa_id: str) -> list[str]:
@@ -526,6 +530,7 @@ class PostgresTaskStore:
             ids = [r["task_id"] for r in await conn.fetch("SELECT task_id FROM tasks WHERE vpa_id = $1", vpa_id)]
             await conn.execute("DELETE FROM task_versions WHERE task_id = ANY($1::text[])", ids)
             status = await conn.execute("DELETE FROM tasks WHERE task_id = ANY($1::text[])", ids)
+            await _notify_erased(conn, ids)
             await conn.execute("INSERT INTO erasures (vpa_hash) VALUES ($1) ON CONFLICT DO NOTHING",
                                erasure_hash(vpa_id))
         return int(status.split()[-1])
@@ -586,7 +591,7 @@ class PostgresTaskStore:
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         try:
             change = json.loads(payload)
-            change = {"task_id": str(change["task_id"]), "version": int(change["version"])}
+            change = {"task_id": str(change["task_id"]), "version": int(change["version"])}  # version 0: erased
         except (ValueError, TypeError, KeyError):  # someone else's NOTIFY on our channel
             log.warning("ignoring notification %r on %s", payload[:200], channel)
             return
@@ -621,6 +626,11 @@ class PostgresTaskStore:
                 changes.append(self._changes.get_nowait())
             if not self._fanout.queues:
                 continue
+            for gone in [c for c in changes if c["version"] == 0]:  # erased: the pages drop it
+                self._fanout.publish({"task_id": gone["task_id"], "erased": True})
+            changes = [c for c in changes if c["version"] != 0]
+            if not changes:
+                continue
             try:
                 rows = await self._pool.fetch(
                     "SELECT v.doc FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS c(task_id, version, n)"
@@ -650,6 +660,13 @@ class PostgresTaskStore:
         if self._command_side is not None:
             await self._command_side.close()
         await self._pool.close()
+
+
+async def _notify_erased(conn: Any, task_ids: list[str]) -> None:
+    """The live feed hears of erased tasks (version 0), so open pages drop them (delivered on commit)."""
+    if task_ids:
+        await conn.execute(f"SELECT pg_notify('{CHANNEL}', json_build_object('task_id', t, 'version', 0)::text) "
+                           "FROM unnest($1::text[]) AS t", task_ids)
 
 
 async def open_store(database_url: Optional[str], data_dir: str) -> PostgresTaskStore:

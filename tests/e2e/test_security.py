@@ -215,3 +215,14 @@ async def test_no_part_of_a_token_reaches_a_log_line(dashlet):
     assert "Error handling request" in out.getvalue()
     assert "GEHEIM" not in out.getvalue() and "xxxxxxxx" not in out.getvalue()
     assert "[redacted]" in out.getvalue()
+
+
+async def test_an_erasure_reaches_the_live_feed(http, dashlet):
+    async with http.get("/api/stream", headers=AT) as feed:
+        assert b"event: ready" in await feed.content.readuntil(b"\n\n")
+        await dashlet.store.erase_vpa("V-1")
+        seen = set()
+        while not {"case:absence:V-1:L", "case:absence:V-1:S"} <= seen:
+            block = (await asyncio.wait_for(feed.content.readuntil(b"\n\n"), 10)).decode()
+            if "event: erased" in block:
+                seen.add(json.loads(block.split("data: ", 1)[1])["task_id"])

@@ -963,6 +963,7 @@ async function follow() {
           const ev = parseEvent(block);
           if (ev.event === "ready") { delay = 1000; setLive(true); readAll(); }
           else if (ev.event === "task") onTask(JSON.parse(ev.data));
+          else if (ev.event === "erased") onErased(JSON.parse(ev.data).task_id);
         }
       }
     } catch (err) {
@@ -987,6 +988,24 @@ function parseEvent(block) {
   }
   ev.data = data.join("\n");
   return ev;
+}
+
+// `vpa erase`: the task is gone from the store; every view drops it (nothing of it stays on screen).
+function onErased(taskId) {
+  for (const tab of LIST_TABS) {
+    const page = state.pages[tab];
+    if (!page) continue;
+    const before = page.items.length;
+    page.items = page.items.filter((x) => x.task_id !== taskId);
+    page.total = Math.max(0, page.total - (before - page.items.length));
+  }
+  if (state.today) {
+    for (const g of state.today.groups) g.items = g.items.filter((x) => x.task.task_id !== taskId);
+    state.today.groups = state.today.groups.filter((g) => g.items.length);
+  }
+  if (state.detail && state.detail.task_id === taskId && $("detail").open) $("detail").close();
+  if (state.vpa && Array.isArray(state.vpa.tasks)) state.vpa.tasks = state.vpa.tasks.filter((x) => x.task_id !== taskId);
+  render();
 }
 
 function onTask(t) {
