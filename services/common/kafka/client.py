@@ -339,6 +339,18 @@ class Producer:
     def running(self) -> bool:
         return self._producer is not None
 
+    async def flush(self, timeout: float) -> bool:
+        """Wait until every record handed over has reached the broker or failed; False after
+        ``timeout`` seconds. A worker that gives a partition up calls it, so none of its records
+        lands in the changelog after the next owner has read it."""
+        if self._producer is None:
+            return True
+        try:
+            await asyncio.wait_for(self._producer.flush(), timeout)
+            return True
+        except Exception:  # noqa: BLE001 - the broker is away: the caller says so
+            return False
+
     async def send(self, topic: str, key: Optional[bytes], value: Optional[bytes], partition: Optional[int] = None,
                    headers: Iterable[tuple[str, bytes]] = ()) -> Awaitable[Any]:
         """Hands the record over; the returned future resolves to its metadata (``.offset``) once the

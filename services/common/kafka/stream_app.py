@@ -46,6 +46,7 @@ from services.common.settings import Settings
 
 log = logging.getLogger("vpa.kafka")
 REVOKE_GRACE = 2.0  # seconds a revoked partition's worker has to flush before it is cancelled
+FLUSH_SETTLE = 60.0  # seconds a failed worker's records in flight get before its partition starts again
 RESTORE_TIMEOUT = 600.0  # seconds a changelog read may take before the partition is tried again
 
 
@@ -309,6 +310,11 @@ class StreamDriver:
                               self.service, worker.p)
             if self.workers.get(worker.p) is worker:
                 del self.workers[worker.p]
+                # Its records still in flight land before the partition's state is read again, not
+                # after (they would come after the new worker's batches in the changelog).
+                if not await self.producer.flush(FLUSH_SETTLE):
+                    log.warning("%s[%d]: records of the failed batch still in flight after %.0f s", self.service,
+                                worker.p, FLUSH_SETTLE)
                 if worker.p in self._assigned:
                     self._start_partition(worker.p, delay=self._backoff(worker.p))
 
@@ -326,6 +332,9 @@ class StreamDriver:
                 log.warning("%s: %d workers did not finish their batch within %.0f s and were cancelled; "
                             "what they had not written is done again", self.service, len(pending), REVOKE_GRACE)
                 await asyncio.wait(pending, timeout=0.5)
+                # What the cancelled batches handed to the producer lands now, before the partitions
+                # go to their next owner, not after it has read their changelog.
+                await self.producer.flush(REVOKE_GRACE)
         return len(stopping)
 
     # ---- what workers ask ----------------------------------------------------------------------
