@@ -250,20 +250,7 @@ def main(results_dir: str, out: str) -> int:
                       "every task version, the strict decode) rather than in the client, which fetches in batches "
                       "(`getmany`) and commits per batch since the runner left faust-streaming. `vpa replay` above "
                       "shows what the same rules cost per event without Kafka.", ""]
-    compression = load(results, "compression")
-    if compression:
-        lines += ["## Compression of the project's own records", "",
-                  f"{compression['records']:,} task versions as the services write them to `dashlet.tasks`, each "
-                  "codec through the project's producer into a topic of one partition, then drained by the "
-                  "project's reader; ratios against `none` in the same run:", "",
-                  "| codec | bytes on the broker | per record | vs none | produce/s | vs none | drain/s | vs none |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for r in compression["runs"]:
-            lines.append(f"| {r['codec']} | {r['log_bytes'] / 1e6:,.1f} MB | {r['bytes_per_record']:,.0f} B | "
-                         f"{r['bytes_vs_none']:.2f} | {r['produce_per_s']:,.0f} | {r['produce_vs_none']:.2f} | "
-                         f"{r['drain_per_s']:,.0f} | {r['drain_vs_none']:.2f} |")
-        lines += ["", "`VPA_KAFKA_COMPRESSION` defaults to `zstd`: the fewest bytes on the wire and on the brokers' "
-                  "disks at a drain rate no lower than `none`.", ""]
+    lines += compression_section(load(results, "compression"))
     lines += latency_section(load(results, "latency").get("latency"), cmd(results, "latency"))
     lines += team_load_section(load(results, "team_load"), cmd(results, "team_load"))
     lines += whatif_section(load(results, "whatif"), cmd(results, "whatif"))
@@ -307,6 +294,27 @@ def latency_section(runs: list | None, command: str) -> list[str]:
                   "`VPA_INPUT_IDLE_SECONDS=0` shows the share of the first: that setting trades it for records "
                   "from producers that lag behind others being taken late."]
     return lines + [""]
+
+
+COMPRESSION_TITLE = "## Compression of the project's own records"
+
+
+def compression_section(compression: dict) -> list[str]:
+    if not compression:
+        return []
+    lines = [COMPRESSION_TITLE, "",
+             f"{compression['records']:,} task versions as the services write them to `dashlet.tasks`, each "
+             "codec through the project's producer into a topic of one partition, then drained by the "
+             "project's reader; ratios against `none` in the same run:", "",
+             "| codec | bytes on the broker | per record | vs none | produce/s | vs none | drain/s | vs none |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in compression["runs"]:
+        lines.append(f"| {r['codec']} | {r['log_bytes'] / 1e6:,.1f} MB | {r['bytes_per_record']:,.0f} B | "
+                     f"{r['bytes_vs_none']:.2f} | {r['produce_per_s']:,.0f} | {r['produce_vs_none']:.2f} | "
+                     f"{r['drain_per_s']:,.0f} | {r['drain_vs_none']:.2f} |")
+    lines += ["", "`VPA_KAFKA_COMPRESSION` defaults to `zstd`: the fewest bytes on the wire and on the brokers' "
+              "disks at a drain rate no lower than `none`.", ""]
+    return lines
 
 
 TEAM_LOAD_TITLE = "## The dashlet under a team's load"
@@ -373,7 +381,9 @@ def whatif_section(r: dict, command: str) -> list[str]:
         f"{r['load_average'][0]:.1f}. A what-if is two replays: it gets faster with `vpa replay` (issue 22).", ""]
 
 
-SECTIONS = {"team_load": (TEAM_LOAD_TITLE, team_load_section), "whatif": (WHATIF_TITLE, whatif_section)}
+SECTIONS = {"team_load": (TEAM_LOAD_TITLE, lambda r, c: team_load_section(r, c)),
+            "whatif": (WHATIF_TITLE, lambda r, c: whatif_section(r, c)),
+            "compression": (COMPRESSION_TITLE, lambda r, c: compression_section(r))}
 
 
 def splice(results_dir: str, out: str, section: str) -> int:
@@ -383,6 +393,10 @@ def splice(results_dir: str, out: str, section: str) -> int:
         raise SystemExit(f"unknown section {section!r}")
     title, make = SECTIONS[section]
     new = make(load(results, section), cmd(results, section))
+    if new:  # measured apart from the run the page was made from: say when and on what
+        when = datetime.fromtimestamp((results / f"{section}.json").stat().st_mtime, timezone.utc)
+        new = new[:2] + [f"*Measured on its own on {when:%Y-%m-%d %H:%M} UTC, commit `{sh('git', 'rev-parse', '--short', 'HEAD')}`, "
+                         "not in the run the rest of this page comes from.*", ""] + new[2:]
     text = Path(out).read_text(encoding="utf-8").splitlines()
     if title in text:
         start = text.index(title)
