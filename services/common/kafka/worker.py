@@ -204,23 +204,31 @@ class PartitionWorker:
         key, kind, src = min(candidates, key=lambda c: c[0])
         idle = self.d.cfg.input_idle_seconds
         until: Optional[float] = None
-        if not self._proven_empty(src.records[0].received if kind == "input" else src.received):
+        received = src.records[0].received if kind == "input" else src.received
+        if not self._proven_empty(received):
             return "wait", None  # the broker has not yet said that the empty inputs hold nothing earlier
+        # An empty input must have stayed empty for the idle time *since this record arrived*: the
+        # broker's end offsets cannot know records another producer (or the same one, batching per
+        # partition) has not written yet, so a record on one topic may arrive a moment before the
+        # earlier records of the same burst on another. An input empty since long before counted
+        # as proven at once, and a follow-up was decided before the activity that preceded it.
         for buf in self.inputs.values():
             if buf.records or buf.upstream is not None:
                 continue
             if not self._caught_up(buf):
                 return "wait", None  # records are on their way
-            if now < buf.empty_since + idle:
-                until = min(until or 1e18, buf.empty_since + idle)
+            since = max(buf.empty_since, received)
+            if now < since + idle:
+                until = min(until or 1e18, since + idle)
         for q in feed.partitions:
-            since = self.roster_empty_since.get(q)
-            if since is None:
+            since_q = self.roster_empty_since.get(q)
+            if since_q is None:
                 continue
             if not feed.caught_up(q, self.roster_cursor.get(q, engine.roster_positions.get(q, 0))):
                 return "wait", None
-            if now < since + idle:
-                until = min(until or 1e18, since + idle)
+            since_q = max(since_q, received)
+            if now < since_q + idle:
+                until = min(until or 1e18, since_q + idle)
         for buf in self.inputs.values():
             if buf.upstream is None:
                 continue
