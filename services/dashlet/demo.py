@@ -416,9 +416,12 @@ async def _serve(opts: DemoOptions, sock: socket.socket, stop: asyncio.Event) ->
         shown = opts.host if opts.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         base = f"http://{shown}:{port}"
         say(f"VPA Manager Dashlet: {base}/")
-        for token, who in tokens.items():
-            say(f"login token ({who.initials}, {who.role}): {token}")
-            say(f"  or open {base}/#token={token}")
+        if tokens is logins:  # the demo's own logins: shown once, kept only as hashes
+            for token, who in tokens.items():
+                say(f"login token ({who.initials}, {who.role}): {token}")
+                say(f"  or open {base}/#token={token}")
+        else:  # an operator's tokens never reach the output (or a log collecting it)
+            say(f"logins: the {len(tokens)} tokens of VPA_DASHLET_TOKENS")
         say(f"Ctrl-C stops the demo; its data stays in {opts.data_dir if not opts.database_url else 'the database'}"
             " and a restart resumes it (--reset starts afresh).")
 
