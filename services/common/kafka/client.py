@@ -122,6 +122,7 @@ class GroupConsumer:
     """One consumer group member over ``topics`` (all with the same partition count)."""
 
     RETRY_UNREADABLE = 60.0  # seconds before a paused unreadable partition is tried again
+    PROBE_MS = 500  # how long each partition is given to show its batch again after a failed wait
 
     def __init__(self, cfg: KafkaConfig, group_id: str, topics: Iterable[str], listener: RebalanceListener,
                  *, max_records: int = 2000, on_unreadable: Optional[Callable[[Unreadable], None]] = None) -> None:
@@ -198,11 +199,28 @@ class GroupConsumer:
         if not fetchable:
             await asyncio.sleep(min(timeout, 0.05))  # a rebalance or all paused: nothing to wait on
             return out
+        # The wait over all partitions takes one record at most. aiokafka drains partition after
+        # partition and raises on a batch it cannot read, dropping what it drained before it in the
+        # same call while the positions have moved on: with one record the error can only come
+        # before anything was drained, so nothing is lost.
         try:
             got = await self._consumer.getmany(*[_tp(tp) for tp in fetchable], timeout_ms=int(timeout * 1000),
-                                               max_records=self.max_records)
+                                               max_records=1)
         except errors:
-            return out  # the per-partition pass of the next call finds which one it is
+            # Which partition it was is found by asking each one alone. Leaving it to the next
+            # call's pass did not work: the failed fetch is dropped and fetched again while that
+            # pass runs, so the error came back in this wait every time and the partition's good
+            # records before the batch were never handed over.
+            for tp in fetchable:
+                try:
+                    got = await self._consumer.getmany(_tp(tp), timeout_ms=self.PROBE_MS,
+                                                       max_records=self.max_records)
+                except errors as exc:
+                    await self._isolate(tp, exc, out)
+                    break
+                for ktp, msgs in got.items():
+                    out.setdefault((ktp.topic, ktp.partition), []).extend(_record(m) for m in msgs)
+            return out
         for ktp, msgs in got.items():
             out.setdefault((ktp.topic, ktp.partition), []).extend(_record(m) for m in msgs)
         return out
@@ -505,7 +523,23 @@ class PartitionReader:
             self._consumer.seek(_tp(tp), offset)
 
     async def fetch(self, timeout: float, max_records: int = 5000) -> dict[TP, list[Record]]:
-        got = await self._consumer.getmany(timeout_ms=int(timeout * 1000), max_records=max_records)
+        """The records fetched since the last call, per partition; waits up to ``timeout`` seconds
+        when none are there. A batch the client cannot read raises, but only when no other
+        partition has records to hand over, so none are dropped with the error (see
+        ``GroupConsumer.fetch``: aiokafka drops what it drained before a failing batch)."""
+        out: dict[TP, list[Record]] = {}
+        for ktp in sorted(self._consumer.assignment()):
+            try:
+                got = await self._consumer.getmany(ktp, timeout_ms=0, max_records=max_records)
+            except batch_errors():
+                if out:
+                    return out  # the failing batch is fetched again and raises on a later call
+                raise
+            for tp, msgs in got.items():
+                out.setdefault((tp.topic, tp.partition), []).extend(_record(m) for m in msgs)
+        if out:
+            return out
+        got = await self._consumer.getmany(timeout_ms=int(timeout * 1000), max_records=1)
         return {(tp.topic, tp.partition): [_record(m) for m in msgs] for tp, msgs in got.items()}
 
     async def position(self, tp: TP) -> int:
