@@ -393,17 +393,19 @@ class PartitionWorker:
         await send_batch(self.d.producer, records, FLUSH_GIVE_UP, f"{name}: the batch's outputs")
         changed = self.engine.take_dirty()
         if changed:
-            state = self.slots.encode(changed)
-            # Every record of the batch carries its id, and the meta slot comes last: a worker that
-            # restores the partition applies a batch only once it has read its meta record, so a
-            # batch cut off by a crash is never applied in part (state_store.BatchReader).
-            self._batch += 1
-            tag = ((BATCH_HEADER, f"{self._writer}:{self._batch}".encode()),)
-            offsets = await send_batch(self.d.producer, [(self.d.changelog, key.encode(), value, self.p, tag)
-                                                         for key, value in state],
-                                       FLUSH_GIVE_UP, f"{name}: the batch's state")
-            self.slots.stored(state, max(offsets) + 1)
+            await self._write_state(self.slots.encode(changed), f"{name}: the batch's state")
         self.d.metrics.partition(self)
+
+    async def _write_state(self, state: list[tuple[str, Optional[bytes]]], what: str) -> None:
+        """``state`` (ending with the meta slot) to the changelog as one batch. Every record carries
+        the batch's id and the meta slot comes last: a worker that restores the partition applies
+        a batch only once it has read its meta record, so a batch cut off by a crash is never
+        applied in part (state_store.BatchReader)."""
+        self._batch += 1
+        tag = ((BATCH_HEADER, f"{self._writer}:{self._batch}".encode()),)
+        offsets = await send_batch(self.d.producer, [(self.d.changelog, key.encode(), value, self.p, tag)
+                                                     for key, value in state], FLUSH_GIVE_UP, what)
+        self.slots.stored(state, max(offsets) + 1)
 
     async def rewrite(self, keys: list[str]) -> None:
         """Write ``keys`` again with the values they had before a batch its writer did not finish
@@ -411,12 +413,7 @@ class PartitionWorker:
         records (state_store.BatchReader) ends with these values."""
         state = [(k, self.slots.store.get(k)) for k in keys if k != META_SLOT]
         state.append((META_SLOT, self.slots.store.get(META_SLOT) or b"{}"))
-        self._batch += 1
-        tag = ((BATCH_HEADER, f"{self._writer}:{self._batch}".encode()),)
-        offsets = await send_batch(self.d.producer, [(self.d.changelog, key.encode(), value, self.p, tag)
-                                                     for key, value in state],
-                                   FLUSH_GIVE_UP, f"{self.d.service}[{self.p}]: the repaired state")
-        self.slots.stored(state, max(offsets) + 1)
+        await self._write_state(state, f"{self.d.service}[{self.p}]: the repaired state")
 
     async def _commit_due(self, force: bool = False) -> None:
         """Commit the inputs' offsets now and then (the stored state, not the commit, says where a
