@@ -14,7 +14,6 @@ pure (``compare``) so it is tested on plain data; reading the topic and the stor
 """
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -222,43 +221,18 @@ def build_report(store: Iterable[dict], topic: TopicRead, replay: Optional[Itera
 
 async def read_topic(cfg: Any, topic: str = TASKS_TOPIC, idle_timeout: float = 30.0) -> TopicRead:
     """Read ``topic`` (a KafkaConfig's cluster) from the beginning to the end offsets of now."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from services.common.kafka.client import iter_retained, partitions_of
 
-    from services.common.kafka_config import aiokafka_kwargs
-
-    consumer = AIOKafkaConsumer(**aiokafka_kwargs(cfg), group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=2 * 1024 * 1024)
-    await consumer.start()
+    if not await partitions_of(cfg, topic, wait=5.0):
+        raise RuntimeError(f"topic {topic} does not exist")
     out = TopicRead()
     try:
-        parts = None
-        for _ in range(50):  # metadata of a topic may lag a moment behind its creation
-            parts = (await consumer._client.fetch_all_metadata()).partitions_for_topic(topic)
-            if parts:
-                break
-            await asyncio.sleep(0.1)
-        if not parts:
-            raise RuntimeError(f"topic {topic} does not exist")
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        loop = asyncio.get_running_loop()
-        last_progress = loop.time()
-        while True:
-            behind = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
-            if not behind:
-                return out.finish()
-            batch = await consumer.getmany(*behind, timeout_ms=500, max_records=10_000)
-            for msgs in batch.values():
-                for m in msgs:
-                    out.take(m.value, m.key, m.timestamp)
-            if batch:
-                last_progress = loop.time()
-            elif loop.time() - last_progress > idle_timeout:
-                raise RuntimeError(f"reading {topic} made no progress for {idle_timeout:.0f} s")
-    finally:
-        await consumer.stop()
+        async for records in iter_retained(cfg, [topic], idle_timeout):
+            for rec in records:
+                out.take(rec.value, rec.key, rec.timestamp_ms)
+    except TimeoutError as exc:
+        raise RuntimeError(str(exc)) from None
+    return out.finish()
 
 
 async def read_store(database_url: Optional[str], data_dir: str) -> list[dict]:

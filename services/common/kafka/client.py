@@ -583,14 +583,16 @@ async def read_range(cfg: KafkaConfig, tp: TP, start: int, end: int, timeout: fl
         await reader.stop()
 
 
-async def read_retained(cfg: KafkaConfig, topics: Iterable[str], idle_timeout: float = 30.0) -> list[Record]:
-    """Every retained record of ``topics`` from the earliest offset to the end offsets of now, with
-    a reader that joins no group (safe against production: ``vpa whatif --from-kafka``). A topic
-    that does not exist holds nothing."""
+async def iter_retained(cfg: KafkaConfig, topics: Iterable[str], idle_timeout: float = 30.0
+                        ) -> AsyncIterator[list[Record]]:
+    """Every retained record of ``topics`` from the earliest offset to the end offsets of now, in
+    fetched batches, with a reader that joins no group (safe against production: ``vpa verify``,
+    ``vpa whatif --from-kafka``). A topic that does not exist holds nothing. Raises
+    ``TimeoutError`` when the broker hands nothing over for ``idle_timeout`` seconds."""
+    topics = tuple(topics)
     offsets, reader = Offsets(cfg), PartitionReader(cfg)
     await offsets.start()
     await reader.start()
-    out: list[Record] = []
     try:
         tps = [(t, p) for t in topics for p in await partitions_of(cfg, t, wait=5.0)]
         ends = await offsets.end_offsets(tps)
@@ -602,10 +604,10 @@ async def read_retained(cfg: KafkaConfig, topics: Iterable[str], idle_timeout: f
         while True:
             behind = [tp for tp in tps if await reader.position(tp) < ends.get(tp, 0)]
             if not behind:
-                return out
+                return
             got = await reader.fetch(0.5)
             for tp, records in got.items():
-                out += [r for r in records if r.offset < ends.get(tp, 0)]
+                yield [r for r in records if r.offset < ends.get(tp, 0)]
             if got:
                 last = loop.time()
             elif loop.time() - last > idle_timeout:
@@ -613,6 +615,11 @@ async def read_retained(cfg: KafkaConfig, topics: Iterable[str], idle_timeout: f
     finally:
         await reader.stop()
         await offsets.stop()
+
+
+async def read_retained(cfg: KafkaConfig, topics: Iterable[str], idle_timeout: float = 30.0) -> list[Record]:
+    """``iter_retained`` as one list."""
+    return [r async for batch in iter_retained(cfg, topics, idle_timeout) for r in batch]
 
 
 @dataclass
