@@ -28,7 +28,7 @@ RULE_SETTINGS = {
     "VPA_COMPLAINT_WINDOW_DAYS": "Beschwerden zählen (Tage)",
     "VPA_NEW_VPA_MONTHS": "N-VPA bis (Monate)",
     "VPA_SHIFTS": "Schichten",
-    "VPA_WORKING_DAYS": "Arbeitstage",
+    "VPA_WORKING_DAYS": "Arbeitstage (0 = Montag … 6 = Sonntag)",
     "VPA_HOLIDAYS": "Feiertage",
     "VPA_JOURNEY_SWEEP_TIME": "Journey-Prüfung um (Uhrzeit)",
     "VPA_JOURNEY_GRACE_DAYS": "Journey: erste Tage (Tage)",
