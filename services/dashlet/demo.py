@@ -90,12 +90,18 @@ class EmbeddedPipeline:
             chunk = self._unwritten[:STORE_CHUNK]
             await write_batch(self.store, chunk)
             del self._unwritten[:len(chunk)]
-        upstream = [e for e in self.runner.drain_upstream() if projection.relevant(e)]
-        for i in range(0, len(upstream), STORE_CHUNK):  # the read model: profiles, events, roster
-            await self.store.apply_upstream(upstream[i:i + STORE_CHUNK], self.runner.settings.tz)
+        await write_read_model(self.store, self.runner)
         erased = self.runner.drain_erased()  # offboarded VPAs past their retention
         if erased:
             await self.store.delete(erased)
+
+
+async def write_read_model(store, runner: EmbeddedRunner) -> None:  # noqa: ANN001
+    """The upstream envelopes handed to ``runner`` since the last call into the store's read model
+    (profiles, events, roster)."""
+    upstream = [e for e in runner.drain_upstream() if projection.relevant(e)]
+    for i in range(0, len(upstream), STORE_CHUNK):
+        await store.apply_upstream(upstream[i:i + STORE_CHUNK], runner.settings.tz)
 
 
 # ---- parameters --------------------------------------------------------------------------------
@@ -392,6 +398,10 @@ async def _serve(opts: DemoOptions, sock: socket.socket, stop: asyncio.Event) ->
         for i in range(0, len(latest), STORE_CHUNK):  # versions the store has already are ignored
             await write_batch(store, latest[i:i + STORE_CHUNK])
         await _check_consistency(demo_db, latest)
+        # The read model of the whole history before the page opens: left to the first wall-clock
+        # step, it held the command lock for ten seconds at 12,000 VPAs, and the first commands
+        # and changes of a team waited for it (issue 27).
+        await write_read_model(store, runner)
         # The logins: the same two people as before, with new tokens at every start. Only their
         # hashes are kept (a copy of the database holds no login); a page left open signs in again.
         people = list(params.tokens.values()) or list(first_tokens(feed.members, latest).values())
