@@ -19,7 +19,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
 
-from services.common.settings import Settings
+from services.config.settings import Settings
 from services.dashlet import commands, views
 from services.dashlet.auth import Principal, TokenTable, tokens_from_env
 from services.dashlet.errors import MAX_BODY_BYTES, ApiError, ErrorCode, error_middleware, error_response
@@ -236,7 +236,7 @@ def _manager(request: web.Request, what: str) -> Principal:
 
 
 def _whatif_status(request: web.Request) -> dict:
-    from services.whatif import RULE_SETTINGS
+    from services.whatif.compare import RULE_SETTINGS
 
     jobs = request.app[WHATIF]
     current = request.app[SETTINGS]
@@ -260,9 +260,9 @@ async def get_whatif(request: web.Request) -> web.Response:
 
 
 async def post_whatif(request: web.Request) -> web.Response:
-    from services.common.config_loader import ConfigError
+    from services.config.loader import ConfigError
     from services.dashlet.whatif_job import Busy
-    from services.whatif import WhatIfError, rule_changes, settings_pair
+    from services.whatif.compare import WhatIfError, rule_changes, settings_pair
 
     who = _manager(request, "Was wäre wenn")
     commands.check_media_type(request.content_type, request.charset)
@@ -477,11 +477,9 @@ def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal], setti
 def kafka_sink(cfg: Any) -> tuple[CommandSink, Callable[[], Awaitable[None]]]:
     """Commands go to ``vpa.commands`` keyed by vpa_id; rule rejections come back on vpa.dlq.
     ``cfg`` is a KafkaConfig (its connection and security settings)."""
-    from aiokafka import AIOKafkaProducer
+    from services.broker.client import Producer
 
-    from services.common.kafka_config import aiokafka_kwargs
-
-    producer = AIOKafkaProducer(**aiokafka_kwargs(cfg), acks="all")
+    producer = Producer(cfg)
     started = False
 
     async def send(raw: bytes, vpa_id: str) -> Optional[str]:
@@ -489,7 +487,7 @@ def kafka_sink(cfg: Any) -> tuple[CommandSink, Callable[[], Awaitable[None]]]:
         if not started:
             await producer.start()
             started = True
-        await producer.send_and_wait("vpa.commands", raw, key=vpa_id.encode())
+        await producer.send_and_wait("vpa.commands", vpa_id.encode(), raw)
         return None
 
     async def close() -> None:

@@ -19,8 +19,8 @@ from pydantic import (
 
 from schemas.commands import COMMAND_DATA, SYSTEM_ONLY_COMMANDS
 from schemas.envelope import Envelope
-from services.common.decode import Decoded, Invalid, Unknown, decode
-from services.common.timeutil import fmt
+from services.engine.decode import Decoded, Invalid, Unknown, decode
+from services.core.timeutil import fmt
 from services.dashlet.auth import Principal
 from services.dashlet.errors import ApiError, ErrorCode
 from services.dashlet.query import FIRST_YEAR, LAST_YEAR, SAFE_TEXT

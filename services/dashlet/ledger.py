@@ -50,7 +50,7 @@ class PostgresLedger:
 
 
 def ledger_for(store: Any) -> Any:
-    from services.notifier.store import PostgresTaskStore
+    from services.store.postgres import PostgresTaskStore
 
     if isinstance(store, PostgresTaskStore):
         return PostgresLedger(store._pool)  # noqa: SLF001 - same database, see query.reader_for

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable, Optional
 
 from schemas.envelope import Envelope
-from services.common import labels
-from services.common.ids import journey_task_id, reminder_task_id
+from services.core import labels
+from services.core.ids import journey_task_id, reminder_task_id
 from services.dashlet.errors import ErrorCode
 
 Lookup = Callable[[str], Awaitable[Optional[dict]]]

@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from schemas.base import Initials
 from schemas.task import Status, Tab, Task
-from services.common.timeutil import parse
+from services.core.timeutil import parse
 
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000
@@ -254,14 +254,14 @@ class MemoryTaskReader:
 
 
 def _ordered(doc: dict) -> dict:
-    from services.notifier.store import ordered
+    from services.store.postgres import ordered
 
     return ordered(doc)
 
 
 def reader_for(store: Any) -> Any:
     """The reader of a store: SQL on the PostgreSQL store's pool, else over ``all()``."""
-    from services.notifier.store import PostgresTaskStore
+    from services.store.postgres import PostgresTaskStore
 
     if isinstance(store, PostgresTaskStore):
         # The store exposes no public pool; the dashlet reads the same database with its own

@@ -10,7 +10,7 @@ the answers' shapes (in the OpenAPI document).
   each with how long it has been waiting; and how much of today's pass is done.
 * Team: per member open, due-this-shift and overdue work and the oldest open item; the absences of
   the next ``TEAM_DAYS`` days with what moves to whom on which day, by the same HandoverPolicy the
-  services apply (``services.common.handover.assign``), members without an available deputy marked.
+  services apply (``services.core.handover.assign``), members without an available deputy marked.
 """
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict
 
 from schemas.task import Task
-from services.common.handover import HANDOVER, UNAVAILABLE, assign
-from services.common.roster import is_present
-from services.common.settings import Settings
-from services.common.timeutil import months_between
+from services.core.handover import HANDOVER, UNAVAILABLE, assign
+from services.core.roster import is_present
+from services.config.settings import Settings
+from services.core.timeutil import months_between
 from services.reminders.shifts import current_shift
 
 RECENT_DAYS = 30

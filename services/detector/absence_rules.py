@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Iterable
 
-from services.common.settings import Settings
+from services.config.settings import Settings
 
 REASON_ORDER = ("short_notice", "long", "frequent")
 PRIORITY = {"long": "normal", "frequent": "normal", "short_notice": "high"}

@@ -5,12 +5,12 @@ import json
 from typing import Optional
 
 from schemas.envelope import ENVELOPE_TYPES, Envelope
-from services.common import evidence
-from services.common.handover import FLAGS, assign, with_flag
-from services.common.ids import issued_by
-from services.common.processor import Context
-from services.common.tasks import is_active
-from services.common.timeutil import local_date
+from services.core import evidence
+from services.core.handover import FLAGS, assign, with_flag
+from services.core.ids import issued_by
+from services.core.processor import Context
+from services.core.tasks import is_active
+from services.core.timeutil import local_date
 from services.detector import class_rules, drafts
 
 SERVICE = "detector"

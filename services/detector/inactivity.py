@@ -14,12 +14,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from schemas.envelope import Envelope
-from services.common.handover import FLAGS
-from services.common.ids import follow_up_id, case_id, command_id
-from services.common.processor import Context, Result, cancel_timer, set_timer
-from services.common.roster import is_active_member
-from services.common.tasks import get_task, max_priority, put_task
-from services.common.timeutil import fmt, local_date, parse
+from services.core.handover import FLAGS
+from services.core.ids import follow_up_id, case_id, command_id
+from services.core.processor import Context, Result, cancel_timer, set_timer
+from services.core.roster import is_active_member
+from services.core.tasks import get_task, max_priority, put_task
+from services.core.timeutil import fmt, local_date, parse
 from services.detector import evidence, inactivity_rules, texts
 from services.detector.cases import SERVICE, assignment, base_reasons, draft_for, owner, profile, system_command
 

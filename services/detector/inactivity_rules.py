@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from services.common.settings import Settings
-from services.common.timeutil import at_local, local_date, next_working_day
+from services.config.settings import Settings
+from services.core.timeutil import at_local, local_date, next_working_day
 
 REASON_ORDER = ("follow_up", "active_again", "active_on_mobile", "part_time_no_contact", "contact_needed",
                 "customer_complaint", "verify_mobile_activity")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Iterable, Optional
 
-from services.common.settings import Settings
-from services.common.timeutil import add_months
+from services.config.settings import Settings
+from services.core.timeutil import add_months
 
 REASON_ORDER = ("new_vpa_no_orders", "priority_check", "review")
 PRIORITY = {"new_vpa_no_orders": "high", "priority_check": "normal", "review": "low"}

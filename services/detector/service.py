@@ -5,7 +5,7 @@ State per VPA: ``profile`` (from vpa.registered / vpa.profile_updated, plus the 
 ``offboarded``, ``rising_star`` (the flag of the last class change), ``complaints``
 (complaint_id -> occurred_at), ``episode`` (the running inactivity episode: its case id, or None),
 ``inactivity`` (per inactive case: follow-up time, activity seen since, decision and reminder
-bookkeeping) and ``timers`` (the follow-up timers, see services.common.processor).
+bookkeeping) and ``timers`` (the follow-up timers, see services.core.processor).
 
 The rules themselves are pure functions in ``*_rules.py``; drafts for the assistant in ``drafts.py``;
 the inactivity cases (episode, follow-up timer, reminder requests) in ``inactivity.py``.
@@ -15,15 +15,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from schemas.envelope import Envelope
-from services.common import evidence as facts_of
-from services.common import labels
-from services.common.handover import FLAGS, assign, describe, handover_dependencies, with_flag
-from services.common.ids import issued_by, case_id, command_id
-from services.common import profile as vpa_profile
-from services.common import erasure
-from services.common.processor import Context, Result, Timer
-from services.common.tasks import get_task, is_active, max_priority, put_task, retire
-from services.common.timeutil import local_date
+from services.core import evidence as facts_of
+from services.core import labels
+from services.core.handover import FLAGS, assign, describe, handover_dependencies, with_flag
+from services.core.ids import issued_by, case_id, command_id
+from services.core import profile as vpa_profile
+from services.core import erasure
+from services.core.processor import Context, Result, Timer
+from services.core.tasks import get_task, is_active, max_priority, put_task, retire
+from services.core.timeutil import local_date
 from services.detector import class_rules, evidence, inactivity, schedule_rules, texts
 from services.detector.absence_rules import PRIORITY, REASON_ORDER, AbsenceFacts, absence_reasons, absences_in_window
 from services.detector import cases

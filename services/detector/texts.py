@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.common import german
+from services.core import german
 
 ACTIONS = {
     # absence

@@ -16,15 +16,15 @@ from datetime import date
 from typing import Mapping, Optional
 
 from schemas.envelope import Envelope
-from services.common import german
-from services.common.ids import journey_task_id
-from services.common import evidence, labels
-from services.common import profile as vpa_profile
-from services.common import erasure
-from services.common.processor import Context, Result, Timer, cancel_timer, pick_token, role_token, set_timer
-from services.common.handover import pick_among, present_managers
-from services.common.tasks import get_task, is_active, put_task, retire
-from services.common.timeutil import at_local, local_date
+from services.core import german
+from services.core.ids import journey_task_id
+from services.core import evidence, labels
+from services.core import profile as vpa_profile
+from services.core import erasure
+from services.core.processor import Context, Result, Timer, cancel_timer, pick_token, role_token, set_timer
+from services.core.handover import pick_among, present_managers
+from services.core.tasks import get_task, is_active, put_task, retire
+from services.core.timeutil import at_local, local_date
 from services.journey import texts
 from services.journey.stages import (
     NEW_0_3, NEW_3_6, NEW_6_9, NEW_9_12, NEW_GT_12, STAGE_NAMES, STAGES, next_boundary, stage_on, stage_start,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Optional
 
-from services.common.timeutil import add_months, months_between
+from services.core.timeutil import add_months, months_between
 
 NEW_0_3 = "NEW_0_3"
 NEW_3_6 = "NEW_3_6"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Optional
 
-from services.common.evidence import day, fact
+from services.core.evidence import day, fact
 
 TITLES = {
     "NEW_0_3": "NEU in 0-3 Monate: neuer VPA, der noch geboardet wird",

@@ -15,15 +15,15 @@ from typing import Any, Optional, Union
 from pydantic import ValidationError
 
 from schemas.task import Task
-from services.common import metrics
+from services.ops import metrics
 from schemas.base import MAX_YEAR, MIN_YEAR
-from services.common.decode import poison_in
-from services.common.kafka.client import GroupConsumer, Producer, Record, wait_all
-from services.common.kafka.topics import DLQ_TOPIC, TASKS_TOPIC, app_id, dlq_headers, dlq_value, erased_vpa
-from services.common.kafka_config import KafkaConfig
-from services.common.service_config import NotifierConfig, StoreConfig
-from services.common.settings import Settings
-from services.notifier import store_gauges
+from services.engine.decode import poison_in
+from services.broker.client import GroupConsumer, Producer, Record, wait_all
+from services.broker.topics import DLQ_TOPIC, TASKS_TOPIC, app_id, dlq_headers, dlq_value, erased_vpa
+from services.config.kafka import KafkaConfig
+from services.config.process import NotifierConfig, StoreConfig
+from services.config.settings import Settings
+from services.store import gauges as store_gauges
 
 log = logging.getLogger("vpa.notifier")
 SERVICE = "notifier"
@@ -140,8 +140,8 @@ class StoreWriter:
     async def project(self, records: list[Record], tz: Any) -> None:
         """The upstream's valid envelopes into the read model (profiles, events, roster); what is
         invalid the stream services send to vpa.dlq, so it is only skipped here."""
-        from services.common.decode import Decoded, decode
-        from services.notifier import projection
+        from services.engine.decode import Decoded, decode
+        from services.store import projection
 
         envelopes = []
         for rec in records:
@@ -233,7 +233,7 @@ class StoreWriter:
 
     async def _open(self) -> Any:
         if self._store is None:
-            from services.notifier.store import open_store
+            from services.store.postgres import open_store
 
             self._store = await open_store(self.store_cfg.url, self.store_cfg.data_dir)
         return self._store
@@ -250,7 +250,7 @@ class StoreWriter:
                 pass
 
     def _set_health(self, ok: bool, detail: str) -> None:
-        from services.common.health import HEALTH
+        from services.ops.health import HEALTH
 
         self.healthy = ok
         if ok:
@@ -306,7 +306,7 @@ class Notifier:
         self._pending: dict[tuple[str, int], int] = {}  # written, not committed yet
 
     async def run(self, stop: asyncio.Event) -> None:
-        from services.common.lifecycle import Stopped, until_stopped
+        from services.ops.lifecycle import Stopped, until_stopped
 
         background: list[asyncio.Task] = []
         try:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Iterable, Mapping, Optional
 
-from services.common.kafka.topics import TASKS_TOPIC
+from services.broker.topics import TASKS_TOPIC
 from services.notifier.service import parse_task
 
 # What the AT sees of a task (issue 9): the fields on which the Kafka runner must agree with replay
@@ -103,7 +103,7 @@ class TopicRead:
     _stamp: dict = field(default_factory=dict, repr=False)  # task_id -> timestamp (ms) of its latest version
 
     def take(self, value: Optional[bytes], key: Optional[bytes] = None, timestamp_ms: int = 0) -> None:
-        from services.common.kafka.topics import erased_vpa
+        from services.broker.topics import erased_vpa
 
         self.records += 1
         vpa_id = erased_vpa(key, value)
@@ -221,7 +221,7 @@ def build_report(store: Iterable[dict], topic: TopicRead, replay: Optional[Itera
 
 async def read_topic(cfg: Any, topic: str = TASKS_TOPIC, idle_timeout: float = 30.0) -> TopicRead:
     """Read ``topic`` (a KafkaConfig's cluster) from the beginning to the end offsets of now."""
-    from services.common.kafka.client import iter_retained, partitions_of
+    from services.broker.client import iter_retained, partitions_of
 
     if not await partitions_of(cfg, topic, wait=5.0):
         raise RuntimeError(f"topic {topic} does not exist")
@@ -236,7 +236,7 @@ async def read_topic(cfg: Any, topic: str = TASKS_TOPIC, idle_timeout: float = 3
 
 
 async def read_store(database_url: Optional[str], data_dir: str) -> list[dict]:
-    from services.notifier.store import open_store
+    from services.store.postgres import open_store
 
     store = await open_store(database_url, data_dir)
     try:

@@ -18,15 +18,15 @@ from datetime import datetime
 from typing import Optional
 
 from schemas.envelope import Envelope
-from services.common import evidence, labels
-from services.common.handover import FLAGS, Assignment, assign, describe, handover_dependencies, with_flag
-from services.common import german
-from services.common.ids import follow_up_id, issued_by, reminder_task_id
-from services.common import erasure
-from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
-from services.common.roster import is_active_member
-from services.common.tasks import get_task, is_active, put_task, retire
-from services.common.timeutil import fmt, local_date, parse
+from services.core import evidence, labels
+from services.core.handover import FLAGS, Assignment, assign, describe, handover_dependencies, with_flag
+from services.core import german
+from services.core.ids import follow_up_id, issued_by, reminder_task_id
+from services.core import erasure
+from services.core.processor import Context, Result, Timer, cancel_timer, set_timer
+from services.core.roster import is_active_member
+from services.core.tasks import get_task, is_active, put_task, retire
+from services.core.timeutil import fmt, local_date, parse
 from services.reminders import texts
 
 SERVICE = "reminders"

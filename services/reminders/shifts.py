@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Mapping, Optional
 
-from services.common.settings import Settings
-from services.common.timeutil import at_local, parse
+from services.config.settings import Settings
+from services.core.timeutil import at_local, parse
 
 LIVE = ("waiting", "open")
 

@@ -9,7 +9,7 @@ from typing import Optional
 from zoneinfo import ZoneInfo
 
 from schemas.envelope import Envelope
-from services.common.evidence import fact, moment
+from services.core.evidence import fact, moment
 
 ACTION = ("Reminder bearbeiten. Entferne den Reminder, wenn der Fall gelöst und die VPA-Akte "
           "gepflegt ist.")

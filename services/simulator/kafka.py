@@ -9,21 +9,20 @@ from __future__ import annotations
 import asyncio
 from typing import Iterable, Optional
 
-from services.common.kafka.topic_setup import ensure_topics
-from services.common.kafka_config import KafkaConfig, aiokafka_kwargs
+from services.broker.topic_setup import ensure_topics
+from services.broker.client import Producer
+from services.config.kafka import KafkaConfig
 from services.simulator.lines import Item, record_of, to_line
 
 IN_FLIGHT = 5000  # sends awaited in groups: memory stays flat on long runs
 
 
 async def produce(items: Iterable[Item], cfg: KafkaConfig) -> int:
-    from aiokafka import AIOKafkaProducer
-
     report = await ensure_topics(cfg)  # with VPA_PARTITIONS partitions, co-partitioned like the services expect
     if report.errors:
         raise RuntimeError("; ".join(report.errors))
-    producer = AIOKafkaProducer(**aiokafka_kwargs(cfg), acks="all", enable_idempotence=True,
-                                linger_ms=20, max_batch_size=256 * 1024)
+    # upstream's records as an upstream producer sends them: uncompressed, in large batches
+    producer = Producer(cfg, compression_type=None, linger_ms=20, max_batch_size=256 * 1024)
     await producer.start()
     sent = 0
     try:
@@ -32,12 +31,12 @@ async def produce(items: Iterable[Item], cfg: KafkaConfig) -> int:
         for item in items:
             if isinstance(item, dict):
                 topic, key = record_of(item)
-            pending.append(await producer.send(topic, to_line(item), key=key))
+            pending.append(await producer.send(topic, key, to_line(item)))
             sent += 1
             if len(pending) >= IN_FLIGHT:
                 await asyncio.gather(*pending)
                 pending.clear()
-        await producer.flush()
+        await producer.flush(timeout=600)
         await asyncio.gather(*pending)
     finally:
         await producer.stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from services.common.timeutil import add_months, months_between
+from services.core.timeutil import add_months, months_between
 
 __all__ = ["add_months", "months_between", "at", "hm", "is_working_day", "add_working_days", "next_working_day",
            "follow_up_at", "is_team_day", "stage_starts", "STAGES", "stamp", "day_start"]

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Optional
 from zoneinfo import ZoneInfo
 
-from services.common.ids import rendezvous_pick
+from services.core.ids import rendezvous_pick
 from services.simulator.company import IdCounter, Member, Vpa
 from services.simulator.config import SimConfig
 from services.simulator.stream import Stream

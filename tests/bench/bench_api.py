@@ -49,7 +49,7 @@ def make_task(n: int, rng: random.Random) -> dict:
 
 
 async def fill(url: str, schema: str, count: int) -> None:
-    from services.notifier.store import PostgresTaskStore
+    from services.store.postgres import PostgresTaskStore
 
     store = await PostgresTaskStore.connect(url, schema=schema)
     rng = random.Random(7)
@@ -80,7 +80,7 @@ def serve(url: str, schema: str, port: int) -> None:
 
     from services.dashlet.api import build_app
     from services.dashlet.auth import Principal
-    from services.notifier.store import PostgresTaskStore
+    from services.store.postgres import PostgresTaskStore
 
     async def main() -> None:
         store = await PostgresTaskStore.connect(url, schema=schema)
@@ -173,7 +173,7 @@ def main() -> None:
     if url:
         asyncio.run(bench(url, args.tasks, args.rate, args.seconds))
         return
-    from services.common import embedded_pg
+    from services.store import embedded_pg
 
     with tempfile.TemporaryDirectory() as tmp:
         url = embedded_pg.start(os.path.join(tmp, "pg"))

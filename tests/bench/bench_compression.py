@@ -5,7 +5,7 @@
 The records are task versions as the stream services write them to ``dashlet.tasks`` (the
 project's largest flow; JSON of a few hundred bytes each), from ``vpa replay`` of a simulated
 company, repeated under new task ids up to ``--records``. For each codec the project's own
-producer (``services.common.kafka.client.Producer``, ``VPA_KAFKA_COMPRESSION``) writes them into a
+producer (``services.broker.client.Producer``, ``VPA_KAFKA_COMPRESSION``) writes them into a
 fresh topic of one partition, and the project's reader drains it again:
 
 * bytes on the wire: the size of the partition's log on the broker (what was sent, in batches);
@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 
 from bench_replay import stream  # noqa: E402
-from services.common.kafka.client import PartitionReader, Producer, wait_all  # noqa: E402
-from services.common.kafka_config import KafkaConfig, load  # noqa: E402
-from services.common.settings import Settings  # noqa: E402
-from services.entrypoints import replay  # noqa: E402
+from services.broker.client import PartitionReader, Producer, wait_all  # noqa: E402
+from services.config.kafka import KafkaConfig, load  # noqa: E402
+from services.config.settings import Settings  # noqa: E402
+from services.app.entrypoints import replay  # noqa: E402
 
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 

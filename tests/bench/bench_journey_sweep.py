@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from services.common.clock import StreamClock  # noqa: E402
-from services.common.embedded_runner import EmbeddedRunner  # noqa: E402
-from services.common.settings import Settings  # noqa: E402
+from services.core.clock import StreamClock  # noqa: E402
+from services.runners.embedded.runner import EmbeddedRunner  # noqa: E402
+from services.config.settings import Settings  # noqa: E402
 from services.journey.service import Journey  # noqa: E402
 from services.journey.stages import day_in_stage, stage_on  # noqa: E402
 

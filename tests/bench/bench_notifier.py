@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT / "tests" / "bench"))
 import asyncpg  # noqa: E402
 
 from bench_replay import stream  # noqa: E402
-from services.entrypoints import replay  # noqa: E402
-from services.common.settings import Settings  # noqa: E402
+from services.app.entrypoints import replay  # noqa: E402
+from services.config.settings import Settings  # noqa: E402
 from services.notifier.service import parse_task  # noqa: E402
-from services.notifier.store import PostgresTaskStore  # noqa: E402
+from services.store.postgres import PostgresTaskStore  # noqa: E402
 
 
 def versions(n: int) -> list[bytes]:

@@ -12,11 +12,11 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from services.bootstrap import processors
-from services.common.clock import StreamClock
-from services.common.decode import decode
-from services.common.embedded_runner import EmbeddedRunner
-from services.common.settings import Settings
+from services.app.bootstrap import processors
+from services.core.clock import StreamClock
+from services.engine.decode import decode
+from services.runners.embedded.runner import EmbeddedRunner
+from services.config.settings import Settings
 
 
 def make_lines(n: int, vpas: int = 2000, seed: int = 7) -> list[str]:

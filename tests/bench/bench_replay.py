@@ -6,7 +6,7 @@ For each ``VPASxDAYS`` a simulated company (seed 1, from 2026-01-05) is written 
 ``.cache/bench/`` (``vpa simulate``), then, in this run:
 
 * the ceilings, in this process on the same lines: ``json.loads`` of each line, and the strict
-  decode at the edge (``services.common.decode.decode``: JSON, poison checks, pydantic strict);
+  decode at the edge (``services.engine.decode.decode``: JSON, poison checks, pydantic strict);
 * ``vpa replay FILE --output FILE`` as its own process (read, sort, decode, every service,
   output), timed from start to exit, with its CPU time and peak RSS (``wait4``).
 
@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from services.common.decode import decode  # noqa: E402
+from services.engine.decode import decode  # noqa: E402
 
 CACHE = ROOT / ".cache" / "bench"
 VPA = str(ROOT / ".venv" / "bin" / "vpa")

@@ -11,10 +11,10 @@ import sys
 import time
 from datetime import date
 
-from services.bootstrap import processors
-from services.common.clock import StreamClock
-from services.common.embedded_runner import EmbeddedRunner
-from services.common.settings import Settings
+from services.app.bootstrap import processors
+from services.core.clock import StreamClock
+from services.runners.embedded.runner import EmbeddedRunner
+from services.config.settings import Settings
 from services.simulator import SimConfig, simulate, to_line
 
 

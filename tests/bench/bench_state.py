@@ -22,11 +22,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 
 from bench_replay import stream  # noqa: E402
-from services.bootstrap import processors  # noqa: E402
-from services.common.clock import StreamClock  # noqa: E402
-from services.common.embedded_runner import EmbeddedRunner  # noqa: E402
-from services.common.replay import limits_of, read_lines  # noqa: E402
-from services.common.settings import Settings  # noqa: E402
+from services.app.bootstrap import processors  # noqa: E402
+from services.core.clock import StreamClock  # noqa: E402
+from services.runners.embedded.runner import EmbeddedRunner  # noqa: E402
+from services.runners.embedded.replay import limits_of, read_lines  # noqa: E402
+from services.config.settings import Settings  # noqa: E402
 
 
 def size(value) -> int:

@@ -19,8 +19,8 @@ import uuid
 
 import asyncpg
 
-from services.common import embedded_pg
-from services.notifier.store import PostgresTaskStore
+from services.store import embedded_pg
+from services.store.postgres import PostgresTaskStore
 
 VERSIONS_PER_TASK = 5
 

@@ -141,7 +141,7 @@ async def start_kafka(vpas: int, seed: int, days: int, tokens: str, work: Path) 
 
     today = datetime.now(timezone.utc).date()
     envelopes = list(simulate(SimConfig(vpas=vpas, days=days, seed=seed, start=today - timedelta(days=days))))
-    from services.common.kafka_config import KafkaConfig
+    from services.config.kafka import KafkaConfig
 
     # The services as deployed: the test harness waits longer for quiet inputs (1 s, for a busy CI
     # machine), which would count twice in how long a change takes to reach the pages.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.notifier.store import PostgresTaskStore
+from services.store.postgres import PostgresTaskStore
 from tests.e2e.harness import company, start_dashlet
 from tests.integration.conftest import database_url, pg_schema  # noqa: F401
 

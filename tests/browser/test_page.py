@@ -362,7 +362,7 @@ async def test_stored_text_never_runs_as_script(browser, dashlet):
 @pytest.fixture
 async def whatif_dashlet(database_url, pg_schema):
     from services.dashlet.whatif_job import WhatIfJobs
-    from services.notifier.store import PostgresTaskStore
+    from services.store.postgres import PostgresTaskStore
     from tests.e2e.harness import company, start_dashlet
 
     async def history(folder: str) -> list[str]:

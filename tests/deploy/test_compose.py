@@ -8,9 +8,9 @@ import re
 import pytest
 import yaml
 
-from services.common.config_loader import variables
-from services.common.kafka_config import DEFAULT_METRICS_PORTS, KafkaConfig
-from services.common.service_config import RUN_CONFIG, DashletConfig, check
+from services.config.loader import variables
+from services.config.kafka import DEFAULT_METRICS_PORTS, KafkaConfig
+from services.config.process import RUN_CONFIG, DashletConfig, check
 from tests.deploy.exported import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

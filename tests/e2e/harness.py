@@ -13,13 +13,13 @@ from typing import Any, Awaitable, Callable, Optional
 
 from aiohttp import web
 
-from services.bootstrap import processors
-from services.common.clock import StreamClock
-from services.common.embedded_runner import EmbeddedRunner
-from services.common.settings import Settings
+from services.app.bootstrap import processors
+from services.core.clock import StreamClock
+from services.runners.embedded.runner import EmbeddedRunner
+from services.config.settings import Settings
 from services.dashlet.api import build_app
 from services.dashlet.auth import Principal
-from services.notifier import projection
+from services.store import projection
 from services.notifier.service import write_batch
 
 TOKENS = {"tok-at": Principal("AB", "at"), "tok-vm": Principal("VM", "vpa_manager"),

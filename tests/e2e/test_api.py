@@ -13,7 +13,7 @@ import pytest
 
 from services.dashlet import api as dashlet_api
 from services.dashlet.auth import Principal, hash_token, parse_tokens
-from services.notifier.store import MemoryTaskStore
+from services.store.postgres import MemoryTaskStore
 from tests.e2e.harness import company, start_dashlet
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)  # 10:00 in Berlin: the 08:00-14:00 shift

@@ -7,7 +7,7 @@ import pytest
 import aiohttp
 
 from services.dashlet.errors import MAX_BODY_BYTES
-from services.notifier.store import PostgresTaskStore
+from services.store.postgres import PostgresTaskStore
 from tests.e2e.harness import company, start_dashlet
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import aiohttp
 import pytest
 
-from services.notifier.store import MemoryTaskStore
+from services.store.postgres import MemoryTaskStore
 from tests.e2e.harness import company, envelope, start_dashlet
 
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=timezone.utc)  # 10:30 in Berlin: the 08:00-14:00 shift

@@ -97,7 +97,7 @@ def wait_no_postgres(data_dir: Path, timeout: float = 20) -> list[psutil.Process
 
 
 def _stop_leftovers(data_dir: Path) -> None:
-    from services.common import embedded_pg
+    from services.store import embedded_pg
 
     if postgres_processes(data_dir):
         embedded_pg.stop(data_dir)
@@ -195,7 +195,7 @@ async def _demo_tables(data_dir: Path) -> dict[str, str]:
 
     import asyncpg
 
-    from services.common import embedded_pg
+    from services.store import embedded_pg
 
     uri = await asyncio.to_thread(embedded_pg.start, data_dir)  # the running server, not a new one
     conn = await asyncpg.connect(uri)
@@ -230,7 +230,7 @@ async def test_vpa_erase_reaches_the_running_demo_and_leaves_nothing(first_run, 
         assert await post(http, url, token, "cmd.reminder.set", vpa_id, {
             "reminder_id": "e2e-erase", "due_at": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(),
             "owner": initials, "note": f"{name} anrufen"}) == 202
-        from services.common import embedded_pg
+        from services.store import embedded_pg
 
         uri = await asyncio.to_thread(embedded_pg.start, data_dir)
         done = await asyncio.to_thread(subprocess.run, [VPA, "erase", vpa_id, "--without-kafka"],

@@ -25,7 +25,7 @@ from schemathesis.checks import (
 
 from services.dashlet.api import ROUTES, build_app
 from services.dashlet.openapi import openapi_spec
-from services.notifier.store import PostgresTaskStore
+from services.store.postgres import PostgresTaskStore
 from tests.e2e.harness import company, start_dashlet
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,

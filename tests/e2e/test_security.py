@@ -14,12 +14,12 @@ import aiohttp
 import asyncpg
 import pytest
 
-from services.bootstrap import processors
-from services.common.clock import StreamClock
-from services.common.embedded_runner import EmbeddedRunner
-from services.common.logs import configure_logging
-from services.common.settings import Settings
-from services.notifier.store import PostgresTaskStore, erasure_hash
+from services.app.bootstrap import processors
+from services.core.clock import StreamClock
+from services.runners.embedded.runner import EmbeddedRunner
+from services.ops.logs import configure_logging
+from services.config.settings import Settings
+from services.store.postgres import PostgresTaskStore, erasure_hash
 from tests.e2e.harness import company, envelope, start_dashlet
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import json
 import aiohttp
 import pytest
 
-from services.notifier.store import PostgresTaskStore
+from services.store.postgres import PostgresTaskStore
 from tests.e2e.harness import company, start_dashlet
 
 pytestmark = pytest.mark.integration

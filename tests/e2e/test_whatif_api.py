@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from services.dashlet.whatif_job import WhatIfJobs
-from services.notifier.store import MemoryTaskStore
+from services.store.postgres import MemoryTaskStore
 from tests.e2e.harness import company, start_dashlet
 
 VM, AT = {"Authorization": "Bearer tok-vm"}, {"Authorization": "Bearer tok-at"}

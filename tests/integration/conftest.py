@@ -16,7 +16,7 @@ def database_url(tmp_path_factory):
     if url:
         yield url
         return
-    from services.common import embedded_pg
+    from services.store import embedded_pg
 
     data_dir = tmp_path_factory.mktemp("pg") / "data"
     yield embedded_pg.start(data_dir)
@@ -40,7 +40,7 @@ async def pg_schema(database_url):
 @pytest.fixture
 async def pg_store(database_url, pg_schema):
     """A PostgresTaskStore on empty tables: its own schema, migrated from scratch."""
-    from services.notifier.store import PostgresTaskStore
+    from services.store.postgres import PostgresTaskStore
 
     store = await PostgresTaskStore.connect(database_url, schema=pg_schema)
     yield store

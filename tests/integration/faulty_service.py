@@ -24,6 +24,6 @@ class FaultyDetector(Detector):
 
 
 if __name__ == "__main__":
-    from services.entrypoints import run_service
+    from services.app.entrypoints import run_service
 
     sys.exit(run_service("detector", FaultyDetector()))

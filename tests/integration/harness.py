@@ -10,9 +10,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from services.common.replay import final_tasks
-from services.entrypoints import replay
-from services.common.settings import Settings
+from services.runners.embedded.replay import final_tasks
+from services.app.entrypoints import replay
+from services.config.settings import Settings
 from services.notifier.verify import COMPARED_FIELDS as COMPARED, comparable
 from tests.integration.pipeline import (
     VPA, ServiceProcess, bootstrap, free_port, fresh_database, groups_stable, produce_envelopes, recreate_topics,
@@ -74,7 +74,7 @@ class Pipeline:
         self.env: dict[str, str] = {}
 
     async def __aenter__(self) -> "Pipeline":
-        from services.notifier.store import PostgresTaskStore
+        from services.store.postgres import PostgresTaskStore
 
         if not self.keep_topics:
             await recreate_topics()
@@ -89,7 +89,7 @@ class Pipeline:
 
     async def connect_store(self, timeout: float = 60) -> None:
         """(Re)connect the test's own reader, e.g. after the server was restarted."""
-        from services.notifier.store import PostgresTaskStore
+        from services.store.postgres import PostgresTaskStore
 
         if self.store is not None:
             try:
@@ -218,7 +218,7 @@ class Pipeline:
         """Every running service writes its tasks' and threads' stacks to its log (SIGUSR1)."""
         import signal
 
-        from services.common.diagnostics import DUMP_END
+        from services.ops.diagnostics import DUMP_END
 
         running = [p for p in self.procs if p.proc.poll() is None]
         for p in running:

@@ -186,7 +186,7 @@ async def test_far_future_records_cost_no_work_per_day(database_url, tmp_path):
 async def test_every_task_version_reaches_the_store_through_postgres_outages(tmp_path):
     """PostgreSQL down when the notifier starts and up 30 s later while a backlog is written; and
     down for 30 s in mid-stream: every task version on dashlet.tasks reaches the store."""
-    from services.common import embedded_pg
+    from services.store import embedded_pg
 
     data = tmp_path / "pg"
     url = embedded_pg.start(data)

@@ -21,7 +21,7 @@ def absence(run: str, vpa: str, n: int, at: str, start: str, end: str) -> dict:
 
 
 async def test_state_survives_a_killed_worker(database_url, tmp_path):
-    from services.notifier.store import PostgresTaskStore
+    from services.store.postgres import PostgresTaskStore
 
     run = uuid.uuid4().hex[:8]
     await recreate_topics()

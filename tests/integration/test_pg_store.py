@@ -14,8 +14,8 @@ import asyncpg
 import pytest
 
 from schemas.task import TASK_FIELDS
-from services.common import embedded_pg
-from services.notifier.store import MIGRATIONS, MemoryTaskStore, PostgresTaskStore, open_store
+from services.store import embedded_pg
+from services.store.postgres import MIGRATIONS, MemoryTaskStore, PostgresTaskStore, open_store
 from tests.unit.test_store_rules import make_task
 
 pytestmark = pytest.mark.integration
@@ -276,7 +276,7 @@ async def test_the_sql_reader_pages_sorts_and_counts_like_the_memory_reader(pg_s
     from datetime import datetime, timedelta, timezone
 
     from services.dashlet.query import MemoryTaskReader, PostgresTaskReader, Selection, TaskSort
-    from services.notifier.store import MemoryTaskStore
+    from services.store.postgres import MemoryTaskStore
 
     rng = random.Random(7)
     start = datetime(2026, 11, 30, 8, tzinfo=timezone.utc)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from services.common.replay import final_tasks
-from services.entrypoints import replay
-from services.common.settings import Settings
+from services.runners.embedded.replay import final_tasks
+from services.app.entrypoints import replay
+from services.config.settings import Settings
 from tests.integration.pipeline import (
     ServiceProcess, fresh_database, produce, produce_envelopes, read_topic, service_env, wait_for,
 )
@@ -33,7 +33,7 @@ def _env(eid: str, type_: str, at: str, vpa: str | None, data: dict) -> dict:
 @pytest.fixture(scope="module")
 async def pipeline(database_url, tmp_path_factory):
     """detector + notifier as processes; yields (store, run id). Stopped at module end."""
-    from services.notifier.store import PostgresTaskStore
+    from services.store.postgres import PostgresTaskStore
 
     url = await fresh_database(database_url)
     run = uuid.uuid4().hex[:8]

@@ -165,7 +165,7 @@ async def test_records_of_every_real_producer_end_as_their_uncompressed_twins(da
 
 def _pick_vpas(partitions: int) -> tuple[str, str]:
     """Two VPA ids in different partitions of vpa.events."""
-    from services.common.kafka.client import default_partition
+    from services.broker.client import default_partition
 
     first = "V-CB1"
     other = next(f"V-CB{n}" for n in range(2, 100)
@@ -203,7 +203,7 @@ async def test_a_batch_that_cannot_be_read_stops_only_its_partition_and_can_be_s
     the operator's way out (README) skips it with Kafka's own consumer-groups tool."""
     import uuid
 
-    from services.common.kafka.client import default_partition
+    from services.broker.client import default_partition
     from tests.integration.pipeline import free_port, produce_envelopes, wait_for
 
     async with Pipeline(database_url, tmp_path, services=(), VPA_CLOCK="stream") as pipe:

@@ -20,7 +20,7 @@ def env(run: str, n: str, type_: str, at: str, vpa: str | None, data: dict, acto
 
 
 async def test_reminder_timer_fires_after_the_service_was_killed(database_url, tmp_path):
-    from services.notifier.store import PostgresTaskStore
+    from services.store.postgres import PostgresTaskStore
 
     run = uuid.uuid4().hex[:8]
     await recreate_topics()

@@ -11,7 +11,8 @@ import uuid
 
 import pytest
 
-from services.common.kafka_config import CONTRACT_TOPICS, KafkaConfig, aiokafka_kwargs
+from services.broker.client import aiokafka_kwargs
+from services.config.kafka import CONTRACT_TOPICS, KafkaConfig
 from tests.integration.pipeline import VPA, ServiceProcess, fresh_database, service_env, wait_for
 
 pytestmark = pytest.mark.integration
@@ -78,7 +79,7 @@ async def _produce_over_sasl(cfg: KafkaConfig, envelopes: list[dict]) -> None:
 
 
 async def test_detector_and_notifier_run_over_sasl(database_url, tmp_path):
-    from services.notifier.store import PostgresTaskStore
+    from services.store.postgres import PostgresTaskStore
 
     url = await fresh_database(database_url)
     run = uuid.uuid4().hex[:8]

@@ -1,4 +1,4 @@
-"""The open-work gauges read from a real PostgreSQL store (services/notifier/store_gauges.py)."""
+"""The open-work gauges read from a real PostgreSQL store (services/store/gauges.py)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,8 +8,8 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
-from services.common.settings import Settings
-from services.notifier.store_gauges import StoreGaugePoller, read_open_work
+from services.config.settings import Settings
+from services.store.gauges import StoreGaugePoller, read_open_work
 from tests.unit.test_store_rules import make_task
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_wall_clock_worker_stamps_wall_time_and_keeps_ticking(database_url, tmp_path):
-    from services.notifier.store import PostgresTaskStore
+    from services.store.postgres import PostgresTaskStore
 
     run = uuid.uuid4().hex[:8]
     url = await fresh_database(database_url)

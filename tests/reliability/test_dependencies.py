@@ -37,7 +37,7 @@ def retry_delays(log_text: str) -> list[float]:
 
 async def test_postgres_away_for_30_s_mid_stream_is_seen_retried_and_healed(tmp_path, figures):
     """PostgreSQL stopped for 30 s while a 200-VPA, 45-day stream is worked through."""
-    from services.common import embedded_pg
+    from services.store import embedded_pg
 
     data = tmp_path / "pg"
     url = embedded_pg.start(data)

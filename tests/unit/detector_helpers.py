@@ -6,12 +6,12 @@ import json
 from datetime import datetime
 from typing import Optional
 
-from services.common.decode import Decoded, decode
-from services.common.processor import Context, Result, pop_timer, timers_of
-from services.common.roster import apply_roster_event
-from services.common.settings import Settings
-from services.common.tasks import fold
-from services.common.timeutil import parse
+from services.engine.decode import Decoded, decode
+from services.core.processor import Context, Result, pop_timer, timers_of
+from services.core.roster import apply_roster_event
+from services.config.settings import Settings
+from services.core.tasks import fold
+from services.core.timeutil import parse
 from services.detector.service import Detector
 
 VPA = "V-7001"

@@ -21,17 +21,18 @@ from types import SimpleNamespace
 from typing import Any, Optional
 
 from schemas.envelope import topic_for_type
-from services.common.clock import ClockMode, StreamClock
-from services.common.decode import Decoded, decode
-from services.common.embedded_runner import EmbeddedRunner
-from services.common.engine import EngineLimits
-from services.common.kafka.client import Record
-from services.common.kafka.roster_feed import RosterRecord
-from services.common.kafka.slots import TableSlots
-from services.common.kafka.state_store import MemoryStore
-from services.common.kafka.worker import PartitionWorker
-from services.common.metrics import StreamMetrics
-from services.common.settings import Settings
+from services.config.clock_mode import ClockMode
+from services.core.clock import StreamClock
+from services.engine.decode import Decoded, decode
+from services.runners.embedded.runner import EmbeddedRunner
+from services.engine.partition import EngineLimits
+from services.broker.client import Record
+from services.runners.kafka.roster_feed import RosterRecord
+from services.runners.kafka.slots import TableSlots
+from services.runners.kafka.state_store import MemoryStore
+from services.runners.kafka.worker import PartitionWorker
+from services.ops.metrics import StreamMetrics
+from services.config.settings import Settings
 
 DRIVERS = ("embedded", "kafka")
 

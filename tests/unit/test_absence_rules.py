@@ -3,8 +3,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.common.settings import Settings
-from services.common.timeutil import local_date, parse
+from services.config.settings import Settings
+from services.core.timeutil import local_date, parse
 from services.detector.absence_rules import (
     AbsenceFacts,
     absence_reasons,

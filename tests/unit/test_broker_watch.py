@@ -1,9 +1,9 @@
-"""A broker lost is one warning, not a flood (issue 26; services.common.kafka.broker_watch)."""
+"""A broker lost is one warning, not a flood (issue 26; services.ops.broker_watch)."""
 from __future__ import annotations
 
 import logging
 
-from services.common.kafka.broker_watch import BrokerLossFolding
+from services.ops.broker_watch import BrokerLossFolding
 
 
 def _record(name: str, level: int, msg: str) -> logging.LogRecord:

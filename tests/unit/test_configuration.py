@@ -7,13 +7,13 @@ from datetime import date, time
 
 import pytest
 
-from services.common.config_loader import ConfigError, env_name, load, variables
-from services.common.kafka.client import consumer_kwargs, group_kwargs, producer_kwargs
-from services.common.kafka_config import (
-    DEFAULT_METRICS_PORTS, ClockMode, KafkaConfig, SaslMechanism, SecurityProtocol, aiokafka_kwargs,
+from services.config.loader import ConfigError, env_name, load, variables
+from services.broker.client import aiokafka_kwargs, consumer_kwargs, group_kwargs, producer_kwargs
+from services.config.kafka import (
+    DEFAULT_METRICS_PORTS, ClockMode, KafkaConfig, SaslMechanism, SecurityProtocol,
 )
-from services.common.service_config import CONFIG_MODELS, RUN_CONFIG, DashletConfig, NotifierConfig, StoreConfig, check
-from services.common.settings import Settings
+from services.config.process import CONFIG_MODELS, RUN_CONFIG, DashletConfig, NotifierConfig, StoreConfig, check
+from services.config.settings import Settings
 
 
 def problems(model, env) -> list[str]:
@@ -207,7 +207,7 @@ def test_variable_names_are_unique_across_models():
 
 
 def test_cli_reports_a_bad_setting_with_exit_code_2(monkeypatch, capsys):
-    from services.cli import main
+    from services.app.cli import main
 
     monkeypatch.setenv("VPA_PARTITIONS", "x")
     assert main(["run", "detector"]) == 2

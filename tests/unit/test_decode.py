@@ -1,10 +1,10 @@
-"""Validation at the edge (DESIGN 4.2 to 4.5, fine print 5.5) through services.common.decode.decode."""
+"""Validation at the edge (DESIGN 4.2 to 4.5, fine print 5.5) through services.engine.decode.decode."""
 import json
 from datetime import date, timedelta
 
 import pytest
 
-from services.common.decode import Decoded, Invalid, Unknown, decode
+from services.engine.decode import Decoded, Invalid, Unknown, decode
 
 AT = {"initials": "AB", "role": "at"}
 SYS = {"initials": "SYS", "role": "system"}

@@ -7,14 +7,14 @@ import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.bootstrap import processors
-from services.common.clock import StreamClock
-from services.common.embedded_runner import EmbeddedRunner
-from services.common.replay import final_tasks
-from services.common.settings import Settings
+from services.app.bootstrap import processors
+from services.core.clock import StreamClock
+from services.runners.embedded.runner import EmbeddedRunner
+from services.runners.embedded.replay import final_tasks
+from services.config.settings import Settings
 from services.dashlet.auth import Principal
-from services.dashlet.demo import DemoParams, LiveDemo, company_feed, first_tokens, rebuild
-from services.notifier.store import MemoryTaskStore
+from services.app.demo import DemoParams, LiveDemo, company_feed, first_tokens, rebuild
+from services.store.postgres import MemoryTaskStore
 
 TZ = ZoneInfo("Europe/Berlin")
 

@@ -4,12 +4,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.common.tasks import fold, get_task
+from services.core.tasks import fold, get_task
 
-from services.common.decode import Decoded, decode
-from services.common.processor import Context
-from services.common.roster import apply_roster_event
-from services.common.settings import Settings
+from services.engine.decode import Decoded, decode
+from services.core.processor import Context
+from services.core.roster import apply_roster_event
+from services.config.settings import Settings
 from services.detector.service import Detector
 
 VPA = "V-1042"

@@ -3,8 +3,8 @@ from datetime import date, datetime
 
 import pytest
 
-from services.common.settings import Settings
-from services.common.timeutil import parse
+from services.config.settings import Settings
+from services.core.timeutil import parse
 from services.detector.drafts import draft_is_safe
 from services.detector.inactivity_rules import complaint_counts, decide, follow_up_at
 from tests.unit.detector_helpers import VPA, Harness, envelope, member, registered, roster_of

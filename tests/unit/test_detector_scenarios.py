@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from services.common.replay import final_tasks
-from services.entrypoints import replay
-from services.common.settings import Settings
-from services.common.timeutil import parse
+from services.runners.embedded.replay import final_tasks
+from services.app.entrypoints import replay
+from services.config.settings import Settings
+from services.core.timeutil import parse
 from services.detector.drafts import draft_is_safe
 
 DIR = Path(__file__).resolve().parents[1] / "scenarios" / "detector"
@@ -196,9 +196,9 @@ def test_redelivered_and_shuffled_lines_give_the_same_cases(name, tmp_path):
 def test_a_late_stream_is_decided_as_soon_as_it_arrives():
     # The inactivity arrives after the clock passed its follow-up time (a late partition): the
     # timer set in the past fires right after the event (5.3); complaints count by their own time.
-    from services.common.clock import StreamClock
-    from services.common.embedded_runner import EmbeddedRunner
-    from services.bootstrap import processors
+    from services.core.clock import StreamClock
+    from services.runners.embedded.runner import EmbeddedRunner
+    from services.app.bootstrap import processors
 
     runner = EmbeddedRunner(processors(), Settings(), StreamClock())
     path = DIR / "detector_inactive_contact.jsonl"

@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from services.common.settings import Settings
+from services.config.settings import Settings
 from services.detector.schedule_rules import is_new_vpa, merge, schedule_reasons
 from tests.unit.detector_helpers import VPA, Harness, envelope, registered
 

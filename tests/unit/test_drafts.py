@@ -5,9 +5,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.common.decode import Decoded, decode
-from services.common.processor import Context
-from services.common.settings import Settings
+from services.engine.decode import Decoded, decode
+from services.core.processor import Context
+from services.config.settings import Settings
 from services.detector.drafts import contact_draft, draft_is_safe, first_name, praise_draft
 from services.detector.service import Detector
 from tests.unit.detector_helpers import envelope

@@ -11,11 +11,11 @@ from typing import Callable
 
 import pytest
 
-from services.common.clock import StreamClock
-from services.common.decode import Decoded, decode
-from services.common.embedded_runner import EmbeddedRunner
-from services.common.processor import Context, Result, Timer, cancel_timer, set_timer
-from services.common.settings import Settings
+from services.core.clock import StreamClock
+from services.engine.decode import Decoded, decode
+from services.runners.embedded.runner import EmbeddedRunner
+from services.core.processor import Context, Result, Timer, cancel_timer, set_timer
+from services.config.settings import Settings
 from tests.unit.runner_drivers import DRIVERS, make
 
 VPA = "V-1"

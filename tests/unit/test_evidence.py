@@ -10,11 +10,11 @@ import json
 import pytest
 
 from schemas.task import Task
-from services.bootstrap import processors
-from services.common.clock import StreamClock
-from services.common.embedded_runner import EmbeddedRunner
-from services.common.replay import final_tasks
-from services.common.settings import Settings
+from services.app.bootstrap import processors
+from services.core.clock import StreamClock
+from services.runners.embedded.runner import EmbeddedRunner
+from services.runners.embedded.replay import final_tasks
+from services.config.settings import Settings
 from services.detector.drafts import draft_is_safe
 
 AB = {"initials": "AB", "role": "at"}
@@ -48,7 +48,7 @@ def run(*lines: str, until: str | None = None) -> tuple[dict, EmbeddedRunner]:
     for n, text in enumerate(lines, 1):
         runner.submit_raw(text, f"test:{n}")
     if until:
-        from services.common.timeutil import parse
+        from services.core.timeutil import parse
         runner.advance_to(parse(until))
     return {t["task_id"]: t for t in final_tasks(runner.drain_tasks())}, runner
 

@@ -1,12 +1,12 @@
-"""The HandoverPolicy (services/common/handover.py) as reminders use it (DESIGN 2.2, 5.7 to 5.11)."""
+"""The HandoverPolicy (services/core/handover.py) as reminders use it (DESIGN 2.2, 5.7 to 5.11)."""
 from __future__ import annotations
 
 from datetime import date
 
 from hypothesis import given, settings as hsettings, strategies as st
 
-from services.common.handover import HANDOVER, UNAVAILABLE, Assignment, assign, describe, with_flag
-from services.common.ids import rendezvous_pick, rendezvous_score
+from services.core.handover import HANDOVER, UNAVAILABLE, Assignment, assign, describe, with_flag
+from services.core.ids import rendezvous_pick, rendezvous_score
 from tests.unit.reminder_helpers import absence, absence_ended, apply, member, roster_of
 
 DAY = date(2026, 11, 26)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from services.common.health import Health, wsgi_app
+from services.ops.health import Health, wsgi_app
 
 
 def call(app, path: str) -> tuple[str, bytes]:  # noqa: ANN001

@@ -4,8 +4,8 @@ import json
 import struct
 from datetime import timezone
 
-from services.common.decode import decode
-from services.common.ids import (
+from services.engine.decode import decode
+from services.core.ids import (
     case_id,
     command_id,
     journey_task_id,
@@ -13,8 +13,8 @@ from services.common.ids import (
     rendezvous_pick,
     rendezvous_score,
 )
-from services.common.processor import Context
-from services.common.settings import Settings
+from services.core.processor import Context
+from services.config.settings import Settings
 from services.detector.service import Detector
 
 

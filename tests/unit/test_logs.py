@@ -8,8 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from services.common.logs import configure_logging
-from services.common.service_config import LogConfig
+from services.ops.logs import configure_logging
+from services.config.process import LogConfig
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_level_filters_and_a_second_call_replaces_the_handler(capture):
 
 
 def test_bad_log_settings_name_the_variable():
-    from services.common.config_loader import ConfigError
+    from services.config.loader import ConfigError
 
     with pytest.raises(ConfigError) as caught:
         LogConfig.from_env({"VPA_LOG_FORMAT": "xml", "VPA_LOG_LEVEL": "loud"})

@@ -53,7 +53,7 @@ def test_not_json_and_not_a_task():
 def test_latency_is_observed_from_the_headers_a_stream_service_sends():
     from types import SimpleNamespace
 
-    from services.common import metrics
+    from services.ops import metrics
     from services.notifier.service import observe_latency
 
     def count(source: str) -> float:

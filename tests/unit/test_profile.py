@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from services.common import profile
-from services.common.decode import decode
+from services.core import profile
+from services.engine.decode import decode
 
 
 def data(type_: str, payload: dict):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 
-from services.common.progress import bar, shows, track
+from services.ops.progress import bar, shows, track
 
 
 class Terminal(io.StringIO):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from services.common.config_loader import variables
-from services.common.service_config import CONFIG_MODELS
+from services.config.loader import variables
+from services.config.process import CONFIG_MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
 

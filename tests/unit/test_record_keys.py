@@ -1,12 +1,12 @@
-"""Where a record must sit (DESIGN 4.1; services.common.kafka.keys): keyed by its vpa_id, in the
+"""Where a record must sit (DESIGN 4.1; services.runners.kafka.keys): keyed by its vpa_id, in the
 partition Kafka's default partitioner picks for that key; roster records keyed by the initials."""
 from __future__ import annotations
 
 import json
 
-from services.common.decode import Decoded, Invalid, decode
-from services.common.kafka.client import default_partition
-from services.common.kafka.keys import misrouted, misrouted_roster
+from services.engine.decode import Decoded, Invalid, decode
+from services.broker.client import default_partition
+from services.runners.kafka.keys import misrouted, misrouted_roster
 
 
 def _event(vpa: str) -> bytes:

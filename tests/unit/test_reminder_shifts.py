@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.common.settings import Settings
+from services.config.settings import Settings
 from services.reminders.shifts import current_shift, due_in_current_shift
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from services.cli import main
+from services.app.cli import main
 
 # DESIGN 4.6, in the order listed there.
 TASK_KEYS = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from services.common.roster import Roster, is_present
+from services.core.roster import Roster, is_present
 
 
 def scan(roster: dict, on: date) -> tuple:

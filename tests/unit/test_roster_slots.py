@@ -8,8 +8,8 @@ import json
 import random
 from datetime import date, timedelta
 
-from services.common.engine import MEMBER_PREFIX, ROSTER_SLOT
-from services.common.roster_index import BoundaryIndex, boundary_dates, members_with_boundary_on
+from services.engine.partition import MEMBER_PREFIX, ROSTER_SLOT
+from services.engine.roster_index import BoundaryIndex, boundary_dates, members_with_boundary_on
 from services.detector.service import Detector
 from tests.unit.runner_drivers import WorkerRunner
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.common.processor import Result, set_timer
+from services.core.processor import Result, set_timer
 from tests.unit.runner_drivers import DRIVERS, make
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import main
-from services.common.decode import Invalid, decode
-from services.common.replay import final_tasks
-from services.entrypoints import replay
-from services.common.settings import Settings
+from services.app.cli import main
+from services.engine.decode import Invalid, decode
+from services.runners.embedded.replay import final_tasks
+from services.app.entrypoints import replay
+from services.config.settings import Settings
 from services.simulator import SimConfig, record_of, simulate, to_line
 from services.simulator.stream import TOPIC_RANK, WRONG
 from schemas.envelope import topic_for_type

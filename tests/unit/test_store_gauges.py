@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from prometheus_client import REGISTRY
 
-from services.common.settings import Settings
-from services.notifier.store_gauges import OpenWork, longest_shift, publish, working_day_cutoff
+from services.config.settings import Settings
+from services.store.gauges import OpenWork, longest_shift, publish, working_day_cutoff
 
 BERLIN = ZoneInfo("Europe/Berlin")
 S = Settings()

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from schemas.task import TASK_FIELDS, Task
-from services.notifier.store import MemoryTaskStore, latest_versions, newer
+from services.store.postgres import MemoryTaskStore, latest_versions, newer
 
 
 def make_task(task_id: str, version: int = 1, **fields) -> dict:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from services.common.kafka.slots import TableSlots
-from services.common.kafka.state_store import MemoryStore, slot_key, slot_value
+from services.runners.kafka.slots import TableSlots
+from services.runners.kafka.state_store import MemoryStore, slot_key, slot_value
 
 
 def test_a_slot_changed_in_place_stays_unchanged_in_the_store_until_it_is_written():
@@ -38,7 +38,7 @@ def test_deleted_slots_leave_the_index_and_the_store():
 
 
 def test_a_batch_cut_off_by_a_crash_is_never_applied_in_part():
-    from services.common.kafka.state_store import BatchReader
+    from services.runners.kafka.state_store import BatchReader
 
     reader = BatchReader()
     applied = []
@@ -56,7 +56,7 @@ def test_a_batch_cut_off_by_a_crash_is_never_applied_in_part():
 
 
 def test_a_cut_off_batch_at_the_end_is_held_and_its_keys_named_for_the_repair():
-    from services.common.kafka.state_store import BatchReader
+    from services.runners.kafka.state_store import BatchReader
 
     reader = BatchReader()
     applied = []
@@ -70,7 +70,7 @@ def test_a_cut_off_batch_at_the_end_is_held_and_its_keys_named_for_the_repair():
 def test_a_compacted_changelog_is_read_whole():
     """Compaction keeps only the last meta record: the batches before it are proven whole by their
     writer going on (a writer sends a batch only after the broker took the previous one)."""
-    from services.common.kafka.state_store import BatchReader
+    from services.runners.kafka.state_store import BatchReader
 
     reader = BatchReader()
     applied = []

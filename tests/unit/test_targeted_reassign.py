@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from services.common.clock import StreamClock
-from services.common.embedded_runner import EmbeddedRunner
-from services.common.processor import Result
-from services.common.settings import Settings
+from services.core.clock import StreamClock
+from services.runners.embedded.runner import EmbeddedRunner
+from services.core.processor import Result
+from services.config.settings import Settings
 
 
 class Counting:
@@ -72,9 +72,9 @@ def test_targeted_reevaluation_ends_exactly_where_reevaluating_everyone_ends():
     as re-evaluating every VPA on every change does."""
     from datetime import date
 
-    from services.bootstrap import processors
-    from services.common.engine import EngineLimits
-    from services.common.replay import final_tasks
+    from services.app.bootstrap import processors
+    from services.engine.partition import EngineLimits
+    from services.runners.embedded.replay import final_tasks
     from services.simulator import SimConfig, simulate
 
     lines = [e for e in simulate(SimConfig(vpas=400, days=45, seed=21, start=date(2026, 9, 7))) if isinstance(e, dict)]
@@ -95,9 +95,9 @@ def test_a_rendezvous_pick_is_reevaluated_only_by_its_own_role():
     """A VPA Manager picked for a journey task (issue 11: no longer every open NEW_GT_12 on every
     manager's absence): the task is affected when that manager leaves or a manager scoring higher
     arrives; an AT member arriving or a manager scoring lower changes nothing."""
-    from services.common.ids import rendezvous_score
-    from services.common.processor import pick_token
-    from services.common.roster_index import DependencyIndex, MemberChange
+    from services.core.ids import rendezvous_score
+    from services.core.processor import pick_token
+    from services.engine.roster_index import DependencyIndex, MemberChange
 
     key, held = "V-1", "MA"
     others = sorted(["MB", "MC", "MD", "ME", "MF"], key=lambda i: (rendezvous_score(key, i), i))

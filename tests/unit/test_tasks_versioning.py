@@ -1,4 +1,4 @@
-"""Task versions and history (DESIGN 4.6, fine print 5.25) through services.common.tasks.put_task.
+"""Task versions and history (DESIGN 4.6, fine print 5.25) through services.core.tasks.put_task.
 
 A version carries the history entry of its own change (one per version); ``fold`` puts the
 versions together as the store and ``vpa replay`` show a task. Closed tasks leave the state as
@@ -6,9 +6,9 @@ tombstones (``retire``), which keep ids and versions going if the task is reopen
 from datetime import datetime, timedelta, timezone
 
 from schemas.task import TASK_FIELDS
-from services.common.processor import Context
-from services.common.settings import Settings
-from services.common.tasks import fold, get_task, put_task, retire
+from services.core.processor import Context
+from services.config.settings import Settings
+from services.core.tasks import fold, get_task, put_task, retire
 
 T1 = datetime(2026, 11, 26, 8, 0, 0, 500000, tzinfo=timezone.utc)  # 09:00:00 Berlin
 T2 = datetime(2026, 11, 27, 13, 30, 15, tzinfo=timezone.utc)  # 14:30:15 Berlin

@@ -1,10 +1,10 @@
-"""Calendar arithmetic (DESIGN 2, fine print 5.17 and 5.25) in services.common.timeutil."""
+"""Calendar arithmetic (DESIGN 2, fine print 5.17 and 5.25) in services.core.timeutil."""
 from datetime import date, datetime, time, timezone
 
 import pytest
 
-from services.common.settings import Settings
-from services.common.timeutil import add_months, at_local, fmt, local_date, months_between, next_working_day, parse
+from services.config.settings import Settings
+from services.core.timeutil import add_months, at_local, fmt, local_date, months_between, next_working_day, parse
 
 TZ = Settings().tz
 WORKDAYS = Settings().working_days

@@ -1,8 +1,8 @@
 """How `vpa topics create` and the services set up the contract topics (DESIGN 4.1)."""
 from __future__ import annotations
 
-from services.common.kafka.topic_setup import TopicsReport, _check, _created_errors, project_topics
-from services.common.kafka_config import CONTRACT_TOPICS, KafkaConfig, contract_topics
+from services.broker.topic_setup import TopicsReport, _check, _created_errors, project_topics
+from services.config.kafka import CONTRACT_TOPICS, KafkaConfig, contract_topics
 
 DAY_MS = 86_400_000
 

@@ -1,5 +1,5 @@
 """A batch the Kafka client cannot read (issue 24): the records before it are delivered, its
-partition is reported once and paused, and the other partitions go on (services.common.kafka.client).
+partition is reported once and paused, and the other partitions go on (services.broker.client).
 
 The client double behaves as aiokafka does: a fetch whose later batch fails raises and delivers
 nothing of that fetch; asked for one record at a time, it hands over each record up to the batch."""
@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 from aiokafka.errors import UnsupportedCodecError
 
-from services.common.kafka.client import GroupConsumer, Unreadable
-from services.common.kafka_config import KafkaConfig
+from services.broker.client import GroupConsumer, Unreadable
+from services.config.kafka import KafkaConfig
 
 
 class _Client:

@@ -65,7 +65,7 @@ def test_the_topic_reference_is_the_highest_version_the_notifier_can_store():
 
 
 def test_tombstones_and_erase_markers_delete_as_the_notifier_does():
-    from services.common.kafka.topics import erase_marker
+    from services.broker.topics import erase_marker
 
     read = TopicRead()
     a, b = task("a"), task("b")

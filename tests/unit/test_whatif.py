@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import main
+from services.app.cli import main
 from tests.unit.test_replay import absence, env, member, registered, write_jsonl
 
 

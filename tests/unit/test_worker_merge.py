@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 
-from services.common.kafka.client import Record
+from services.broker.client import Record
 from services.detector.service import Detector
 from tests.unit.runner_drivers import WorkerRunner
 

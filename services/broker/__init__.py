@@ -1,0 +1,1 @@
+"""The Kafka adapter: the one module that talks to aiokafka (client), topic names and their set-up, partition assignment."""

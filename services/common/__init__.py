@@ -1,1 +1,0 @@
-"""Code shared by every service: settings, clock, decoding, the processor definition and its runners."""

@@ -1,1 +1,0 @@
-"""The Kafka runner: the Kafka driver of the partition engine and what it needs of the broker."""

@@ -1,0 +1,183 @@
+"""Task versions: the one place that decides when a task changed, its version and history.
+
+A processor keeps its own tasks in its state and calls ``put_task`` with the fields it wants;
+the result is the task version to publish, or None when nothing but bookkeeping would change
+(DESIGN 5.25: ``version`` grows only when a field other than ``updated_at``/``history`` changes).
+
+What the state keeps of a task (issue 11, "state holds what the rules need"):
+
+* a live task (``waiting``/``open``) in ``state["tasks"]``, every field but ``history`` (null
+  fields left out: read them with ``.get``);
+* a closed task (``done``/``cancelled``) only as a *tombstone* in ``state["closed"]``:
+  ``[version, "d" (done) or "c" (cancelled), closed_on, created_at]`` (``closed_on``: days since 1970-01-01, stream
+  time; ``created_at`` only for a task a rule may reopen). That is all a rule reads of a closed task (is there one, its status for a rejection),
+  and enough to reopen it with the next version and its first ``created_at``. ``retire`` turns
+  closed tasks into tombstones at the end of each call and forgets tombstones after the
+  retention (``Settings.task_retention_days``); a service may keep a closed task whole while a
+  rule can still change it in place (the detector's inactivity case while its episode runs).
+
+History lives in the store: each version carries only the history entry of its own change (one
+entry per version: version N is the N-th entry), and the store and ``vpa replay`` put them
+together (``fold``), so a task as they show it has its whole history, as before.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable, Iterable, Optional
+
+from schemas.task import PRIORITY_RANK, TASK_FIELDS
+from services.core.processor import Context
+from services.core.timeutil import fmt, local_date
+
+_BOOKKEEPING = {"updated_at", "history", "version", "created_at"}
+# Evidence explains the other fields: it is written with a version that changes one of them and
+# never makes a version by itself, so adding it changed no version or history (DESIGN 5.25).
+_FOLLOWERS = ("evidence",)
+_STATE_FIELDS = tuple(f for f in TASK_FIELDS if f != "history")
+_ONLY_WHEN_SET = frozenset({"case_task_id"})
+ACTIVE = ("waiting", "open")
+_STATUS = {"d": "done", "c": "cancelled"}  # a tombstone's status, by its first letter
+
+
+def is_active(task: Optional[dict]) -> bool:
+    return task is not None and task["status"] in ACTIVE
+
+
+def max_priority(*prios: str) -> str:
+    return max(prios, key=PRIORITY_RANK.__getitem__)
+
+
+def _snapshot(task: dict, entry: dict) -> dict:
+    """The version to publish, in the field order of DESIGN 4.6, with this change's history entry.
+    The state keeps mutating its own lists, so those are copied (cheaper than a deep copy)."""
+    out = {}
+    for name in TASK_FIELDS:
+        if name in _ONLY_WHEN_SET and task.get(name) is None:
+            continue  # a field few tasks have (a reminder's case) is left out of the others
+        if name == "history":
+            out[name] = [entry]
+        elif name == "reasons":
+            out[name] = list(task["reasons"])
+        else:
+            out[name] = task.get(name)
+    return out
+
+
+def _tombstoned(task_id: str, stone: list) -> dict:
+    """A closed task as the rules see it: its id, status, version (and creation time)."""
+    return {"task_id": task_id, "status": _STATUS[stone[1]], "version": stone[0],
+            "created_at": stone[3] if len(stone) > 3 else None, "closed": True}
+
+
+def put_task(state: dict, task_id: str, fields: dict[str, Any], ctx: Context, by: str, change: str) -> Optional[dict]:
+    """Create or update ``task_id`` in ``state["tasks"]``; return the version to publish, if any.
+
+    A task known only by its tombstone is reopened: the next version, its first ``created_at``,
+    and every field from ``fields`` (a reopening gives them all)."""
+    tasks = state.setdefault("tasks", {})
+    now = fmt(ctx.now, ctx.settings.tz)
+    entry = {"at": now, "change": change, "by": by}
+    old = tasks.get(task_id)
+    if old is None:
+        stone = state.get("closed", {}).get(task_id)
+        task = {name: None for name in _STATE_FIELDS}
+        task.update(reasons=[], task_id=task_id)
+        if stone is not None:
+            assert len(stone) > 3, f"{task_id} was retired as a task that is never reopened"
+            task.update(status=_STATUS[stone[1]], version=stone[0], created_at=stone[3])
+            changed = {k: v for k, v in fields.items()
+                       if k not in _BOOKKEEPING and k not in _FOLLOWERS and task.get(k) != v}
+            if not changed:
+                return None
+            task.update(fields)
+            task.update(updated_at=now, version=stone[0] + 1)
+            del state["closed"][task_id]
+            if not state["closed"]:
+                del state["closed"]
+        else:
+            task.update(fields)
+            task.update(created_at=now, updated_at=now, version=1)
+        tasks[task_id] = _without_nulls(task)
+        return _snapshot(task, entry)
+    old.pop("history", None)  # a state written before history left it
+    changed = {k: v for k, v in fields.items()
+               if k not in _BOOKKEEPING and k not in _FOLLOWERS and old.get(k) != v}
+    if not changed:
+        return None
+    old.update(changed)
+    old.update((k, fields[k]) for k in _FOLLOWERS if k in fields)
+    old["version"] += 1
+    old["updated_at"] = now
+    for k in [k for k, v in old.items() if v is None]:
+        del old[k]
+    return _snapshot(old, entry)
+
+
+def _without_nulls(task: dict) -> dict:
+    """The state keeps a task without its null fields (a missing field reads as null)."""
+    return {k: v for k, v in task.items() if v is not None}
+
+
+def get_task(state: dict, task_id: str) -> Optional[dict]:
+    """The live (or kept) task, or a closed one's tombstone view (``task_id``, ``status``,
+    ``version``, ``created_at``), or None."""
+    task = state.get("tasks", {}).get(task_id)
+    if task is not None:
+        return task
+    stone = state.get("closed", {}).get(task_id)
+    return _tombstoned(task_id, stone) if stone is not None else None
+
+
+def _day_number(ctx: Context) -> int:
+    return local_date(ctx.now, ctx.settings.tz).toordinal() - _EPOCH_ORDINAL
+
+
+_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
+
+
+def retire(state: dict, ctx: Context, keep: Iterable[str] = (),
+           reopens: Callable[[str], bool] = lambda task_id: True) -> list[str]:
+    """Closed tasks leave ``state["tasks"]`` as tombstones (except ``keep``); tombstones older
+    than the retention are forgotten. ``reopens(task_id)``: whether a rule may reopen that task
+    (only then its tombstone keeps ``created_at``). Returns the task ids retired now."""
+    tasks = state.get("tasks")
+    today = _day_number(ctx)
+    retired: list[str] = []
+    if tasks:
+        held = set(keep)
+        for task_id in [t for t, task in tasks.items() if task["status"] not in ACTIVE and t not in held]:
+            task = tasks.pop(task_id)
+            stone = [task["version"], task["status"][0], today]
+            if reopens(task_id):
+                stone.append(task["created_at"])
+            state.setdefault("closed", {})[task_id] = stone
+            retired.append(task_id)
+        if not tasks:
+            del state["tasks"]
+    closed = state.get("closed")
+    # 0 (the default): tombstones stay as long as the VPA's state, so an erasure (issue 13) names
+    # every task of the VPA in the store; an offboarded VPA's are kept until its erasure either way.
+    if closed and ctx.settings.task_retention_days and not state.get("offboarded"):
+        horizon = today - ctx.settings.task_retention_days
+        for task_id in [t for t, stone in closed.items() if stone[2] < horizon]:
+            del closed[task_id]
+        if not closed:
+            del state["closed"]
+    return retired
+
+
+def live_tasks(state: dict) -> dict[str, dict]:
+    return state.get("tasks", {})
+
+
+def fold(held: Optional[dict], version: dict) -> dict:
+    """The task as the store shows it after ``version``: its fields, and the history of every
+    version so far (``held``'s, then this one's entry). A version that carries its whole history
+    already (as every version did before history left the state: N entries for version N) is
+    taken as it is. An older or repeated version leaves ``held`` as it is."""
+    if held is not None and version["version"] <= held["version"]:
+        return held
+    history = version.get("history") or []
+    if held is None or len(history) >= version["version"]:
+        return version
+    return {**version, "history": list(held.get("history") or []) + list(history)}

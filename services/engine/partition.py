@@ -1,0 +1,618 @@
+"""The partition engine: one algorithm for both runners (DESIGN 3; arroyo's StreamProcessor).
+
+A synchronous, I/O-free engine over one partition's worth of VPAs (the embedded runner: all of
+them; the Kafka runner: one partition of one service). It owns what both runners used to write
+twice: decode outcomes, duplicate detection, the clock, the timer index, the local midnights of
+roster boundaries, re-evaluation on roster changes, and copy-and-catch around every call into a
+service's rules. A driver feeds it inputs in key order (``services.engine.order``) and takes back
+what to send (task versions, commands, DLQ records) and what to store (changed slots, meta).
+
+State is kept in *slots*, one per VPA (``Slot``): each service's domain state plus the runner's
+own bookkeeping beside it (recent event ids, the order keys of pending timers, the last step
+applied), never inside the domain state. The engine reads and writes slots through a mutable
+mapping; the embedded runner passes a dict, the Kafka driver a write-back buffer over its table.
+
+Order of work (DESIGN 5.1 to 5.4): every step has an order key; pending work (timers due,
+midnights with a roster boundary, commands the services emitted) happens in key order. A timer due
+at or before the instant of an input fires before that input; a timer set in the past fires right
+after the step that set it; a command is handled right after its cause, by every service of the
+engine that consumes ``vpa.commands``.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Iterable, MutableMapping, Optional, TypedDict
+
+from schemas.envelope import Envelope, topic_for_type
+from services.config.clock_mode import ClockMode
+from services.engine.decode import Decoded, Invalid, Outcome, Unknown
+from services.engine.order import (
+    OrderKey, child_key, end_key, input_key, instant_of, micros, midnight_key, timer_key,
+)
+from services.core.processor import ANY_ROSTER_CHANGE, Context, Processor, Result, Timer, json_copy
+from services.core.roster import Roster, apply_roster_event, is_present, roster_key
+from services.engine.roster_index import (
+    BoundaryIndex, DependencyIndex, MemberChange, policy_view,
+)
+from services.config.settings import Settings
+from services.engine.timer_index import TimerIndex
+from services.core.timeutil import at_local, local_date, parse
+
+
+class Slot(TypedDict, total=False):
+    states: dict[str, dict]  # service -> its domain state for this VPA
+    seen: dict[str, int]  # recent event ids -> occurred_at (microseconds), for duplicate detection
+    timers: dict[str, dict[str, list[int]]]  # service -> timer_id -> the order key of that timer
+    pos: dict[str, int]  # input topic -> offset of the last record applied (a restart skips up to it)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an input came from: for DLQ headers and error messages."""
+
+    label: str  # "vpa.events[3]@120", "stream.jsonl:12", "api", ...
+    topic: str = ""
+    partition: int = -1
+    offset: int = -1
+    key: Optional[bytes] = None  # the record's key, kept for its DLQ copy
+
+
+@dataclass
+class DlqRecord:
+    reason: str
+    service: str  # who rejected it
+    origin: Origin
+    value: bytes
+    key: Optional[str] = None
+
+
+@dataclass
+class Output:
+    tasks: list[dict] = field(default_factory=list)
+    commands: list[tuple[OrderKey, Envelope]] = field(default_factory=list)  # for other services
+    dlq: list[DlqRecord] = field(default_factory=list)
+    erased: list[str] = field(default_factory=list)  # task ids to remove from the store (erasure)
+    erased_vpas: list[str] = field(default_factory=list)  # VPAs whose every task leaves the store
+    counts: Counter = field(default_factory=Counter)  # (metric, *labels) -> increment
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks or self.commands or self.dlq or self.erased or self.erased_vpas)
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    dedupe_window: timedelta = timedelta(days=7)  # how long an event_id is remembered (stream time)
+    max_future: timedelta = timedelta(hours=1)  # live modes: how far occurred_at may lie ahead
+    targeted_reassign: bool = True  # False: re-evaluate every VPA on every roster change (tests)
+
+
+ROSTER_SLOT = "__roster__"  # roster input positions, recent event ids of keyless inputs
+# One slot per AT member (its record and its recent event ids): a roster event writes the member it
+# changed, never the whole roster, which grows with the company (one record of it passed Kafka's
+# 1 MB limit at 100,000 VPAs).
+MEMBER_PREFIX = "__member__/"
+META_SLOT = "__meta__"  # clock, last step, upstream watermarks
+_TIMER_ORIGIN = Origin("timer")
+_ROSTER_ORIGIN = Origin("roster re-evaluation")
+
+
+def _dedupe_key(env: Envelope) -> str:
+    """DESIGN 5.4a: a repeated event_id is dropped only within its source. Commands (the dashlet's,
+    already scoped to their principal, and the system's) are kept apart from the upstream's events,
+    so no command's id can make an upstream event look repeated, or the other way round."""
+    return f"cmd|{env.event_id}" if env.type.startswith("cmd.") else env.event_id
+
+
+class PartitionEngine:
+    def __init__(self, processors: Iterable[Processor], settings: Settings, *, name: str = "embedded",
+                 mode: ClockMode = ClockMode.stream, slots: Optional[MutableMapping[str, Any]] = None,
+                 limits: EngineLimits = EngineLimits(), follows: Iterable[str] = ()) -> None:
+        self.processors = sorted(processors, key=_rank_of)
+        self._by_name = {p.name: p for p in self.processors}
+        self.settings, self.name, self.mode, self.limits = settings, name, mode, limits
+        self.slots: MutableMapping[str, Any] = {} if slots is None else slots
+        self.out = Output()
+        self.stats: Counter = Counter()
+        self.timers = TimerIndex()
+        self.deps = DependencyIndex()
+        self._pending: list[tuple[OrderKey, int, Envelope, Origin]] = []  # emitted, not yet handled
+        self._pending_seq = 0
+        self._busy = False
+        self._dirty: set[str] = set()
+        meta = self.slots.get(META_SLOT) or {}
+        self.clock: Optional[datetime] = parse(meta["clock"]) if meta.get("clock") else None
+        # The highest key of any step done: everything this engine will still do lies after it
+        # (in stream mode), which is what a service following this one waits for.
+        self.done_key: Optional[OrderKey] = tuple(meta["last"]) if meta.get("last") else None
+        # The last offset applied per input topic: of keyless inputs (ticks) by the engine, of every
+        # input by a driver that calls note_input.
+        self.positions: dict[str, int] = dict(meta.get("pos", {}))
+        self.watermarks: dict[str, Optional[OrderKey]] = {
+            s: (tuple(meta["watermarks"][s]) if meta.get("watermarks", {}).get(s) else None) for s in follows}
+        roster = self.slots.get(ROSTER_SLOT) or {}
+        self.roster: dict[str, dict] = Roster()  # versioned: see handover.presence
+        self.roster_positions: dict[int, int] = {int(k): v for k, v in roster.get("positions", {}).items()}
+        self._roster_seen: dict[str, int] = dict(roster.get("seen", {}))
+        self._member_seen: dict[str, dict[str, int]] = {}
+        self._boundaries = BoundaryIndex()
+        for initials, member in roster.get("members", {}).items():
+            # Written before members had slots of their own: rewritten so with the next batch.
+            self._set_member(initials, member)
+            self._dirty.add(ROSTER_SLOT)
+
+    # ---- loading (a driver that restores slots from storage) ----------------------------------
+
+    def load(self, keys: Iterable[str]) -> None:
+        """Index the timers and roster dependencies of stored slots (after a restart)."""
+        for key in keys:
+            if key in (ROSTER_SLOT, META_SLOT):
+                continue
+            slot = self.slots.get(key)
+            if not slot:
+                continue
+            if key.startswith(MEMBER_PREFIX):
+                initials = key[len(MEMBER_PREFIX):]
+                self.roster[initials] = slot["member"]
+                self._boundaries.update(initials, slot["member"])
+                self._member_seen[initials] = dict(slot.get("seen", {}))
+                continue
+            for service, timers in slot.get("timers", {}).items():
+                for timer_id, tkey in timers.items():
+                    self.timers.set((key, service, timer_id), tuple(tkey))
+            for service, state in slot.get("states", {}).items():
+                proc = self._by_name.get(service)
+                if proc is not None:
+                    self.deps.update((key, service), _dependencies(proc, state))
+
+    # ---- inputs ------------------------------------------------------------------------------
+
+    def submit(self, outcome: Outcome, raw: bytes, position: tuple[int, ...], origin: Origin,
+               wall: Optional[datetime] = None) -> None:
+        """One decoded input at ``position`` (rank, partition, offset: see ``order``)."""
+        if isinstance(outcome, Invalid):
+            self._dlq(outcome.reason, self.name, origin, raw, None)
+            self.stats["invalid"] += 1
+            return
+        if isinstance(outcome, Unknown):
+            self.stats["unknown_types"] += 1
+            self.out.counts[("unknown_types",)] += 1
+            return
+        assert isinstance(outcome, Decoded)
+        env = outcome.envelope
+        if self.mode is not ClockMode.stream and wall is not None and env.occurred_at > wall + self.limits.max_future:
+            # DESIGN 5.4: one record must never fast-forward a live service.
+            self._dlq(f"invalid: occurred_at {env.occurred_at.isoformat()} lies more than "
+                      f"{_human(self.limits.max_future)} after the wall clock", self.name, origin, raw, env.vpa_id)
+            self.stats["invalid"] += 1
+            return
+        self._step(env, input_key(env.occurred_at, position), origin, raw, wall)
+
+    def submit_keyed(self, env: Envelope, key: OrderKey, origin: Origin, upstream: str,
+                     wall: Optional[datetime] = None) -> None:
+        """A command the ``upstream`` service emitted, at the order key it was given there.
+
+        That service emits in key order, so everything it will still emit lies after ``key``."""
+        self.set_watermark(upstream, key)
+        self._step(env, key, origin, None, wall)
+
+    def note_roster_position(self, partition: int, next_offset: int) -> None:
+        """Every roster record read counts as read, valid or not (a restart starts after it)."""
+        if self.roster_positions.get(partition, 0) < next_offset:
+            self.roster_positions[partition] = next_offset
+            self._dirty.add(ROSTER_SLOT)
+
+    def note_input(self, topic: str, offset: int) -> None:
+        """A driver handed over the record at ``offset`` of its partition of ``topic``: kept with the
+        state (META), so a restarted driver knows where its inputs stand with the state it loads."""
+        if self.positions.get(topic, -1) < offset:
+            self.positions[topic] = offset
+            self._dirty.add(META_SLOT)
+
+    def set_watermark(self, service: str, key: OrderKey) -> None:
+        """``service`` (which this engine follows) has done every step up to ``key``."""
+        current = self.watermarks.get(service)
+        if current is None or key > current:
+            self.watermarks[service] = key
+            self._dirty.add(META_SLOT)
+
+    def advance(self, t: datetime) -> None:
+        """Move the clock to ``t`` (``--until``, a wall-clock tick), doing all work due by then."""
+        if self.clock is not None and t <= self.clock:
+            self._work(end_key(t), self.clock)
+            return
+        reached = self._work(end_key(t), t)
+        self._move_clock(reached)
+        if reached == t:
+            self._done(end_key(t))
+
+    # ---- outputs -----------------------------------------------------------------------------
+
+    def take_output(self) -> Output:
+        out, self.out = self.out, Output()
+        return out
+
+    def clear_dirty(self) -> None:
+        """For a driver whose slots mapping is the store itself (nothing to write back)."""
+        self._dirty.clear()
+
+    def has_dirty(self) -> bool:
+        return bool(self._dirty)
+
+    def take_dirty(self) -> dict[str, Any]:
+        """The slots changed since the last call (meta and roster included), to store."""
+        dirty, self._dirty = self._dirty, set()
+        out: dict[str, Any] = {}
+        for key in sorted(dirty):
+            if key == META_SLOT:
+                out[key] = self.meta_record()
+            elif key == ROSTER_SLOT:
+                out[key] = self.roster_record()
+            elif key.startswith(MEMBER_PREFIX):
+                out[key] = self.member_record(key[len(MEMBER_PREFIX):])
+            else:
+                out[key] = self.slots.get(key)
+        return out
+
+    def meta_record(self) -> dict:
+        return {"clock": self.clock.isoformat() if self.clock else None,
+                "last": list(self.done_key) if self.done_key else None,
+                "watermarks": {s: list(k) for s, k in self.watermarks.items() if k},
+                "pos": self.positions}
+
+    def roster_record(self) -> dict:
+        return {"positions": {str(p): o for p, o in self.roster_positions.items()}, "seen": self._roster_seen}
+
+    def member_record(self, initials: str) -> dict:
+        return {"member": self.roster[initials], "seen": self._member_seen.get(initials, {})}
+
+    def _set_member(self, initials: str, member: dict) -> None:
+        self.roster[initials] = member
+        self._boundaries.update(initials, member)
+        self._dirty.add(MEMBER_PREFIX + initials)
+
+    # ---- one step ------------------------------------------------------------------------------
+
+    def _step(self, env: Envelope, key: OrderKey, origin: Origin, raw: Optional[bytes],
+              wall: Optional[datetime]) -> None:
+        assert not self._busy, "the engine is not re-entrant"
+        self._busy = True
+        try:
+            if self.mode is ClockMode.wall and wall is not None:
+                self._move_clock(self._work(end_key(wall), wall))
+            replayed = self._already_applied(env, origin)
+            if not replayed and self._is_duplicate(env):
+                self.stats["duplicates"] += 1
+                self.out.counts[("duplicates",)] += 1
+                return
+            limit = self._upstream_limit()
+            if limit is not None and key > limit:
+                raise ValueError(f"{self.name}: input {key} is beyond the upstream watermark {limit}")
+            t = env.occurred_at
+            if self.mode is not ClockMode.wall:
+                # Timers due by t (and before this input) first; the clock never goes back.
+                target = t if self.clock is None or t > self.clock else self.clock
+                self._move_clock(self._work(key, target))
+            elif self.clock is None:
+                self.clock = t
+            if not replayed:
+                self._remember(env, origin)
+                self.stats["processed"] += 1
+                self._apply(env, key, origin, raw)
+            else:
+                self.stats["replayed"] += 1
+            self._done(key)
+            self._work(None, self.clock)  # timers it set in the past, then its commands
+        finally:
+            self._busy = False
+
+    def _apply(self, env: Envelope, key: OrderKey, origin: Origin, raw: Optional[bytes]) -> None:
+        topic = topic_for_type(env.type)
+        if topic == "at.roster":
+            self._apply_roster(env, key, origin)
+            return
+        if env.type == "clock.tick":
+            return
+        for proc in self.processors:
+            if topic in proc.topics:
+                types = getattr(proc, "types", None)
+                if types is None or env.type in types:  # a type it ignores costs no call (no state copy)
+                    self._call(proc, env.vpa_id, key, origin, raw, env=env)
+                self.out.counts[("events", proc.name, env.type)] += 1
+
+    def _apply_roster(self, env: Envelope, key: OrderKey, origin: Origin) -> None:
+        initials = roster_key(env)
+        old = self.roster.get(initials)
+        member = apply_roster_event(old, env)
+        self._set_member(initials, member)
+        if origin.partition >= 0 and origin.topic == "at.roster":
+            self.note_roster_position(origin.partition, origin.offset + 1)
+        self.out.counts[("events", self.name, env.type)] += 1
+        today = local_date(self.clock or env.occurred_at, self.settings.tz)
+        if policy_view(old, today) == policy_view(member, today):
+            return  # nothing the policy reads today changed (e.g. an absence registered ahead)
+        self._reassign([MemberChange(initials, (old or {}).get("role"), member.get("role"),
+                                     is_present(old, today), is_present(member, today))], key)
+
+    # ---- internal work in key order ------------------------------------------------------------
+
+    def _work(self, before: Optional[OrderKey], upto: datetime) -> datetime:
+        """Do pending work (emitted commands, timers, boundary midnights) due by ``upto`` whose key
+        is below ``before`` and within the upstream watermark, in key order. Returns the instant
+        reached (``upto``, or less when an upstream service has not got that far)."""
+        limit = self._upstream_limit()
+        while True:
+            best: Optional[tuple[OrderKey, str]] = None
+            if self._pending:
+                best = (self._pending[0][0], "command")
+            head = self.timers.peek()
+            if head is not None and instant_of(head[0]) <= upto and (best is None or head[0] < best[0]):
+                best = (head[0], "timer")
+            midnight = self._next_midnight()
+            if midnight is not None and midnight <= upto:
+                mkey = midnight_key(midnight)
+                if best is None or mkey < best[0]:
+                    best = (mkey, "midnight")
+            if best is None or (before is not None and best[0] >= before):
+                return upto
+            if limit is not None and best[0] > limit:
+                # An upstream service has not done this far yet: its commands may still come first.
+                reached = min(upto, instant_of(limit))
+                return max(reached, self.clock) if self.clock else reached
+            if best[1] == "command":
+                k, _, env, origin = heapq.heappop(self._pending)
+                self.out.commands.append((k, env))  # sent in key order: a follower needs them so
+                self._handle_command(env, k, origin)
+            elif best[1] == "timer":
+                self._fire_timer()
+            else:
+                self._move_clock(midnight)
+                day = local_date(midnight, self.settings.tz)
+                yesterday = day - timedelta(days=1)
+                changes = [MemberChange(m, self.roster[m].get("role"), self.roster[m].get("role"),
+                                        is_present(self.roster[m], yesterday), is_present(self.roster[m], day))
+                           for m in sorted(self._boundaries.members_on(day))]
+                self._reassign(changes, midnight_key(midnight))
+            self._done(best[0])
+
+    def _upstream_limit(self) -> Optional[OrderKey]:
+        if not self.watermarks:
+            return None
+        marks = list(self.watermarks.values())
+        return (-1,) if any(m is None for m in marks) else min(marks)  # type: ignore[type-var]
+
+    def _handle_command(self, env: Envelope, key: OrderKey, origin: Origin) -> None:
+        if self._is_duplicate(env):
+            self.stats["duplicates"] += 1
+            self.out.counts[("duplicates",)] += 1
+            return
+        self._remember(env, origin)
+        self.stats["processed"] += 1
+        self._apply(env, key, origin, None)
+
+    def _fire_timer(self) -> None:
+        tkey, (slot_key, service, timer_id) = self.timers.pop()  # type: ignore[misc]
+        due = instant_of(tkey)
+        self._move_clock(due)
+        proc = self._by_name[service]
+        self._call(proc, slot_key, tkey, _TIMER_ORIGIN, None, timer_id=timer_id)
+        self.stats["timers"] += 1
+
+    def _next_midnight(self) -> Optional[datetime]:
+        if self.clock is None or not self._boundaries.dates:
+            return None
+        day = self._boundaries.next_after(local_date(self.clock, self.settings.tz))
+        return at_local(day, datetime.min.time(), self.settings.tz) if day else None
+
+    def _done(self, key: OrderKey) -> None:
+        if self.done_key is None or key > self.done_key:
+            self.done_key = key
+            self._dirty.add(META_SLOT)
+
+    def _move_clock(self, t: datetime) -> None:
+        if self.clock is None or t > self.clock:
+            self.clock = t
+            self._dirty.add(META_SLOT)
+
+    def _reassign(self, changes: list[MemberChange], key: OrderKey) -> None:
+        if self.limits.targeted_reassign:
+            targets = self.deps.affected(changes, self.roster)
+        else:
+            targets = sorted((k, s) for k, slot in self.slots.items()
+                             if k not in (ROSTER_SLOT, META_SLOT) and not k.startswith(MEMBER_PREFIX)
+                             for s in (slot or {}).get("states", {}))
+        for slot_key, service in sorted(targets, key=lambda t: (t[0], _rank_of(self._by_name[t[1]]))):
+            self._call(self._by_name[service], slot_key, key, _ROSTER_ORIGIN, None)
+
+    # ---- calling a service ----------------------------------------------------------------------
+
+    def _call(self, proc: Processor, slot_key: str, key: OrderKey, origin: Origin, raw: Optional[bytes], *,
+              env: Optional[Envelope] = None, timer_id: Optional[str] = None) -> None:
+        """handle (``env``), on_timer (``timer_id``) or else reassign, on a copy of the state: a
+        failing call leaves the stored state as it was and sends its input to the DLQ."""
+        slot = self.slots.get(slot_key)
+        if slot is None:
+            slot = {"states": {}, "seen": {}, "timers": {}}
+        stored = slot.get("states", {}).get(proc.name, {})
+        if env is None and timer_id is None and not stored:
+            return  # nothing to re-evaluate
+        state = json_copy(stored)
+        ctx = Context(now=self.clock, settings=self.settings, roster=self.roster)
+        try:
+            if env is not None:
+                result = proc.handle(state, env, ctx)
+            elif timer_id is not None:
+                t = state.get("timers", {}).pop(timer_id)
+                timer = Timer(timer_id, parse(t["due_at"]), t["name"], t["payload"])
+                result = proc.on_timer(state, timer, ctx)
+                self.out.counts[("timers", proc.name, timer.name)] += 1
+            else:
+                result = proc.reassign(state, ctx)
+        except Exception as exc:  # noqa: BLE001 - a bug in one rule must not stop the partition
+            self.stats["errors"] += 1
+            value = raw if raw is not None else (env.to_bytes() if env is not None else
+                                                 _describe_call(slot_key, proc.name, timer_id, stored, self.clock))
+            self._dlq(f"error: {proc.name}: {type(exc).__name__}: {exc}", proc.name, origin, value, slot_key)
+            if timer_id is None:
+                return
+            state = json_copy(stored)  # a failing timer is dropped, else it would fire for ever
+            state.get("timers", {}).pop(timer_id, None)
+            result = Result()
+        self._store(slot_key, slot, proc, stored, state, key)
+        self._publish(proc, result, key, origin, env, raw)
+        if result.erase:
+            self._erase(slot_key, proc)
+
+    def _store(self, slot_key: str, slot: dict, proc: Processor, stored: dict, state: dict, key: OrderKey) -> None:
+        old_timers, new_timers = stored.get("timers", {}), state.get("timers", {})
+        if state == stored and (slot_key in self.slots or not state):
+            return
+        keys = slot.setdefault("timers", {}).setdefault(proc.name, {})
+        n = 0
+        for timer_id, t in new_timers.items():
+            before = old_timers.get(timer_id)
+            if before is not None and before["due_at"] == t["due_at"] and timer_id in keys:
+                continue  # unchanged: keeps its place among same-instant timers
+            tkey = timer_key(parse(t["due_at"]), key, _rank_of(proc), n, self.clock)
+            n += 1
+            keys[timer_id] = list(tkey)
+            self.timers.set((slot_key, proc.name, timer_id), tkey)
+        for timer_id in [tid for tid in keys if tid not in new_timers]:
+            del keys[timer_id]
+            self.timers.discard((slot_key, proc.name, timer_id))
+        if not keys:
+            del slot["timers"][proc.name]
+        slot.setdefault("states", {})[proc.name] = state
+        self.slots[slot_key] = slot
+        self._dirty.add(slot_key)
+        self.deps.update((slot_key, proc.name), _dependencies(proc, state))
+
+    def _erase(self, slot_key: str, proc: Processor) -> None:
+        """Drop ``proc``'s state of this VPA; its tasks leave the store (issue 13, erasure). The slot
+        goes with its last state (recent event ids included: nothing of the VPA is kept)."""
+        slot = self.slots.get(slot_key)
+        if not slot:
+            return
+        state = slot.get("states", {}).pop(proc.name, None) or {}
+        # live tasks and the tombstones of closed ones (services.core.tasks): both are in the store
+        self.out.erased += sorted({*state.get("tasks", {}), *state.get("closed", {})})
+        if slot_key not in self.out.erased_vpas:
+            # ... and, for the tasks a retention made it forget, the VPA as a whole
+            self.out.erased_vpas.append(slot_key)
+        self.out.counts[("erased", proc.name)] += 1
+        for timer_id in slot.get("timers", {}).pop(proc.name, {}):
+            self.timers.discard((slot_key, proc.name, timer_id))
+        self.deps.update((slot_key, proc.name), ())
+        if slot.get("states"):
+            self.slots[slot_key] = slot
+        else:
+            del self.slots[slot_key]
+        self._dirty.add(slot_key)
+
+    def _publish(self, proc: Processor, result: Result, key: OrderKey, origin: Origin,
+                 env: Optional[Envelope], raw: Optional[bytes]) -> None:
+        out = self.out
+        out.tasks += result.tasks
+        out.counts[("tasks", proc.name)] += len(result.tasks)
+        for n, cmd in enumerate(result.commands):
+            ckey = child_key(key, _rank_of(proc), n)
+            self._pending_seq += 1
+            heapq.heappush(self._pending, (ckey, self._pending_seq, cmd, Origin(f"{proc.name} (emitted)")))
+        for reason in result.rejections:
+            self.stats["rejected"] += 1
+            out.counts[("rejected", proc.name, env.type if env else "timer")] += 1
+            value = raw if raw is not None else (env.to_bytes() if env is not None else b"")
+            self._dlq(reason, proc.name, origin, value, env.vpa_id if env else None)
+        out.counts.update({(name,): n for name, n in result.counts.items()})
+
+    def _dlq(self, reason: str, service: str, origin: Origin, value: bytes, key: Optional[str]) -> None:
+        self.out.dlq.append(DlqRecord(reason, service, origin, value, key))
+        self.out.counts[("dlq", reason.split(":", 1)[0] if ":" in reason else "other")] += 1
+
+    # ---- duplicates and restarts ----------------------------------------------------------------
+
+    def _seen_of(self, env: Envelope) -> Optional[dict]:
+        if env.vpa_id is None:
+            if topic_for_type(env.type) == "at.roster":
+                return self._member_seen.get(roster_key(env))
+            return self._roster_seen
+        slot = self.slots.get(env.vpa_id)
+        return slot.get("seen") if slot else None
+
+    def _is_duplicate(self, env: Envelope) -> bool:
+        seen = self._seen_of(env)
+        if bool(seen) and _dedupe_key(env) in seen:
+            return True
+        # Roster event ids kept in the roster slot before members had slots of their own.
+        return env.vpa_id is None and env.event_id in self._roster_seen
+
+    def _remember(self, env: Envelope, origin: Origin) -> None:
+        """Keep the event id for the dedupe window (DESIGN 4.2), forgetting older ones."""
+        at = micros(env.occurred_at)
+        horizon = micros(self.clock) - self.limits.dedupe_window // timedelta(microseconds=1) if self.clock else at
+        if env.vpa_id is None:
+            if origin.offset >= 0 and origin.topic != "at.roster":
+                self.positions[origin.topic] = origin.offset
+            if env.type == "clock.tick":
+                return  # ticks carry no meaning to repeat, and there are many
+            if topic_for_type(env.type) == "at.roster":
+                initials = roster_key(env)
+                seen = self._member_seen.setdefault(initials, {})
+                self._dirty.add(MEMBER_PREFIX + initials)
+                if self._roster_seen and min(self._roster_seen.values()) < horizon:
+                    self._roster_seen = {e: t for e, t in self._roster_seen.items() if t >= horizon}
+                    self._dirty.add(ROSTER_SLOT)
+            else:
+                seen = self._roster_seen
+                self._dirty.add(ROSTER_SLOT)
+        else:
+            slot = self.slots.get(env.vpa_id)
+            if slot is None:
+                slot = self.slots[env.vpa_id] = {"states": {}, "seen": {}, "timers": {}}
+            seen = slot.setdefault("seen", {})
+            if origin.offset >= 0:
+                slot.setdefault("pos", {})[origin.topic] = origin.offset
+            self.slots[env.vpa_id] = slot  # a write-back store must know the slot changed
+            self._dirty.add(env.vpa_id)
+        for event_id in [e for e, t in seen.items() if t < horizon]:
+            del seen[event_id]
+        seen[_dedupe_key(env)] = at
+
+    def _already_applied(self, env: Envelope, origin: Origin) -> bool:
+        """After a restart the records since the last commit come again: recognise those whose
+        effect is stored already (by the input position the slot records)."""
+        if origin.offset < 0 or not origin.topic:
+            return False
+        if origin.topic == "at.roster":
+            return origin.offset < self.roster_positions.get(origin.partition, 0)
+        if env.vpa_id is not None:
+            slot = self.slots.get(env.vpa_id)
+            return bool(slot) and slot.get("pos", {}).get(origin.topic, -1) >= origin.offset
+        return self.positions.get(origin.topic, -1) >= origin.offset
+
+
+def _rank_of(proc: Processor) -> int:
+    return getattr(proc, "rank", 0)
+
+
+def _dependencies(proc: Processor, state: dict) -> set[str]:
+    deps = getattr(proc, "roster_dependencies", None)
+    if deps is None:
+        return {ANY_ROSTER_CHANGE} if state else set()
+    return set(deps(state))
+
+
+def _describe_call(slot_key: str, service: str, timer_id: Optional[str], state: dict,
+                   now: Optional[datetime]) -> bytes:
+    """What the DLQ gets for a failed timer or re-evaluation: enough to find and redo it."""
+    timer = state.get("timers", {}).get(timer_id) if timer_id else None
+    return json.dumps({"vpa_id": slot_key, "service": service, "timer_id": timer_id, "timer": timer,
+                       "now": now.isoformat() if now else None}).encode()
+
+
+def _human(d: timedelta) -> str:
+    hours = d / timedelta(hours=1)
+    return f"{hours:g} h" if hours >= 1 else f"{d / timedelta(minutes=1):g} min"
