@@ -10,6 +10,7 @@ from schemas.base import Data, NonEmpty, OffsetDatetime, Role
 from schemas.commands import COMMAND_DATA
 from schemas.events import EVENT_DATA
 from schemas.roster import ROSTER_DATA
+from schemas.topics import Topic
 
 D = TypeVar("D", bound=Data)
 
@@ -71,9 +72,9 @@ DATA_MODELS: dict[str, type[Data]] = {**EVENT_DATA, **ROSTER_DATA, **COMMAND_DAT
 ENVELOPE_TYPES: dict[str, type[Envelope]] = {t: Envelope[m] for t, m in DATA_MODELS.items()}
 
 TOPIC_OF_TYPE: dict[str, str] = {
-    **{t: "vpa.events" for t in EVENT_DATA},
-    **{t: "at.roster" for t in ROSTER_DATA},
-    **{t: "vpa.commands" for t in COMMAND_DATA},
+    **{t: Topic.events for t in EVENT_DATA},
+    **{t: Topic.roster for t in ROSTER_DATA},
+    **{t: Topic.commands for t in COMMAND_DATA},
 }
 
 

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from services.config.loader import ConfigError
-from services.ops.logs import configure_logging
 from services.config.settings import Settings
 from services.core.timeutil import parse
+from services.ops.logs import configure_logging
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

@@ -32,15 +32,15 @@ from typing import Callable, Iterable, Optional
 from aiohttp import web
 
 from services.app.bootstrap import processors
-from services.core.clock import StreamClock
-from services.runners.embedded.runner import EmbeddedRunner
-from services.runners.embedded.replay import final_tasks
 from services.config.settings import Settings
+from services.core.clock import StreamClock
 from services.dashlet.api import build_app
 from services.dashlet.auth import Principal, hash_token, tokens_from_env
 from services.dashlet.whatif_job import WhatIfJobs
-from services.store import projection
 from services.notifier.service import write_batch
+from services.runners.embedded.replay import final_tasks
+from services.runners.embedded.runner import EmbeddedRunner
+from services.store import projection
 
 log = logging.getLogger("vpa.demo")
 

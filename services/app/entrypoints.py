@@ -12,6 +12,8 @@ import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
+from schemas.topics import Topic
+
 if TYPE_CHECKING:
     from services.runners.embedded.runner import EmbeddedRunner
     from services.config.settings import Settings
@@ -46,7 +48,7 @@ def history_from_kafka(folder: str, days: Optional[int]) -> tuple[list[str], str
     from services.core.timeutil import parse
 
     cfg = KafkaConfig.from_env("whatif")
-    records = asyncio.run(read_retained(cfg, ("vpa.events", "vpa.commands", "at.roster")))
+    records = asyncio.run(read_retained(cfg, (Topic.events, Topic.commands, Topic.roster)))
     keyed = []
     for r in records:
         try:
@@ -283,7 +285,7 @@ def erase_vpa(vpa_id: str, reason: Optional[str], with_kafka: bool = True) -> in
                       "a vpa demo on this database forgets the VPA within 2 s (no Kafka: --without-kafka)")
                 return 0
             try:
-                await producer.send_and_wait("vpa.commands", vpa_id.encode(), json.dumps(command).encode())
+                await producer.send_and_wait(Topic.commands, vpa_id.encode(), json.dumps(command).encode())
             except Exception as exc:  # noqa: BLE001 - the store part is done; a second run finishes
                 print(f"vpa erase: {vpa_id}: removed from the store, but the command to the services did not "
                       f"reach Kafka ({type(exc).__name__}); run the same command again to finish", file=sys.stderr)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
+from schemas.topics import Topic
 from services.broker.client import Admin
 from services.broker.topics import changelog_topic, feedback_topic
 from services.config.kafka import KafkaConfig, TopicSpec, contract_topics
@@ -127,7 +128,7 @@ def _check(spec: TopicSpec, cfg: KafkaConfig, partitions: int, replicas: Optiona
         differing.append((key, want))
         text = f"{name}: {key} is {have}, expected {want}"
         risky = (key == "cleanup.policy" and want == "compact" and have != "compact") or \
-                (key == "cleanup.policy" and name == "at.roster" and have != want) or \
+                (key == "cleanup.policy" and name == Topic.roster and have != want) or \
                 (key in _RETENTION and _retention(have) < _retention(want)) or \
                 (key == "min.insync.replicas" and int(have or 1) < int(want))
         (report.errors if risky else report.warnings).append(

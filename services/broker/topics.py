@@ -1,4 +1,5 @@
-"""Topic names (the contract topics of DESIGN 4.1 and each service's own), DLQ headers, erase markers.
+"""The names of each service's own topics (the contract's are ``schemas.topics.Topic``), DLQ headers,
+erase markers.
 
 How topics are created and checked: ``topic_setup``.
 """
@@ -6,12 +7,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from schemas.topics import Topic
 from services.config.kafka import KafkaConfig
-
-DLQ_TOPIC = "vpa.dlq"
-TASKS_TOPIC = "dashlet.tasks"
-CO_PARTITIONED = ("vpa.events", "vpa.commands")  # keyed by vpa_id, partition p of each belongs together
-
 
 def app_id(cfg: KafkaConfig, service: str) -> str:
     return f"{cfg.group_prefix}-{service}"

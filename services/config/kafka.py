@@ -15,10 +15,10 @@ from typing import Any, Optional
 
 from pydantic import SecretStr, field_validator, model_validator
 
+from schemas.topics import CONTRACT_TOPICS, Topic
 from services.config.clock_mode import ClockMode
 from services.config.loader import EnvModel, load, setting
 
-CONTRACT_TOPICS = ("vpa.events", "at.roster", "vpa.commands", "dashlet.tasks", "vpa.dlq")
 DEFAULT_METRICS_PORTS = {"detector": 9101, "reminders": 9102, "journey": 9103, "notifier": 9104}
 _HOST_PORT = re.compile(r"^[^\s:,]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$")
 
@@ -185,14 +185,14 @@ def contract_topics(cfg: KafkaConfig) -> list[TopicSpec]:
     durable: dict[str, str] = {}  # min.insync.replicas: added by topic_setup for every topic alike
     events = _retention_ms(cfg.events_retention_days)
     return [
-        TopicSpec("vpa.events", {"cleanup.policy": "delete", "retention.ms": events, **durable}),
+        TopicSpec(Topic.events, {"cleanup.policy": "delete", "retention.ms": events, **durable}),
         # Delta events (member upserts, absences registered and ended) keyed by initials:
         # compaction would keep only a member's last event and lose its absences, and every
         # service rebuilds the roster from the whole topic, so it is kept whole and forever.
-        TopicSpec("at.roster", {"cleanup.policy": "delete", "retention.ms": "-1", **durable}),
-        TopicSpec("vpa.commands", {"cleanup.policy": "delete", "retention.ms": events, **durable}),
+        TopicSpec(Topic.roster, {"cleanup.policy": "delete", "retention.ms": "-1", **durable}),
+        TopicSpec(Topic.commands, {"cleanup.policy": "delete", "retention.ms": events, **durable}),
         # the latest version of every task, keyed by task_id: enough to rebuild the store
-        TopicSpec("dashlet.tasks", {"cleanup.policy": "compact", **durable}),
-        TopicSpec("vpa.dlq", {"cleanup.policy": "delete", "retention.ms": _retention_ms(cfg.dlq_retention_days),
+        TopicSpec(Topic.tasks, {"cleanup.policy": "compact", **durable}),
+        TopicSpec(Topic.dlq, {"cleanup.policy": "delete", "retention.ms": _retention_ms(cfg.dlq_retention_days),
                               **durable}),
     ]

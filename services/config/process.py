@@ -11,8 +11,8 @@ from typing import Mapping, Optional
 
 from pydantic import SecretStr, field_validator
 
-from services.config.loader import ConfigError, EnvModel, load, setting
 from services.config.kafka import KafkaConfig
+from services.config.loader import ConfigError, EnvModel, load, setting
 from services.config.settings import Settings
 
 _INITIALS = re.compile(r"^[A-Z]{2,4}$")

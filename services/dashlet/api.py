@@ -19,6 +19,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
 
+from schemas.topics import Topic
 from services.config.settings import Settings
 from services.dashlet import commands, views
 from services.dashlet.auth import Principal, TokenTable, tokens_from_env
@@ -27,8 +28,8 @@ from services.dashlet.health import CommandPath, CommandPathError, CommandSink, 
 from services.dashlet.ledger import ledger_for
 from services.dashlet.limits import CommandRate, FeedLimit
 from services.dashlet.openapi import openapi_spec
-from services.dashlet.precheck import precheck
 from services.dashlet.page_files import PAGE, STATIC
+from services.dashlet.precheck import precheck
 from services.dashlet.query import Cursor, Selection, TaskId, TaskQuery, reader_for
 from services.detector.drafts import draft_is_safe
 from services.reminders.shifts import current_shift, next_shift
@@ -487,7 +488,7 @@ def kafka_sink(cfg: Any) -> tuple[CommandSink, Callable[[], Awaitable[None]]]:
         if not started:
             await producer.start()
             started = True
-        await producer.send_and_wait("vpa.commands", vpa_id.encode(), raw)
+        await producer.send_and_wait(Topic.commands, vpa_id.encode(), raw)
         return None
 
     async def close() -> None:

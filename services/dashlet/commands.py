@@ -19,11 +19,11 @@ from pydantic import (
 
 from schemas.commands import COMMAND_DATA, SYSTEM_ONLY_COMMANDS
 from schemas.envelope import Envelope
-from services.engine.decode import Decoded, Invalid, Unknown, decode
 from services.core.timeutil import fmt
 from services.dashlet.auth import Principal
 from services.dashlet.errors import ApiError, ErrorCode
 from services.dashlet.query import FIRST_YEAR, LAST_YEAR, SAFE_TEXT
+from services.engine.decode import Decoded, Invalid, Unknown, decode
 
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=SAFE_TEXT)]
 VpaId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=SAFE_TEXT)]

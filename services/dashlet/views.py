@@ -20,9 +20,9 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict
 
 from schemas.task import Task
+from services.config.settings import Settings
 from services.core.handover import HANDOVER, UNAVAILABLE, assign
 from services.core.roster import is_present
-from services.config.settings import Settings
 from services.core.timeutil import months_between
 from services.reminders.shifts import current_shift
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Iterable, Optional
 
-from services.core.evidence import day, days, days_dative, fact, moment
 from services.config.settings import Settings
+from services.core.evidence import day, days, days_dative, fact, moment
 from services.core.timeutil import local_date, months_between
 from services.detector.absence_rules import AbsenceFacts
 

@@ -15,18 +15,19 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from schemas.envelope import Envelope
+from schemas.topics import Topic
+from services.core import erasure
 from services.core import evidence as facts_of
 from services.core import labels
+from services.core import profile as vpa_profile
 from services.core.handover import FLAGS, assign, describe, handover_dependencies, with_flag
 from services.core.ids import issued_by, case_id, command_id
-from services.core import profile as vpa_profile
-from services.core import erasure
 from services.core.processor import Context, Result, Timer
 from services.core.tasks import get_task, is_active, max_priority, put_task, retire
 from services.core.timeutil import local_date
+from services.detector import cases
 from services.detector import class_rules, evidence, inactivity, schedule_rules, texts
 from services.detector.absence_rules import PRIORITY, REASON_ORDER, AbsenceFacts, absence_reasons, absences_in_window
-from services.detector import cases
 from services.detector.cases import SERVICE, assignment, base_reasons, draft_for, open_case_of_kind
 
 __all__ = ["Detector", "SERVICE"]
@@ -94,7 +95,7 @@ def tidy(state: dict, ctx: Context) -> None:
 class Detector:
     name = SERVICE
     rank = 0
-    topics = frozenset({"vpa.events", "vpa.commands"})
+    topics = frozenset({Topic.events, Topic.commands})
     types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.schedule_changed", "vpa.absence_registered",
                        "vpa.absence_cancelled", "vpa.class_changed", "vpa.activity_status_changed",
                        "vpa.activity_seen", "vpa.customer_complaint", "vpa.offboarded", "cmd.case.resolve", erasure.ERASE_COMMAND})  # what handle acts on

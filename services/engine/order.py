@@ -26,6 +26,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Optional, Sequence
 
+from schemas.topics import Topic
+
 OrderKey = tuple[int, ...]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -34,7 +36,7 @@ _MICRO = timedelta(microseconds=1)
 RANK_MIDNIGHT = -2
 RANK_TIMER = -1
 RANK_END = 9
-TOPIC_RANK = {"at.roster": 0, "vpa.events": 1, "vpa.commands": 2}
+TOPIC_RANK = {Topic.roster: 0, Topic.events: 1, Topic.commands: 2}
 _OWN, _CHILD = 0, 1
 
 

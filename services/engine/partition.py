@@ -28,19 +28,20 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable, MutableMapping, Optional, TypedDict
 
 from schemas.envelope import Envelope, topic_for_type
+from schemas.topics import Topic
 from services.config.clock_mode import ClockMode
+from services.config.settings import Settings
+from services.core.processor import ANY_ROSTER_CHANGE, Context, Processor, Result, Timer, json_copy
+from services.core.roster import Roster, apply_roster_event, is_present, roster_key
+from services.core.timeutil import at_local, local_date, parse
 from services.engine.decode import Decoded, Invalid, Outcome, Unknown
 from services.engine.order import (
     OrderKey, child_key, end_key, input_key, instant_of, micros, midnight_key, timer_key,
 )
-from services.core.processor import ANY_ROSTER_CHANGE, Context, Processor, Result, Timer, json_copy
-from services.core.roster import Roster, apply_roster_event, is_present, roster_key
 from services.engine.roster_index import (
     BoundaryIndex, DependencyIndex, MemberChange, policy_view,
 )
-from services.config.settings import Settings
 from services.engine.timer_index import TimerIndex
-from services.core.timeutil import at_local, local_date, parse
 
 
 class Slot(TypedDict, total=False):
@@ -311,7 +312,7 @@ class PartitionEngine:
 
     def _apply(self, env: Envelope, key: OrderKey, origin: Origin, raw: Optional[bytes]) -> None:
         topic = topic_for_type(env.type)
-        if topic == "at.roster":
+        if topic == Topic.roster:
             self._apply_roster(env, key, origin)
             return
         if env.type == "clock.tick":
@@ -328,7 +329,7 @@ class PartitionEngine:
         old = self.roster.get(initials)
         member = apply_roster_event(old, env)
         self._set_member(initials, member)
-        if origin.partition >= 0 and origin.topic == "at.roster":
+        if origin.partition >= 0 and origin.topic == Topic.roster:
             self.note_roster_position(origin.partition, origin.offset + 1)
         self.out.counts[("events", self.name, env.type)] += 1
         today = local_date(self.clock or env.occurred_at, self.settings.tz)
@@ -536,7 +537,7 @@ class PartitionEngine:
 
     def _seen_of(self, env: Envelope) -> Optional[dict]:
         if env.vpa_id is None:
-            if topic_for_type(env.type) == "at.roster":
+            if topic_for_type(env.type) == Topic.roster:
                 return self._member_seen.get(roster_key(env))
             return self._roster_seen
         slot = self.slots.get(env.vpa_id)
@@ -554,11 +555,11 @@ class PartitionEngine:
         at = micros(env.occurred_at)
         horizon = micros(self.clock) - self.limits.dedupe_window // timedelta(microseconds=1) if self.clock else at
         if env.vpa_id is None:
-            if origin.offset >= 0 and origin.topic != "at.roster":
+            if origin.offset >= 0 and origin.topic != Topic.roster:
                 self.positions[origin.topic] = origin.offset
             if env.type == "clock.tick":
                 return  # ticks carry no meaning to repeat, and there are many
-            if topic_for_type(env.type) == "at.roster":
+            if topic_for_type(env.type) == Topic.roster:
                 initials = roster_key(env)
                 seen = self._member_seen.setdefault(initials, {})
                 self._dirty.add(MEMBER_PREFIX + initials)
@@ -586,7 +587,7 @@ class PartitionEngine:
         effect is stored already (by the input position the slot records)."""
         if origin.offset < 0 or not origin.topic:
             return False
-        if origin.topic == "at.roster":
+        if origin.topic == Topic.roster:
             return origin.offset < self.roster_positions.get(origin.partition, 0)
         if env.vpa_id is not None:
             slot = self.slots.get(env.vpa_id)

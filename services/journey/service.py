@@ -16,13 +16,14 @@ from datetime import date
 from typing import Mapping, Optional
 
 from schemas.envelope import Envelope
-from services.core import german
-from services.core.ids import journey_task_id
-from services.core import evidence, labels
-from services.core import profile as vpa_profile
+from schemas.topics import Topic
 from services.core import erasure
-from services.core.processor import Context, Result, Timer, cancel_timer, pick_token, role_token, set_timer
+from services.core import evidence, labels
+from services.core import german
+from services.core import profile as vpa_profile
 from services.core.handover import pick_among, present_managers
+from services.core.ids import journey_task_id
+from services.core.processor import Context, Result, Timer, cancel_timer, pick_token, role_token, set_timer
 from services.core.tasks import get_task, is_active, put_task, retire
 from services.core.timeutil import at_local, local_date
 from services.journey import texts
@@ -98,7 +99,7 @@ def _one(task: Optional[dict]) -> Result:
 class Journey:
     name = SERVICE
     rank = 2
-    topics = frozenset({"vpa.events", "vpa.commands"})
+    topics = frozenset({Topic.events, Topic.commands})
     types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.class_changed", "vpa.onboarding_call_completed",
                        "vpa.checkin_call_scheduled", "vpa.offboarded", "cmd.journey.clear", erasure.ERASE_COMMAND})  # what handle acts on
 

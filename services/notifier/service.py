@@ -14,20 +14,21 @@ from typing import Any, Optional, Union
 
 from pydantic import ValidationError
 
-from schemas.task import Task
-from services.ops import metrics
 from schemas.base import MAX_YEAR, MIN_YEAR
-from services.engine.decode import poison_in
+from schemas.task import Task
+from schemas.topics import Topic
 from services.broker.client import GroupConsumer, Producer, Record, wait_all
-from services.broker.topics import DLQ_TOPIC, TASKS_TOPIC, app_id, dlq_headers, dlq_value, erased_vpa
+from services.broker.topics import app_id, dlq_headers, dlq_value, erased_vpa
 from services.config.kafka import KafkaConfig
 from services.config.process import NotifierConfig, StoreConfig
 from services.config.settings import Settings
+from services.engine.decode import poison_in
+from services.ops import metrics
 from services.store import gauges as store_gauges
 
 log = logging.getLogger("vpa.notifier")
 SERVICE = "notifier"
-UPSTREAM_TOPICS = ("vpa.events", "at.roster")
+UPSTREAM_TOPICS = (Topic.events, Topic.roster)
 
 
 MAX_VERSION = 2**31 - 1  # the store's version column is an integer
@@ -160,8 +161,8 @@ class StoreWriter:
         compacted dashlet.tasks (tasks a service's retention had forgotten included), then the
         marker's own tombstone, so nothing of the VPA stays on the topic either."""
         task_ids = await self._retrying("read", lambda store: store.task_ids_of(vpa_id))
-        sent = [await self.producer.send(TASKS_TOPIC, t.encode(), None) for t in task_ids]
-        sent.append(await self.producer.send(TASKS_TOPIC, marker_key, None))
+        sent = [await self.producer.send(Topic.tasks, t.encode(), None) for t in task_ids]
+        sent.append(await self.producer.send(Topic.tasks, marker_key, None))
         await wait_all(sent, 60, "the erasure's tombstones")
         await self._retrying("erase", lambda store: store.erase_vpa(vpa_id))  # its profile and events too
         metrics.EVENTS.labels(SERVICE, "erased").inc(len(task_ids))
@@ -281,7 +282,7 @@ class StoreWriter:
             metrics.DLQ.labels(SERVICE, metrics.dlq_kind(reason)).inc()
             log.warning("to vpa.dlq: %s (%s[%s]@%s)", reason[:300], rec.topic, rec.partition, rec.offset,
                         extra={"task_id": rec.key.decode("utf-8", "replace") if rec.key else None})
-            sent.append(await self.producer.send(DLQ_TOPIC, rec.key, value, None, dlq_headers(
+            sent.append(await self.producer.send(Topic.dlq, rec.key, value, None, dlq_headers(
                 reason, SERVICE, rec.topic, rec.partition, rec.offset, truncated)))
         await wait_all(sent, 60, "the batch's dead letters")
 
@@ -295,7 +296,7 @@ class Notifier:
         self.producer = Producer(cfg)
         self.writer = StoreWriter(self.producer, store_cfg, notifier_cfg.notifier_batch)
         # dashlet.tasks into the store; vpa.events and at.roster into the read model beside it
-        self.consumer = GroupConsumer(cfg, app_id(cfg, SERVICE), (TASKS_TOPIC, *UPSTREAM_TOPICS), self,
+        self.consumer = GroupConsumer(cfg, app_id(cfg, SERVICE), (Topic.tasks, *UPSTREAM_TOPICS), self,
                                       max_records=notifier_cfg.notifier_batch)
         self.tz = settings.tz
         self.poller = store_gauges.StoreGaugePoller(store_gauges.store_url(store_cfg.url, store_cfg.data_dir),
@@ -340,8 +341,8 @@ class Notifier:
 
     async def _write(self, fetched: dict[tuple[str, int], list[Record]]) -> None:
         async with self._writing:
-            records = [rec for tp in sorted(fetched) if tp[0] == TASKS_TOPIC for rec in fetched[tp]]
-            upstream = [rec for tp in sorted(fetched) if tp[0] != TASKS_TOPIC for rec in fetched[tp]]
+            records = [rec for tp in sorted(fetched) if tp[0] == Topic.tasks for rec in fetched[tp]]
+            upstream = [rec for tp in sorted(fetched) if tp[0] != Topic.tasks for rec in fetched[tp]]
             await self.writer.write(records)
             await self.writer.project(upstream, self.tz)
             for tp, recs in fetched.items():

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Iterable, Mapping, Optional
 
-from services.broker.topics import TASKS_TOPIC
+from schemas.topics import Topic
 from services.notifier.service import parse_task
 
 # What the AT sees of a task (issue 9): the fields on which the Kafka runner must agree with replay
@@ -174,7 +174,7 @@ class Report:
 
     def lines(self, limit: int = 200) -> list[str]:
         t = self.topic
-        head = (f"store: {self.store_tasks:,} tasks; {TASKS_TOPIC}: {t.records:,} records, {len(t.latest):,} tasks "
+        head = (f"store: {self.store_tasks:,} tasks; {Topic.tasks}: {t.records:,} records, {len(t.latest):,} tasks "
                 f"({t.repeated:,} versions sent again, {t.refused:,} the notifier refuses, {t.tombstones:,} tombstones, "
                 f"{t.erasures:,} erasures)")
         if self.replay_tasks is not None:
@@ -219,7 +219,7 @@ def build_report(store: Iterable[dict], topic: TopicRead, replay: Optional[Itera
 # ---- the shells: the topic and the store --------------------------------------------------------------
 
 
-async def read_topic(cfg: Any, topic: str = TASKS_TOPIC, idle_timeout: float = 30.0) -> TopicRead:
+async def read_topic(cfg: Any, topic: str = Topic.tasks, idle_timeout: float = 30.0) -> TopicRead:
     """Read ``topic`` (a KafkaConfig's cluster) from the beginning to the end offsets of now."""
     from services.broker.client import iter_retained, partitions_of
 

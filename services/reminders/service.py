@@ -18,11 +18,12 @@ from datetime import datetime
 from typing import Optional
 
 from schemas.envelope import Envelope
-from services.core import evidence, labels
-from services.core.handover import FLAGS, Assignment, assign, describe, handover_dependencies, with_flag
-from services.core import german
-from services.core.ids import follow_up_id, issued_by, reminder_task_id
+from schemas.topics import Topic
 from services.core import erasure
+from services.core import evidence, labels
+from services.core import german
+from services.core.handover import FLAGS, Assignment, assign, describe, handover_dependencies, with_flag
+from services.core.ids import follow_up_id, issued_by, reminder_task_id
 from services.core.processor import Context, Result, Timer, cancel_timer, set_timer
 from services.core.roster import is_active_member
 from services.core.tasks import get_task, is_active, put_task, retire
@@ -102,7 +103,7 @@ def tidy(state: dict, ctx: Context) -> None:
 class Reminders:
     name = SERVICE
     rank = 1
-    topics = frozenset({"vpa.events", "vpa.commands"})
+    topics = frozenset({Topic.events, Topic.commands})
     types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.offboarded", "cmd.reminder.set",
                        "cmd.reminder.complete", "cmd.reminder.reschedule", "cmd.case.resolve", erasure.ERASE_COMMAND})  # what handle acts on
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 from typing import Iterable, Optional
 
-from services.broker.topic_setup import ensure_topics
+from schemas.topics import Topic
 from services.broker.client import Producer
+from services.broker.topic_setup import ensure_topics
 from services.config.kafka import KafkaConfig
 from services.simulator.lines import Item, record_of, to_line
 
@@ -26,7 +27,7 @@ async def produce(items: Iterable[Item], cfg: KafkaConfig) -> int:
     await producer.start()
     sent = 0
     try:
-        topic, key = "vpa.events", None  # type: str, Optional[bytes]
+        topic, key = Topic.events, None  # type: str, Optional[bytes]
         pending: list[asyncio.Future] = []
         for item in items:
             if isinstance(item, dict):

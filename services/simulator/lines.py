@@ -5,6 +5,7 @@ import json
 from typing import Optional, Union
 
 from schemas.envelope import topic_for_type
+from schemas.topics import Topic
 
 Item = Union[dict, bytes]  # an envelope, or a hostile line (raw bytes)
 
@@ -18,8 +19,8 @@ def to_line(item: Item) -> bytes:
 
 def record_of(env: dict) -> tuple[str, Optional[bytes]]:
     """Topic and key of an envelope (DESIGN 4.1): vpa_id, or the initials on ``at.roster``."""
-    topic = topic_for_type(env["type"]) or "vpa.events"
-    if topic == "at.roster":
+    topic = topic_for_type(env["type"]) or Topic.events
+    if topic == Topic.roster:
         key = env["data"]["initials"]
     else:
         key = env.get("vpa_id")

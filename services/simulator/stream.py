@@ -13,9 +13,10 @@ from datetime import datetime
 from typing import Iterator, Optional
 
 from schemas.envelope import topic_for_type
+from schemas.topics import Topic
 from services.simulator.timeline import stamp
 
-TOPIC_RANK = {"at.roster": 0, "vpa.events": 1, "vpa.commands": 2}
+TOPIC_RANK = {Topic.roster: 0, Topic.events: 1, Topic.commands: 2}
 # Suffix of the event_id of a command the simulated person gets wrong on purpose (the service
 # rejects it): lets tests tell deliberate rejections from a simulation that misjudged the state.
 WRONG = "-wrong"
@@ -42,7 +43,7 @@ class Stream:
         if ts < self._end:
             env = {"event_id": event_id, "type": type_, "occurred_at": when.isoformat(timespec="seconds"),
                    "vpa_id": vpa_id, "actor": actor, "schema_version": 1, "data": data}
-            heapq.heappush(self._heap, (ts, TOPIC_RANK[topic_for_type(type_) or "vpa.events"], next(self._order), env))
+            heapq.heappush(self._heap, (ts, TOPIC_RANK[topic_for_type(type_) or Topic.events], next(self._order), env))
         return event_id
 
     def pop_before(self, ts: int) -> Iterator[tuple[int, dict]]:

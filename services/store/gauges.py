@@ -21,9 +21,9 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any, Awaitable, Callable
 
 from schemas.task import Status, Tab
-from services.ops import metrics
 from services.config.settings import Settings
 from services.core.timeutil import at_local, is_working_day
+from services.ops import metrics
 
 log = logging.getLogger("vpa.store_gauges")
 LIVE = (Status.waiting.value, Status.open.value)

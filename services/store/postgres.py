@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterable, Optional, Protocol
 import asyncpg
 
 from schemas.task import TASK_FIELDS, HistoryEntry
-from services.store import projection
 from services.core.tasks import fold
+from services.store import projection
 
 log = logging.getLogger("vpa.store")
 

@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 
 from bench_replay import stream  # noqa: E402
+from services.app.entrypoints import replay  # noqa: E402
 from services.broker.client import PartitionReader, Producer, wait_all  # noqa: E402
 from services.config.kafka import KafkaConfig, load  # noqa: E402
 from services.config.settings import Settings  # noqa: E402
-from services.app.entrypoints import replay  # noqa: E402
 
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 

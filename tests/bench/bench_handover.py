@@ -21,12 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from services.core.clock import StreamClock  # noqa: E402
-from services.runners.embedded.runner import EmbeddedRunner  # noqa: E402
-from services.core.processor import Context, json_copy  # noqa: E402
 from services.config.settings import Settings  # noqa: E402
+from services.core.clock import StreamClock  # noqa: E402
+from services.core.processor import Context, json_copy  # noqa: E402
 from services.core.tasks import put_task  # noqa: E402
 from services.reminders.service import Reminders  # noqa: E402
+from services.runners.embedded.runner import EmbeddedRunner  # noqa: E402
 
 AT = "2026-03-02T08:00:00+01:00"
 

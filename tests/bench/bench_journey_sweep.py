@@ -26,11 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from services.core.clock import StreamClock  # noqa: E402
-from services.runners.embedded.runner import EmbeddedRunner  # noqa: E402
 from services.config.settings import Settings  # noqa: E402
+from services.core.clock import StreamClock  # noqa: E402
 from services.journey.service import Journey  # noqa: E402
 from services.journey.stages import day_in_stage, stage_on  # noqa: E402
+from services.runners.embedded.runner import EmbeddedRunner  # noqa: E402
 
 START = date(2025, 1, 1)
 

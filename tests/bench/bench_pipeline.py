@@ -13,10 +13,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from services.app.bootstrap import processors
+from services.config.settings import Settings
 from services.core.clock import StreamClock
 from services.engine.decode import decode
 from services.runners.embedded.runner import EmbeddedRunner
-from services.config.settings import Settings
 
 
 def make_lines(n: int, vpas: int = 2000, seed: int = 7) -> list[str]:

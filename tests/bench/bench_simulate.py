@@ -12,9 +12,9 @@ import time
 from datetime import date
 
 from services.app.bootstrap import processors
+from services.config.settings import Settings
 from services.core.clock import StreamClock
 from services.runners.embedded.runner import EmbeddedRunner
-from services.config.settings import Settings
 from services.simulator import SimConfig, simulate, to_line
 
 

@@ -23,10 +23,10 @@ sys.path.insert(0, str(ROOT / "tests" / "bench"))
 
 from bench_replay import stream  # noqa: E402
 from services.app.bootstrap import processors  # noqa: E402
-from services.core.clock import StreamClock  # noqa: E402
-from services.runners.embedded.runner import EmbeddedRunner  # noqa: E402
-from services.runners.embedded.replay import limits_of, read_lines  # noqa: E402
 from services.config.settings import Settings  # noqa: E402
+from services.core.clock import StreamClock  # noqa: E402
+from services.runners.embedded.replay import limits_of, read_lines  # noqa: E402
+from services.runners.embedded.runner import EmbeddedRunner  # noqa: E402
 
 
 def size(value) -> int:

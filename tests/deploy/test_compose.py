@@ -8,8 +8,8 @@ import re
 import pytest
 import yaml
 
-from services.config.loader import variables
 from services.config.kafka import DEFAULT_METRICS_PORTS, KafkaConfig
+from services.config.loader import variables
 from services.config.process import RUN_CONFIG, DashletConfig, check
 from tests.deploy.exported import ROOT
 

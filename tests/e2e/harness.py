@@ -14,13 +14,13 @@ from typing import Any, Awaitable, Callable, Optional
 from aiohttp import web
 
 from services.app.bootstrap import processors
-from services.core.clock import StreamClock
-from services.runners.embedded.runner import EmbeddedRunner
 from services.config.settings import Settings
+from services.core.clock import StreamClock
 from services.dashlet.api import build_app
 from services.dashlet.auth import Principal
-from services.store import projection
 from services.notifier.service import write_batch
+from services.runners.embedded.runner import EmbeddedRunner
+from services.store import projection
 
 TOKENS = {"tok-at": Principal("AB", "at"), "tok-vm": Principal("VM", "vpa_manager"),
           "tok-cd": Principal("CD", "at")}

@@ -15,10 +15,10 @@ import asyncpg
 import pytest
 
 from services.app.bootstrap import processors
-from services.core.clock import StreamClock
-from services.runners.embedded.runner import EmbeddedRunner
-from services.ops.logs import configure_logging
 from services.config.settings import Settings
+from services.core.clock import StreamClock
+from services.ops.logs import configure_logging
+from services.runners.embedded.runner import EmbeddedRunner
 from services.store.postgres import PostgresTaskStore, erasure_hash
 from tests.e2e.harness import company, envelope, start_dashlet
 

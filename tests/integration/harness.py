@@ -10,10 +10,10 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from services.runners.embedded.replay import final_tasks
 from services.app.entrypoints import replay
 from services.config.settings import Settings
 from services.notifier.verify import COMPARED_FIELDS as COMPARED, comparable
+from services.runners.embedded.replay import final_tasks
 from tests.integration.pipeline import (
     VPA, ServiceProcess, bootstrap, free_port, fresh_database, groups_stable, produce_envelopes, recreate_topics,
     service_env,

@@ -269,7 +269,7 @@ async def recreate_topics() -> None:
     """Empty contract topics: stream time is per partition, so old events would be 'ahead'."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from services.config.kafka import CONTRACT_TOPICS
+    from schemas.topics import CONTRACT_TOPICS
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
     await admin.start()

@@ -11,8 +11,9 @@ import uuid
 
 import pytest
 
+from schemas.topics import CONTRACT_TOPICS
 from services.broker.client import aiokafka_kwargs
-from services.config.kafka import CONTRACT_TOPICS, KafkaConfig
+from services.config.kafka import KafkaConfig
 from tests.integration.pipeline import VPA, ServiceProcess, fresh_database, service_env, wait_for
 
 pytestmark = pytest.mark.integration

@@ -41,7 +41,7 @@ async def topic_settings(prefix: str) -> dict[str, tuple[int, int]]:
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-    from services.config.kafka import CONTRACT_TOPICS
+    from schemas.topics import CONTRACT_TOPICS
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
     await admin.start()

@@ -6,13 +6,13 @@ import json
 from datetime import datetime
 from typing import Optional
 
-from services.engine.decode import Decoded, decode
+from services.config.settings import Settings
 from services.core.processor import Context, Result, pop_timer, timers_of
 from services.core.roster import apply_roster_event
-from services.config.settings import Settings
 from services.core.tasks import fold
 from services.core.timeutil import parse
 from services.detector.service import Detector
+from services.engine.decode import Decoded, decode
 
 VPA = "V-7001"
 _counter = itertools.count(1)

@@ -5,8 +5,8 @@ import itertools
 import json
 from typing import Optional
 
-from services.engine.decode import Decoded, decode
 from services.core.roster import apply_roster_event, roster_key
+from services.engine.decode import Decoded, decode
 
 _ids = itertools.count(1)
 SYS = {"initials": "SYS", "role": "system"}

@@ -21,18 +21,18 @@ from types import SimpleNamespace
 from typing import Any, Optional
 
 from schemas.envelope import topic_for_type
+from services.broker.client import Record
 from services.config.clock_mode import ClockMode
+from services.config.settings import Settings
 from services.core.clock import StreamClock
 from services.engine.decode import Decoded, decode
-from services.runners.embedded.runner import EmbeddedRunner
 from services.engine.partition import EngineLimits
-from services.broker.client import Record
+from services.ops.metrics import StreamMetrics
+from services.runners.embedded.runner import EmbeddedRunner
 from services.runners.kafka.roster_feed import RosterRecord
 from services.runners.kafka.slots import TableSlots
 from services.runners.kafka.state_store import MemoryStore
 from services.runners.kafka.worker import PartitionWorker
-from services.ops.metrics import StreamMetrics
-from services.config.settings import Settings
 
 DRIVERS = ("embedded", "kafka")
 

@@ -7,11 +7,11 @@ from datetime import date, time
 
 import pytest
 
-from services.config.loader import ConfigError, env_name, load, variables
 from services.broker.client import aiokafka_kwargs, consumer_kwargs, group_kwargs, producer_kwargs
 from services.config.kafka import (
     DEFAULT_METRICS_PORTS, ClockMode, KafkaConfig, SaslMechanism, SecurityProtocol,
 )
+from services.config.loader import ConfigError, env_name, load, variables
 from services.config.process import CONFIG_MODELS, RUN_CONFIG, DashletConfig, NotifierConfig, StoreConfig, check
 from services.config.settings import Settings
 

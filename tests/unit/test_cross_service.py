@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-from services.runners.embedded.replay import final_tasks
 from services.app.entrypoints import replay
 from services.config.settings import Settings
+from services.runners.embedded.replay import final_tasks
 
 
 def line(eid, type_, at, vpa, data, actor=None):

@@ -8,12 +8,12 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.app.bootstrap import processors
-from services.core.clock import StreamClock
-from services.runners.embedded.runner import EmbeddedRunner
-from services.runners.embedded.replay import final_tasks
-from services.config.settings import Settings
-from services.dashlet.auth import Principal
 from services.app.demo import DemoParams, LiveDemo, company_feed, first_tokens, rebuild
+from services.config.settings import Settings
+from services.core.clock import StreamClock
+from services.dashlet.auth import Principal
+from services.runners.embedded.replay import final_tasks
+from services.runners.embedded.runner import EmbeddedRunner
 from services.store.postgres import MemoryTaskStore
 
 TZ = ZoneInfo("Europe/Berlin")

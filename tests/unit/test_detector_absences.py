@@ -6,11 +6,11 @@ import pytest
 
 from services.core.tasks import fold, get_task
 
-from services.engine.decode import Decoded, decode
+from services.config.settings import Settings
 from services.core.processor import Context
 from services.core.roster import apply_roster_event
-from services.config.settings import Settings
 from services.detector.service import Detector
+from services.engine.decode import Decoded, decode
 
 VPA = "V-1042"
 CASE = f"case:absence:{VPA}:abs-1"

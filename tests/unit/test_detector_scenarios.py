@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from services.runners.embedded.replay import final_tasks
 from services.app.entrypoints import replay
 from services.config.settings import Settings
 from services.core.timeutil import parse
 from services.detector.drafts import draft_is_safe
+from services.runners.embedded.replay import final_tasks
 
 DIR = Path(__file__).resolve().parents[1] / "scenarios" / "detector"
 

@@ -5,11 +5,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.engine.decode import Decoded, decode
-from services.core.processor import Context
 from services.config.settings import Settings
+from services.core.processor import Context
 from services.detector.drafts import contact_draft, draft_is_safe, first_name, praise_draft
 from services.detector.service import Detector
+from services.engine.decode import Decoded, decode
 from tests.unit.detector_helpers import envelope
 
 CLASSES = ("A", "B", "C", "D")

@@ -11,11 +11,11 @@ from typing import Callable
 
 import pytest
 
+from services.config.settings import Settings
 from services.core.clock import StreamClock
+from services.core.processor import Context, Result, Timer, cancel_timer, set_timer
 from services.engine.decode import Decoded, decode
 from services.runners.embedded.runner import EmbeddedRunner
-from services.core.processor import Context, Result, Timer, cancel_timer, set_timer
-from services.config.settings import Settings
 from tests.unit.runner_drivers import DRIVERS, make
 
 VPA = "V-1"

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from services.app.bootstrap import processors
-from services.core.clock import StreamClock
-from services.runners.embedded.runner import EmbeddedRunner
-from services.runners.embedded.replay import final_tasks
 from services.config.settings import Settings
+from services.core.clock import StreamClock
+from services.runners.embedded.replay import final_tasks
+from services.runners.embedded.runner import EmbeddedRunner
 from tests.unit.runner_drivers import WorkerRunner
 
 AT = "2026-11-02T09:00:00+01:00"

@@ -11,11 +11,11 @@ import pytest
 
 from schemas.task import Task
 from services.app.bootstrap import processors
-from services.core.clock import StreamClock
-from services.runners.embedded.runner import EmbeddedRunner
-from services.runners.embedded.replay import final_tasks
 from services.config.settings import Settings
+from services.core.clock import StreamClock
 from services.detector.drafts import draft_is_safe
+from services.runners.embedded.replay import final_tasks
+from services.runners.embedded.runner import EmbeddedRunner
 
 AB = {"initials": "AB", "role": "at"}
 SYS = {"initials": "SYS", "role": "system"}

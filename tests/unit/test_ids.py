@@ -4,7 +4,7 @@ import json
 import struct
 from datetime import timezone
 
-from services.engine.decode import decode
+from services.config.settings import Settings
 from services.core.ids import (
     case_id,
     command_id,
@@ -14,8 +14,8 @@ from services.core.ids import (
     rendezvous_score,
 )
 from services.core.processor import Context
-from services.config.settings import Settings
 from services.detector.service import Detector
+from services.engine.decode import decode
 
 
 def expected_score(key: str, initials: str) -> int:

@@ -5,12 +5,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.engine.decode import Decoded, decode
+from services.config.settings import Settings
 from services.core.ids import rendezvous_pick
 from services.core.processor import Context, pop_timer, timers_of
 from services.core.roster import apply_roster_event
-from services.config.settings import Settings
 from services.core.tasks import fold
+from services.engine.decode import Decoded, decode
 from services.journey.service import TIMER_ID, Journey
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from schemas.task import Task
-from services.runners.embedded.replay import final_tasks
 from services.app.entrypoints import replay
 from services.config.settings import Settings
 from services.core.timeutil import parse
+from services.runners.embedded.replay import final_tasks
 
 DIR = Path(__file__).resolve().parents[1] / "scenarios" / "journey"
 FIELDS = ("status", "owner", "assignee", "reasons", "created_at")

@@ -8,8 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from services.ops.logs import configure_logging
 from services.config.process import LogConfig
+from services.ops.logs import configure_logging
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from services.engine.decode import Decoded, Invalid, decode
 from services.broker.client import default_partition
+from services.engine.decode import Decoded, Invalid, decode
 from services.runners.kafka.keys import misrouted, misrouted_roster
 
 

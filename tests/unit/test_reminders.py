@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from schemas.task import Task
-from services.core.processor import Context, timers_of
 from services.config.settings import Settings
+from services.core.processor import Context, timers_of
 from services.core.tasks import fold
 from services.reminders.service import Reminders
 from tests.unit.reminder_helpers import SYS, absence, absence_ended, apply, envelope, member, roster_of

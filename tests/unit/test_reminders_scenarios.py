@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from schemas.task import Task
-from services.core.ids import rendezvous_pick
-from services.runners.embedded.replay import final_tasks
 from services.app.entrypoints import replay
 from services.config.settings import Settings
+from services.core.ids import rendezvous_pick
 from services.core.timeutil import parse
+from services.runners.embedded.replay import final_tasks
 
 DIR = Path(__file__).resolve().parents[1] / "scenarios" / "reminders"
 FILES = sorted(DIR.glob("*.jsonl"))

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from services.runners.embedded.replay import final_tasks, render
 from services.app.entrypoints import replay
 from services.config.settings import Settings
+from services.runners.embedded.replay import final_tasks, render
 from services.simulator import SimConfig, simulate, to_line
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ import json
 import random
 from datetime import date, timedelta
 
+from services.detector.service import Detector
 from services.engine.partition import MEMBER_PREFIX, ROSTER_SLOT
 from services.engine.roster_index import BoundaryIndex, boundary_dates, members_with_boundary_on
-from services.detector.service import Detector
 from tests.unit.runner_drivers import WorkerRunner
 
 AT = "2026-03-02T05:00:00+01:00"

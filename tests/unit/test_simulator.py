@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from schemas.envelope import topic_for_type
 from services.app.cli import main
-from services.engine.decode import Invalid, decode
-from services.runners.embedded.replay import final_tasks
 from services.app.entrypoints import replay
 from services.config.settings import Settings
+from services.engine.decode import Invalid, decode
+from services.runners.embedded.replay import final_tasks
 from services.simulator import SimConfig, record_of, simulate, to_line
 from services.simulator.stream import TOPIC_RANK, WRONG
-from schemas.envelope import topic_for_type
 
 ROOT = Path(__file__).resolve().parents[2]
 CASE_REASONS = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from services.core.clock import StreamClock
-from services.runners.embedded.runner import EmbeddedRunner
-from services.core.processor import Result
 from services.config.settings import Settings
+from services.core.clock import StreamClock
+from services.core.processor import Result
+from services.runners.embedded.runner import EmbeddedRunner
 
 
 class Counting:

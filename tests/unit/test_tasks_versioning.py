@@ -6,8 +6,8 @@ tombstones (``retire``), which keep ids and versions going if the task is reopen
 from datetime import datetime, timedelta, timezone
 
 from schemas.task import TASK_FIELDS
-from services.core.processor import Context
 from services.config.settings import Settings
+from services.core.processor import Context
 from services.core.tasks import fold, get_task, put_task, retire
 
 T1 = datetime(2026, 11, 26, 8, 0, 0, 500000, tzinfo=timezone.utc)  # 09:00:00 Berlin

@@ -1,8 +1,9 @@
 """How `vpa topics create` and the services set up the contract topics (DESIGN 4.1)."""
 from __future__ import annotations
 
+from schemas.topics import CONTRACT_TOPICS
 from services.broker.topic_setup import TopicsReport, _check, _created_errors, project_topics
-from services.config.kafka import CONTRACT_TOPICS, KafkaConfig, contract_topics
+from services.config.kafka import KafkaConfig, contract_topics
 
 DAY_MS = 86_400_000
 

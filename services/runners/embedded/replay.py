@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable, Iterator, Optional, TextIO
 
-from services.runners.embedded.runner import EmbeddedRunner
-from services.engine.partition import EngineLimits
 from services.config.settings import Settings
 from services.core.tasks import fold
 from services.core.timeutil import parse
+from services.engine.partition import EngineLimits
+from services.runners.embedded.runner import EmbeddedRunner
 
 
 

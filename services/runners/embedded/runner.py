@@ -13,12 +13,12 @@ from collections import Counter
 from datetime import datetime
 from typing import Any, Iterable, Iterator, Optional
 
+from services.config.settings import Settings
 from services.core.clock import Clock, StreamClock
+from services.core.processor import Processor
 from services.engine.decode import Decoded, decode
 from services.engine.partition import ClockMode, DlqRecord, EngineLimits, Origin, PartitionEngine
 from services.ops.metrics import MetricSink
-from services.core.processor import Processor
-from services.config.settings import Settings
 
 __all__ = ["EmbeddedRunner", "DlqRecord", "replay_lines"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from services.engine.decode import Decoded, Invalid, Outcome
 from services.broker.client import default_partition
+from services.engine.decode import Decoded, Invalid, Outcome
 
 
 def misrouted(outcome: Outcome, key: Optional[bytes], partition: int = -1,

@@ -16,13 +16,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from services.engine.decode import Outcome, decode
+from schemas.topics import Topic
 from services.broker.client import PartitionReader
-from services.runners.kafka.keys import misrouted_roster
 from services.config.kafka import KafkaConfig
+from services.engine.decode import Outcome, decode
+from services.runners.kafka.keys import misrouted_roster
 
 log = logging.getLogger("vpa.roster_feed")
-TOPIC = "at.roster"
+TOPIC = Topic.roster
 
 
 @dataclass(frozen=True)

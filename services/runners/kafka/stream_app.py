@@ -26,23 +26,24 @@ import logging
 import time
 from typing import Any, Callable, Optional
 
-from services.config.clock_mode import ClockMode
-from services.engine.partition import EngineLimits
+from schemas.topics import CO_PARTITIONED
 from services.broker.client import (
     TP, GroupConsumer, Offsets, Producer, Unreadable, broker_away, partitions_of, read_range,
 )
+from services.broker.topics import app_id, changelog_topic, feedback_topic
+from services.config.clock_mode import ClockMode
+from services.config.kafka import KafkaConfig
+from services.config.settings import Settings
+from services.core.processor import Processor
+from services.engine.partition import EngineLimits
+from services.ops.lifecycle import Stopped, sleep_unless_stopped, until_stopped
+from services.ops.metrics import StreamMetrics
 from services.runners.kafka.roster_feed import RosterFeed
 from services.runners.kafka.slots import TableSlots
 from services.runners.kafka.state_store import (
     BATCH_HEADER, BatchReader, PartitionStore, StateFolder, open_store, slot_key, slot_value,
 )
-from services.broker.topics import CO_PARTITIONED, app_id, changelog_topic, feedback_topic
 from services.runners.kafka.worker import FLUSH_GIVE_UP, PartitionWorker
-from services.config.kafka import KafkaConfig
-from services.ops.lifecycle import Stopped, sleep_unless_stopped, until_stopped
-from services.ops.metrics import StreamMetrics
-from services.core.processor import Processor
-from services.config.settings import Settings
 
 log = logging.getLogger("vpa.kafka")
 REVOKE_GRACE = 2.0  # seconds a revoked partition's worker has to flush before it is cancelled

@@ -31,16 +31,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional
 
+from schemas.topics import Topic
+from services.broker.client import OutRecord, Record, send_batch
+from services.broker.topics import dlq_headers, dlq_value, erase_marker
 from services.config.clock_mode import ClockMode
 from services.engine.decode import Decoded, Invalid, Outcome, decode
+from services.engine.order import TOPIC_RANK, OrderKey
 from services.engine.partition import META_SLOT, Origin, Output, PartitionEngine
-from services.broker.client import OutRecord, Record, send_batch
-from services.runners.kafka.keys import misrouted
 from services.runners.kafka.feedback import FeedbackCommand, ProgressMark, command_record, mark_record, parse_feedback
+from services.runners.kafka.keys import misrouted
 from services.runners.kafka.slots import TableSlots
 from services.runners.kafka.state_store import BATCH_HEADER
-from services.broker.topics import DLQ_TOPIC, TASKS_TOPIC, dlq_headers, dlq_value, erase_marker
-from services.engine.order import TOPIC_RANK, OrderKey
 
 log = logging.getLogger("vpa.kafka.worker")
 BATCH_STEPS = 500  # steps between two flushes while a backlog is worked through
@@ -198,7 +199,7 @@ class PartitionWorker:
             if not isinstance(rec.outcome, Decoded):
                 return "step", ("roster", rec)
             env = rec.outcome.envelope
-            candidates.append(((*_key_time(env.occurred_at), TOPIC_RANK["at.roster"], q, rec.offset), "roster", rec))
+            candidates.append(((*_key_time(env.occurred_at), TOPIC_RANK[Topic.roster], q, rec.offset), "roster", rec))
         if not candidates:
             return "idle", None
         key, kind, src = min(candidates, key=lambda c: c[0])
@@ -269,7 +270,7 @@ class PartitionWorker:
         feed = self.d.roster
         for q in feed.partitions:
             if self.roster_empty_since.get(q) is not None:
-                wanted.append(("at.roster", q, max(feed.fetched_to(q), self.roster_cursor.get(
+                wanted.append((Topic.roster, q, max(feed.fetched_to(q), self.roster_cursor.get(
                     q, self.engine.roster_positions.get(q, 0)))))
         proven = True
         for topic, partition, offset in wanted:
@@ -288,11 +289,11 @@ class PartitionWorker:
         if kind == "roster":
             rec = src
             self.roster_cursor[rec.partition] = rec.offset + 1
-            origin = Origin(f"at.roster[{rec.partition}]@{rec.offset}", "at.roster", rec.partition, rec.offset, rec.key)
+            origin = Origin(f"at.roster[{rec.partition}]@{rec.offset}", Topic.roster, rec.partition, rec.offset, rec.key)
             # Every partition of a service reads the whole roster: an invalid record is reported to
             # vpa.dlq once per service, by the partition of the same number, not once per partition.
             if rec.partition == self.p or isinstance(rec.outcome, Decoded):
-                self.engine.submit(rec.outcome, rec.raw, (TOPIC_RANK["at.roster"], rec.partition, rec.offset),
+                self.engine.submit(rec.outcome, rec.raw, (TOPIC_RANK[Topic.roster], rec.partition, rec.offset),
                                    origin, wall)
             self.engine.note_roster_position(rec.partition, rec.offset + 1)
             self._collect(rec.outcome, rec.timestamp_ms)
@@ -367,20 +368,20 @@ class PartitionWorker:
         for out, occurred_ms, ingested_ms in outputs:
             headers = (("occurred_at_ms", str(occurred_ms).encode()), ("ingested_at_ms", str(ingested_ms).encode()))
             for task in out.tasks:
-                records.append((TASKS_TOPIC, task["task_id"].encode(), json.dumps(task, ensure_ascii=False).encode(),
+                records.append((Topic.tasks, task["task_id"].encode(), json.dumps(task, ensure_ascii=False).encode(),
                                 None, headers))
             for task_id in out.erased:  # erasure: the compacted topic and the store forget the task
-                records.append((TASKS_TOPIC, task_id.encode(), None, None, headers))
+                records.append((Topic.tasks, task_id.encode(), None, None, headers))
             for vpa_id in out.erased_vpas:  # and the notifier every other task of the VPA it stores
                 key, value = erase_marker(vpa_id)
-                records.append((TASKS_TOPIC, key, value, None, headers))
+                records.append((Topic.tasks, key, value, None, headers))
             for key, cmd in out.commands:
                 records.append((self.d.own_feedback, cmd.vpa_id.encode(), command_record(key, cmd), self.p, ()))
             for rec in out.dlq:
                 value, truncated = dlq_value(rec.value)
                 o = rec.origin
                 dkey = o.key if o.key is not None else (rec.key.encode() if rec.key else None)
-                records.append((DLQ_TOPIC, dkey, value, None, tuple(dlq_headers(
+                records.append((Topic.dlq, dkey, value, None, tuple(dlq_headers(
                     rec.reason, rec.service, o.topic or o.label, o.partition, o.offset, truncated))))
                 log.warning("to vpa.dlq: %s (%s)", rec.reason[:300], o.label,
                             extra={"vpa_id": rec.key, "event_id": _event_id(rec.value)})
