@@ -27,10 +27,11 @@ def replay(paths: list[str], settings: "Settings", until: Optional[datetime] = N
     latest of each task with its history folded in, so memory does not grow with versions."""
     from services.app.bootstrap import processors
     from services.core.clock import StreamClock
+    from services.engine.partition import EngineLimits
+    from services.runners.embedded.replay import feed
     from services.runners.embedded.runner import EmbeddedRunner
-    from services.runners.embedded.replay import feed, limits_of
 
-    runner = EmbeddedRunner(processors(), settings, StreamClock(), limits=limits_of(settings),
+    runner = EmbeddedRunner(processors(), settings, StreamClock(), limits=EngineLimits.of(settings),
                             keep_versions=keep_versions)
     return feed(runner, paths, until, on_progress)
 

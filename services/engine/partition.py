@@ -90,6 +90,12 @@ class EngineLimits:
     max_future: timedelta = timedelta(hours=1)  # live modes: how far occurred_at may lie ahead
     targeted_reassign: bool = True  # False: re-evaluate every VPA on every roster change (tests)
 
+    @classmethod
+    def of(cls, settings: Settings) -> "EngineLimits":
+        """The limits the settings give, the same for both runners."""
+        return cls(dedupe_window=timedelta(days=settings.dedupe_window_days),
+                   max_future=timedelta(minutes=settings.max_future_minutes))
+
 
 ROSTER_SLOT = "__roster__"  # roster input positions, recent event ids of keyless inputs
 # One slot per AT member (its record and its recent event ids): a roster event writes the member it

@@ -25,7 +25,8 @@ from bench_replay import stream  # noqa: E402
 from services.app.bootstrap import processors  # noqa: E402
 from services.config.settings import Settings  # noqa: E402
 from services.core.clock import StreamClock  # noqa: E402
-from services.runners.embedded.replay import limits_of, read_lines  # noqa: E402
+from services.engine.partition import EngineLimits  # noqa: E402
+from services.runners.embedded.replay import read_lines  # noqa: E402
 from services.runners.embedded.runner import EmbeddedRunner  # noqa: E402
 
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     settings = Settings()
-    runner = EmbeddedRunner(processors(), settings, StreamClock(), limits=limits_of(settings), keep_versions=False)
+    runner = EmbeddedRunner(processors(), settings, StreamClock(), limits=EngineLimits.of(settings), keep_versions=False)
     month, months, rows = None, 0, []
     for line in read_lines([str(stream(args.vpas, args.days))]):
         if line.at is not None:

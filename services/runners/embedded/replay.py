@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable, Iterator, Optional, TextIO
 
-from services.config.settings import Settings
 from services.core.tasks import fold
 from services.core.timeutil import parse
-from services.engine.partition import EngineLimits
 from services.runners.embedded.runner import EmbeddedRunner
 
 
@@ -25,15 +23,6 @@ class Line:
     lineno: int
     text: str
     at: Optional[datetime]
-
-
-
-def limits_of(settings: Settings) -> EngineLimits:
-    """The engine limits from the settings: the same dedupe window as the Kafka runner."""
-    from datetime import timedelta
-
-    return EngineLimits(dedupe_window=timedelta(days=settings.dedupe_window_days),
-                        max_future=timedelta(minutes=settings.max_future_minutes))
 
 
 def _occurred_at(text: str) -> Optional[datetime]:

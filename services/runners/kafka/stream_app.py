@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from schemas.topics import CO_PARTITIONED
 from services.broker.client import (
@@ -36,7 +36,7 @@ from services.config.kafka import KafkaConfig
 from services.config.settings import Settings
 from services.core.processor import Processor
 from services.engine.partition import EngineLimits
-from services.ops.lifecycle import Stopped, sleep_unless_stopped, until_stopped
+from services.ops.lifecycle import Stopped, until_stopped
 from services.ops.metrics import StreamMetrics
 from services.runners.kafka.roster_feed import RosterFeed
 from services.runners.kafka.slots import TableSlots
@@ -55,13 +55,6 @@ class StateLost(RuntimeError):
     """The changelog held slots, the restored copy holds none: a bug, never a quiet fresh start."""
 
 
-def limits_of(settings: Settings) -> EngineLimits:
-    from datetime import timedelta
-
-    return EngineLimits(dedupe_window=timedelta(days=settings.dedupe_window_days),
-                        max_future=timedelta(minutes=settings.max_future_minutes))
-
-
 class StreamDriver:
     """Everything a service's workers share: the group, the producer, the stores, the roster feed."""
 
@@ -70,7 +63,7 @@ class StreamDriver:
         self.proc, self.settings, self.cfg = proc, settings, cfg
         self.service = proc.name
         self.mode = ClockMode(cfg.clock_mode)
-        self.limits = limits_of(settings)
+        self.limits = EngineLimits.of(settings)
         self.follows = follows
         self.emits_marks = emits_marks
         self.co_topics = tuple(t for t in CO_PARTITIONED if t in proc.topics)
