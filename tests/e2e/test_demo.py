@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 import pytest
+from tests.waiting import poll, wait_for_sync
 
 VPA = str(Path(sys.executable).with_name("vpa"))
 START_TIMEOUT = 180  # first start: initdb, simulation, replay of 60 days
@@ -90,10 +91,7 @@ def postgres_processes(data_dir: Path) -> list[psutil.Process]:
 
 
 def wait_no_postgres(data_dir: Path, timeout: float = 20) -> list[psutil.Process]:
-    deadline = time.monotonic() + timeout
-    while (left := postgres_processes(data_dir)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return left
+    return wait_for_sync(lambda: postgres_processes(data_dir), lambda left: not left, timeout)
 
 
 def _stop_leftovers(data_dir: Path) -> None:
@@ -133,17 +131,6 @@ async def all_tasks(http: aiohttp.ClientSession, url: str, token: str) -> dict[s
         out.update((t["task_id"], t) for t in body["items"])
         offset = body["next_offset"]
     return out
-
-
-async def poll(fn, timeout: float, what: str):  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        await _sleep(0.3)
 
 
 async def _sleep(seconds: float) -> None:

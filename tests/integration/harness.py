@@ -18,6 +18,7 @@ from tests.integration.pipeline import (
     VPA, ServiceProcess, bootstrap, free_port, fresh_database, groups_stable, produce_envelopes, recreate_topics,
     service_env,
 )
+from tests.waiting import wait_for
 
 STREAM_SERVICES = ("detector", "reminders", "journey")
 ALL_SERVICES = (*STREAM_SERVICES, "notifier")
@@ -223,9 +224,7 @@ class Pipeline:
         running = [p for p in self.procs if p.proc.poll() is None]
         for p in running:
             os.kill(p.pid, signal.SIGUSR1)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not all(DUMP_END in p.log_tail(5) for p in running):
-            await asyncio.sleep(0.2)
+        await wait_for(lambda: all(DUMP_END in p.log_tail(5) for p in running), timeout=timeout, interval=0.2)
 
     def logs(self, n: int = 30) -> str:
         return "\n".join(f"--- {p.service} ({p.log_path.name})\n{p.log_tail(n)}" for p in self.procs)

@@ -209,16 +209,6 @@ async def read_topic(topic: str, predicate, timeout: float = 60) -> list[Any]:
         await consumer.stop()
 
 
-async def wait_for(fetch, predicate, timeout: float = 90, interval: float = 0.5):
-    """Poll ``await fetch()`` until ``predicate(value)``; returns the last value."""
-    deadline = time.monotonic() + timeout
-    value = await fetch()
-    while not predicate(value) and time.monotonic() < deadline:
-        await asyncio.sleep(interval)
-        value = await fetch()
-    return value
-
-
 async def quiesce(groups: list[str], topics: tuple[str, ...] = ("vpa.events", "vpa.commands", "at.roster"),
                   timeout: float = 60) -> bool:
     """Wait until every group has committed every partition of ``topics`` up to its end.

@@ -8,8 +8,9 @@ import uuid
 import pytest
 
 from tests.integration.pipeline import (
-    ServiceProcess, fresh_database, produce_envelopes, recreate_topics, service_env, wait_for,
+    ServiceProcess, fresh_database, produce_envelopes, recreate_topics, service_env,
 )
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 VPAS = 8

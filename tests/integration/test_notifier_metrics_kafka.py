@@ -11,10 +11,9 @@ import uuid
 import aiohttp
 import pytest
 
-from tests.integration.pipeline import (
-    ServiceProcess, fresh_database, produce, recreate_topics, service_env, wait_for,
-)
+from tests.integration.pipeline import ServiceProcess, fresh_database, produce, recreate_topics, service_env
 from tests.unit.test_store_rules import make_task
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

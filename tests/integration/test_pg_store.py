@@ -17,17 +17,14 @@ from schemas.task import TASK_FIELDS
 from services.store import embedded_pg
 from services.store.postgres import MIGRATIONS, MemoryTaskStore, PostgresTaskStore, open_store
 from tests.unit.test_store_rules import make_task
+from tests.waiting import poll
 
 pytestmark = pytest.mark.integration
 FILES = sorted(p.name for p in MIGRATIONS.glob("*.sql"))
 
 
 async def until(predicate, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
+    await poll(predicate, timeout, "the condition", interval=0.02)
 
 
 async def fetch(database_url: str, schema: str, sql: str, *args) -> list:

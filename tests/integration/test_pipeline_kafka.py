@@ -13,8 +13,9 @@ from services.app.entrypoints import replay
 from services.config.settings import Settings
 from services.runners.embedded.replay import final_tasks
 from tests.integration.pipeline import (
-    ServiceProcess, fresh_database, produce, produce_envelopes, read_topic, service_env, wait_for,
+    ServiceProcess, fresh_database, produce, produce_envelopes, read_topic, service_env,
 )
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

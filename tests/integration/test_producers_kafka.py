@@ -204,7 +204,8 @@ async def test_a_batch_that_cannot_be_read_stops_only_its_partition_and_can_be_s
     import uuid
 
     from services.broker.client import default_partition
-    from tests.integration.pipeline import free_port, produce_envelopes, wait_for
+    from tests.integration.pipeline import free_port, produce_envelopes
+    from tests.waiting import wait_for
 
     async with Pipeline(database_url, tmp_path, services=(), VPA_CLOCK="stream") as pipe:
         good, bad = _pick_vpas(pipe.partitions)

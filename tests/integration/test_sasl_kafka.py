@@ -14,7 +14,8 @@ import pytest
 from schemas.topics import CONTRACT_TOPICS
 from services.broker.client import aiokafka_kwargs
 from services.config.kafka import KafkaConfig
-from tests.integration.pipeline import VPA, ServiceProcess, fresh_database, service_env, wait_for
+from tests.integration.pipeline import VPA, ServiceProcess, fresh_database, service_env
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 USER = os.environ.get("KAFKA_LOCAL_SASL_USER", "vpa")

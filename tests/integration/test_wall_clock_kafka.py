@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.integration.pipeline import ServiceProcess, fresh_database, produce_envelopes, service_env, wait_for
+from tests.integration.pipeline import ServiceProcess, fresh_database, produce_envelopes, service_env
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 from tests.integration.harness import Pipeline, rss_kib
 from tests.integration.pipeline import ROOT, produce_fast
 from tests.reliability.figures import Figures
+from tests.waiting import wait_for
 
 
 @dataclass
@@ -29,26 +30,20 @@ class Kill:
 
 async def wait_progress(pipe: Pipeline, service: str, target: int, timeout: float = 300) -> tuple[int, int]:
     """Until the service has committed ``target`` records of its inputs (or all there are)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        done, end = await pipe.progress(service)
-        if done >= min(target, end) or time.monotonic() > deadline:
-            return done, end
-        await asyncio.sleep(0.1)
+    return await wait_for(lambda: pipe.progress(service), lambda de: de[0] >= min(target, de[1]), timeout, 0.1)
 
 
 async def wait_members(pipe: Pipeline, service: str, count: int, without: set[str] = frozenset(),
                        timeout: float = 300) -> dict[str, set[int]]:
     """Until the service's group is stable with ``count`` members, none of them in ``without``, and
     every partition assigned; returns the members and their partitions."""
-    deadline = time.monotonic() + timeout
-    while True:
-        members = await pipe.members(service)
-        if (len(members) == count and not set(members) & set(without)
-                and sum(len(p) for p in members.values()) == pipe.partitions):
-            return members
-        assert time.monotonic() < deadline, f"{service}: no stable group of {count} within {timeout} s\n{pipe.logs()}"
-        await asyncio.sleep(0.2)
+    def stable(members: dict) -> bool:
+        return (len(members) == count and not set(members) & set(without)
+                and sum(len(p) for p in members.values()) == pipe.partitions)
+
+    members = await wait_for(lambda: pipe.members(service), stable, timeout, 0.2)
+    assert stable(members), f"{service}: no stable group of {count} within {timeout} s\n{pipe.logs()}"
+    return members
 
 
 async def kill_and_restart(pipe: Pipeline, service: str, part: int, timeout: float = 300) -> Kill:

@@ -67,7 +67,7 @@ async def test_a_reminder_due_while_its_service_is_down_opens_when_it_returns(da
     import time
     from datetime import datetime, timedelta, timezone
 
-    from tests.integration.pipeline import wait_for
+    from tests.waiting import wait_for
 
     now = datetime.now(timezone.utc).replace(microsecond=0)
     due = now + timedelta(seconds=40)
