@@ -31,7 +31,8 @@ class Context:
 class Result:
     tasks: list[dict] = field(default_factory=list)  # task versions for dashlet.tasks
     commands: list[Envelope] = field(default_factory=list)  # for vpa.commands
-    rejections: list[str] = field(default_factory=list)  # reasons the input was rejected
+    # Why a valid command was refused, for people; the engine puts each on vpa.dlq as "rejected: <it>"
+    rejections: list[str] = field(default_factory=list)
     # Things worth counting for ops (metric name -> increment); the drivers turn them into
     # Prometheus counters, so no service core imports prometheus.
     counts: Counter = field(default_factory=Counter)

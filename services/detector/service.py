@@ -294,11 +294,11 @@ class Detector:
         system = env.actor is not None and env.actor.role.value == "system"
         task = get_task(state, task_id)
         if task is None:
-            return Result(rejections=[f"rejected: Fall {task_id} von {env.vpa_id} ist unbekannt"])
+            return Result(rejections=[f"Fall {task_id} von {env.vpa_id} ist unbekannt"])
         if not is_active(task):
             if system:
                 return Result()  # a system resolve of a closed case is a no-op, not a rejection
-            return Result(rejections=[f"rejected: Fall {task_id} ist bereits {labels.status(task['status'])}"])
+            return Result(rejections=[f"Fall {task_id} ist bereits {labels.status(task['status'])}"])
         by = env.actor.initials if env.actor else SERVICE
         t = put_task(state, task_id, {"status": "done"}, ctx, by, texts.resolved(env.data.note))
         if task["kind"] == "inactive":

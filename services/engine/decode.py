@@ -12,6 +12,7 @@ from typing import Union
 
 from pydantic import ValidationError
 
+from schemas.dead_letters import DlqKind, DlqReason
 from schemas.envelope import ENVELOPE_TYPES, Envelope
 
 
@@ -22,7 +23,15 @@ class Decoded:
 
 @dataclass(frozen=True)
 class Invalid:
-    reason: str
+    """Not usable, and why: the kind is typed, the detail is for people."""
+
+    detail: str
+    kind: DlqKind = DlqKind.invalid
+
+    @property
+    def reason(self) -> str:
+        """The text of the DLQ's ``reason`` header: ``<kind>: <detail>``."""
+        return str(DlqReason(self.kind, self.detail))
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,7 @@ def _summarise(err: ValidationError) -> str:
     for e in err.errors(include_url=False)[:5]:
         loc = ".".join(str(x) for x in e["loc"]) or "envelope"
         parts.append(f"{loc}: {e['msg']}")
-    return "invalid: " + "; ".join(parts)
+    return "; ".join(parts)
 
 
 MAX_DEPTH = 16  # an envelope is 3 levels deep; anything much deeper is not one
@@ -47,46 +56,47 @@ MAX_BYTES = 256 * 1024  # the largest envelope the contract allows is a few KB
 
 def poison_in(obj: object) -> str | None:
     """What PostgreSQL or the runners could not take, found before validation: U+0000 in any
-    string (PostgreSQL refuses it in text and jsonb) and nesting deeper than ``MAX_DEPTH``."""
+    string (PostgreSQL refuses it in text and jsonb) and nesting deeper than ``MAX_DEPTH``; the
+    detail of an ``invalid`` reason."""
     stack: list[tuple[object, int]] = [(obj, 1)]
     while stack:
         value, depth = stack.pop()
         if isinstance(value, str):
             if "\x00" in value:
-                return "invalid: a string holds U+0000"
+                return "a string holds U+0000"
         elif isinstance(value, dict):
             if depth > MAX_DEPTH:
-                return f"invalid: nested deeper than {MAX_DEPTH} levels"
+                return f"nested deeper than {MAX_DEPTH} levels"
             for k, v in value.items():
                 if "\x00" in k:
-                    return "invalid: a key holds U+0000"
+                    return "a key holds U+0000"
                 stack.append((v, depth + 1))
         elif isinstance(value, list):
             if depth > MAX_DEPTH:
-                return f"invalid: nested deeper than {MAX_DEPTH} levels"
+                return f"nested deeper than {MAX_DEPTH} levels"
             stack.extend((v, depth + 1) for v in value)
     return None
 
 
 def decode(raw: bytes | str | None) -> Outcome:
     if not raw:
-        return Invalid("undecodable: empty record (a null value or no bytes)")
+        return Invalid("empty record (a null value or no bytes)", DlqKind.undecodable)
     if len(raw) > MAX_BYTES:
-        return Invalid(f"invalid: {len(raw)} bytes, more than the {MAX_BYTES} an envelope may have")
+        return Invalid(f"{len(raw)} bytes, more than the {MAX_BYTES} an envelope may have")
     try:
         obj = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return Invalid(f"undecodable: {exc}")
+        return Invalid(str(exc), DlqKind.undecodable)
     except RecursionError:
-        return Invalid(f"invalid: nested deeper than {MAX_DEPTH} levels")
+        return Invalid(f"nested deeper than {MAX_DEPTH} levels")
     if not isinstance(obj, dict):
-        return Invalid("invalid: envelope must be a JSON object")
+        return Invalid("envelope must be a JSON object")
     poison = poison_in(obj)
     if poison:
         return Invalid(poison)
     type_ = obj.get("type")
     if not isinstance(type_, str) or not type_:
-        return Invalid("invalid: type: missing or not a string")
+        return Invalid("type: missing or not a string")
     model = ENVELOPE_TYPES.get(type_)
     if model is None:
         return Unknown(type_)
@@ -97,4 +107,4 @@ def decode(raw: bytes | str | None) -> Outcome:
     except ValidationError as exc:
         return Invalid(_summarise(exc))
     except (ValueError, OverflowError, RecursionError) as exc:  # anything else pydantic lets through
-        return Invalid(f"invalid: {type(exc).__name__}: {exc}")
+        return Invalid(f"{type(exc).__name__}: {exc}")

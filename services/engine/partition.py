@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, MutableMapping, Optional, TypedDict
 
+from schemas.dead_letters import DlqKind, DlqReason
 from schemas.envelope import Envelope, topic_for_type
 from schemas.topics import Topic
 from services.config.clock_mode import ClockMode
@@ -64,11 +65,17 @@ class Origin:
 
 @dataclass
 class DlqRecord:
-    reason: str
+    kind: DlqKind
+    detail: str
     service: str  # who rejected it
     origin: Origin
     value: bytes
     key: Optional[str] = None
+
+    @property
+    def reason(self) -> str:
+        """The text of the DLQ's ``reason`` header: ``<kind>: <detail>``."""
+        return str(DlqReason(self.kind, self.detail))
 
 
 @dataclass
@@ -181,7 +188,7 @@ class PartitionEngine:
                wall: Optional[datetime] = None) -> None:
         """One decoded input at ``position`` (rank, partition, offset: see ``order``)."""
         if isinstance(outcome, Invalid):
-            self._dlq(outcome.reason, self.name, origin, raw, None)
+            self._dlq(outcome.kind, outcome.detail, self.name, origin, raw, None)
             self.stats["invalid"] += 1
             return
         if isinstance(outcome, Unknown):
@@ -192,7 +199,7 @@ class PartitionEngine:
         env = outcome.envelope
         if self.mode is not ClockMode.stream and wall is not None and env.occurred_at > wall + self.limits.max_future:
             # DESIGN 5.4: one record must never fast-forward a live service.
-            self._dlq(f"invalid: occurred_at {env.occurred_at.isoformat()} lies more than "
+            self._dlq(DlqKind.invalid, f"occurred_at {env.occurred_at.isoformat()} lies more than "
                       f"{_human(self.limits.max_future)} after the wall clock", self.name, origin, raw, env.vpa_id)
             self.stats["invalid"] += 1
             return
@@ -462,7 +469,7 @@ class PartitionEngine:
             self.stats["errors"] += 1
             value = raw if raw is not None else (env.to_bytes() if env is not None else
                                                  _describe_call(slot_key, proc.name, timer_id, stored, self.clock))
-            self._dlq(f"error: {proc.name}: {type(exc).__name__}: {exc}", proc.name, origin, value, slot_key)
+            self._dlq(DlqKind.error, f"{proc.name}: {type(exc).__name__}: {exc}", proc.name, origin, value, slot_key)
             if timer_id is None:
                 return
             state = json_copy(stored)  # a failing timer is dropped, else it would fire for ever
@@ -528,16 +535,17 @@ class PartitionEngine:
             ckey = child_key(key, _rank_of(proc), n)
             self._pending_seq += 1
             heapq.heappush(self._pending, (ckey, self._pending_seq, cmd, Origin(f"{proc.name} (emitted)")))
-        for reason in result.rejections:
+        for detail in result.rejections:
             self.stats["rejected"] += 1
             out.counts[("rejected", proc.name, env.type if env else "timer")] += 1
             value = raw if raw is not None else (env.to_bytes() if env is not None else b"")
-            self._dlq(reason, proc.name, origin, value, env.vpa_id if env else None)
+            self._dlq(DlqKind.rejected, detail, proc.name, origin, value, env.vpa_id if env else None)
         out.counts.update({(name,): n for name, n in result.counts.items()})
 
-    def _dlq(self, reason: str, service: str, origin: Origin, value: bytes, key: Optional[str]) -> None:
-        self.out.dlq.append(DlqRecord(reason, service, origin, value, key))
-        self.out.counts[("dlq", reason.split(":", 1)[0] if ":" in reason else "other")] += 1
+    def _dlq(self, kind: DlqKind, detail: str, service: str, origin: Origin, value: bytes,
+             key: Optional[str]) -> None:
+        self.out.dlq.append(DlqRecord(kind, detail, service, origin, value, key))
+        self.out.counts[("dlq", kind.value)] += 1
 
     # ---- duplicates and restarts ----------------------------------------------------------------
 

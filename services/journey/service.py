@@ -266,13 +266,13 @@ class Journey:
         needed = MANAGER_ONLY.get(stage)
         if needed and role != needed:
             return Result(rejections=[
-                f"rejected: nur ein VPA Manager darf {stage} von {env.vpa_id} entfernen; "
+                f"nur ein VPA Manager darf {stage} von {env.vpa_id} entfernen; "
                 f"{actor.initials if actor else 'unbekannt'} ist {labels.role(role)}"])
         task_id = journey_task_id(env.vpa_id, stage)
         task = get_task(state, task_id)
         if not is_active(task):
             status = f" (er ist {labels.status(task['status'])})" if task else ""
-            return Result(rejections=[f"rejected: kein offener Journey-Schritt {stage} für {env.vpa_id}{status}"])
+            return Result(rejections=[f"kein offener Journey-Schritt {stage} für {env.vpa_id}{status}"])
         by = actor.initials if actor else SERVICE
         return _one(put_task(state, task_id, {"status": "done"}, ctx, by, texts.cleared(env.data.note)))
 

@@ -15,14 +15,16 @@ from typing import Any, Optional, Union
 from pydantic import ValidationError
 
 from schemas.base import MAX_YEAR, MIN_YEAR
+from schemas.dead_letters import DlqKind, DlqReason
 from schemas.task import Task
 from schemas.topics import Topic
 from services.broker.client import GroupConsumer, Producer, Record, wait_all
-from services.broker.topics import app_id, dlq_headers, dlq_value, erased_vpa
+from services.broker.dead_letters import DeadLetters
+from services.broker.topics import app_id, erased_vpa
 from services.config.kafka import KafkaConfig
 from services.config.process import NotifierConfig, StoreConfig
 from services.config.settings import Settings
-from services.engine.decode import poison_in
+from services.engine.decode import Invalid, poison_in
 from services.ops import metrics
 from services.store import gauges as store_gauges
 
@@ -35,33 +37,33 @@ MAX_VERSION = 2**31 - 1  # the store's version column is an integer
 _DATETIMES = ("created_at", "updated_at", "due_at")
 
 
-def parse_task(raw: bytes | None) -> Union[dict, str]:
-    """The task dict, or the reason it is not a task version the store can take."""
+def parse_task(raw: bytes | None) -> Union[dict, Invalid]:
+    """The task dict, or why it is not a task version the store can take."""
     if not raw:
-        return "undecodable: empty record (a null value or no bytes)"
+        return Invalid("empty record (a null value or no bytes)", DlqKind.undecodable)
     try:
         obj = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return f"undecodable: {exc}"
+        return Invalid(str(exc), DlqKind.undecodable)
     except RecursionError:
-        return "invalid: task nested too deeply"
+        return Invalid("task nested too deeply")
     poison = poison_in(obj)  # U+0000 (PostgreSQL refuses it), deep nesting
     if poison:
-        return poison
+        return Invalid(poison)
     try:
         # Strict JSON validation: datetimes must be RFC 3339 strings with an offset, so nothing
         # reaches the store that PostgreSQL would refuse (a refused batch would be retried forever).
         Task.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        return f"invalid: task {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        return Invalid(f"task {'.'.join(map(str, first['loc']))}: {first['msg']}")
     if not 0 < obj["version"] <= MAX_VERSION:
-        return f"invalid: task version {obj['version']} is outside 1 to {MAX_VERSION}"
+        return Invalid(f"task version {obj['version']} is outside 1 to {MAX_VERSION}")
     stamps = [obj.get(k) for k in _DATETIMES] + [h.get("at") for h in obj.get("history", [])]
     for value in filter(None, stamps):
         year = int(value[:4]) if value[:4].isdigit() else 0
         if not MIN_YEAR <= year <= MAX_YEAR:
-            return f"invalid: task datetime {value} is outside the years {MIN_YEAR} to {MAX_YEAR}"
+            return Invalid(f"task datetime {value} is outside the years {MIN_YEAR} to {MAX_YEAR}")
     return obj
 
 
@@ -116,6 +118,7 @@ class StoreWriter:
 
     def __init__(self, producer: Any, store_cfg: StoreConfig, batch_size: int) -> None:
         self.producer, self.store_cfg, self.batch_size = producer, store_cfg, batch_size
+        self.dead_letters = DeadLetters(SERVICE, on_suppressed=metrics.dlq_log_suppressed(SERVICE))
         self._store: Any = None
         self.healthy = True
         self.retrying = False
@@ -194,10 +197,10 @@ class StoreWriter:
         if not batch:
             return
         good: list[tuple[dict, Record]] = []
-        rejected: list[tuple[str, Record]] = []
+        rejected: list[tuple[Invalid, Record]] = []
         for rec in batch:
             parsed = parse_task(rec.value)
-            if isinstance(parsed, str):
+            if isinstance(parsed, Invalid):
                 rejected.append((parsed, rec))
             else:
                 good.append((parsed, rec))
@@ -209,13 +212,13 @@ class StoreWriter:
             refused = await self._apply(items)
             if not refused:
                 break
-            await self._to_dlq([(reason, event) for reason, (_, event) in refused])
+            await self._to_dlq([(invalid, event) for invalid, (_, event) in refused])
             gone = {id(item) for _, item in refused}
             items = [item for item in items if id(item) not in gone]
         metrics.EVENTS.labels(SERVICE, "task").inc(len(good))
         observe_latency([rec for _, rec in good], time.time())
 
-    async def _apply(self, items: list[tuple[bytes, Any]]) -> list[tuple[str, tuple[bytes, Any]]]:
+    async def _apply(self, items: list[tuple[bytes, Any]]) -> list[tuple[Invalid, tuple[bytes, Any]]]:
         """Write the task versions ``items`` ((JSON bytes, event)); retries until the store takes
         them. Returns the items PostgreSQL refuses for what they hold (found by halving the batch),
         which no retry can cure."""
@@ -225,7 +228,7 @@ class StoreWriter:
             changed = await self._retrying("write", lambda store: store.apply_raw([raw for raw, _ in items]))
         except asyncpg.DataError as exc:  # SQLSTATE class 22: this data, not the store
             if len(items) == 1:
-                return [(f"invalid: the store refuses this task: {exc}", items[0])]
+                return [(Invalid(f"the store refuses this task: {exc}"), items[0])]
             half = len(items) // 2
             return await self._apply(items[:half]) + await self._apply(items[half:])
         metrics.STORE_WRITES.inc(len(changed))
@@ -275,15 +278,15 @@ class StoreWriter:
                 self._set_health(False, f"probe failed: {type(exc).__name__}: {exc}"[:300])
                 await self._drop()
 
-    async def _to_dlq(self, rejected: list[tuple[str, Record]]) -> None:
+    async def _to_dlq(self, rejected: list[tuple[Invalid, Record]]) -> None:
         sent = []
-        for reason, rec in rejected:
-            value, truncated = dlq_value(rec.value)
-            metrics.DLQ.labels(SERVICE, metrics.dlq_kind(reason)).inc()
-            log.warning("to vpa.dlq: %s (%s[%s]@%s)", reason[:300], rec.topic, rec.partition, rec.offset,
-                        extra={"task_id": rec.key.decode("utf-8", "replace") if rec.key else None})
-            sent.append(await self.producer.send(Topic.dlq, rec.key, value, None, dlq_headers(
-                reason, SERVICE, rec.topic, rec.partition, rec.offset, truncated)))
+        for invalid, rec in rejected:
+            metrics.DLQ.labels(SERVICE, invalid.kind.value).inc()
+            task_id = rec.key.decode("utf-8", "replace") if rec.key else None
+            topic, key, value, partition, headers = self.dead_letters.record(
+                DlqReason(invalid.kind, invalid.detail), rec.topic, rec.partition, rec.offset, rec.key, rec.value,
+                log_ids={"task_id": task_id})
+            sent.append(await self.producer.send(topic, key, value, partition, headers))
         await wait_all(sent, 60, "the batch's dead letters")
 
 
@@ -326,6 +329,7 @@ class Notifier:
                     continue
                 if fetched:
                     await self._write(fetched)
+                self.writer.dead_letters.flush_log()
         except Stopped:
             pass
         except Exception as exc:  # noqa: BLE001 - e.g. the broker refused a DLQ record: exit, restart from the commit

@@ -117,7 +117,7 @@ class TopicRead:
                 self.latest.pop(key.decode(errors="replace"), None)
             return
         task = parse_task(value)
-        if isinstance(task, str):
+        if not isinstance(task, dict):
             self.refused += 1
             return
         version = (task["task_id"], task["version"])

@@ -1,10 +1,16 @@
 """Prometheus metrics shared by every service and both runners (scraped by deploy/prometheus)."""
 from __future__ import annotations
 
+from typing import Callable
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from schemas.dead_letters import DlqKind
 
 EVENTS = Counter("vpa_events_processed_total", "Envelopes handled by a service", ["service", "type"])
 DLQ = Counter("vpa_dlq_messages_total", "Messages sent to vpa.dlq", ["service", "kind"])
+DLQ_LOG_SUPPRESSED = Counter("vpa_dlq_log_lines_suppressed_total",
+                             "Records sent to vpa.dlq without a log line of their own (the log's rate bound)", ["service"])
 UNKNOWN = Counter("vpa_unknown_types_total", "Well-formed envelopes of an unknown type, skipped", ["service"])
 DUPLICATES = Counter("vpa_duplicate_events_total", "Repeated event_ids ignored", ["service"])
 REJECTED = Counter("vpa_commands_rejected_total", "Commands rejected by a rule", ["service", "type"])
@@ -43,17 +49,16 @@ REMINDERS_DUE = Gauge("vpa_reminders_due",
 HANDOVERS = Gauge("vpa_handovers_in_force", "Live tasks assigned to someone other than their owner", ["tab"])
 OPEN_WORK_READ_ERRORS = Counter("vpa_open_work_read_errors_total", "Failed reads of the open-work figures from the store")
 
-DLQ_KINDS = ("undecodable", "invalid", "rejected", "error")
-
-
 def initialise(service: str) -> None:
     """Export the service's DLQ series at 0 from the start, so ``increase()`` sees the first write."""
-    for kind in DLQ_KINDS:
-        DLQ.labels(service, kind)
+    for kind in DlqKind:
+        DLQ.labels(service, kind.value)
+    DLQ_LOG_SUPPRESSED.labels(service)
 
 
-def dlq_kind(reason: str) -> str:
-    return reason.split(":", 1)[0] if ":" in reason else "other"
+def dlq_log_suppressed(service: str) -> Callable[[int], None]:
+    """What a ``DeadLetters`` writer calls for the log lines it leaves out."""
+    return DLQ_LOG_SUPPRESSED.labels(service).inc
 
 # Counts the service cores report in ``Result.counts`` (they never import prometheus).
 RULE_COUNTS = {

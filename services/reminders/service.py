@@ -308,4 +308,4 @@ class Reminders:
 
 
 def _reject(reason: str) -> Result:
-    return Result(rejections=[f"rejected: {reason}"])
+    return Result(rejections=[reason])

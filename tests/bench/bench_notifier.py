@@ -85,7 +85,7 @@ async def notifier_path(url: str, raws: list[bytes], batch: int) -> float:
             good = []
             for raw in chunk:
                 parsed = parse_task(raw)
-                assert not isinstance(parsed, str), parsed
+                assert isinstance(parsed, dict), parsed
                 good.append(raw)
             await store.apply_raw(good)
         took = time.perf_counter() - started

@@ -147,7 +147,7 @@ def verdict(topic: str, key: Optional[bytes], value: Optional[bytes]) -> str:
     if topic == "dashlet.tasks":
         if value is None:
             return "valid"  # a tombstone deletes the task of the key (none here)
-        return "invalid" if isinstance(parse_task(value), str) else "valid"
+        return "invalid" if not isinstance(parse_task(value), dict) else "valid"
     outcome = decode(value)
     outcome = misrouted(outcome, key) if topic != "at.roster" else misrouted_roster(outcome, key)
     return {Invalid: "invalid", Unknown: "unknown", Decoded: "valid"}[type(outcome)]

@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 from schemas.envelope import topic_for_type
 from services.broker.client import Record
+from services.broker.dead_letters import DeadLetters
 from services.config.clock_mode import ClockMode
 from services.config.settings import Settings
 from services.core.clock import StreamClock
@@ -127,6 +128,7 @@ class _Driver:
         self.changelog = f"test-{self.service}-changelog"
         self.partition_count: Optional[int] = None
         self.metrics = StreamMetrics(self.service)
+        self.dead_letters = DeadLetters(self.service)
         self.journal: list[str] = []
         self.store = _Store(self.journal)
         self.roster = _Feed()

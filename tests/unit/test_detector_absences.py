@@ -362,7 +362,7 @@ def test_resolve_after_offboarding_is_rejected_with_a_reason(state):
     result = run(state, resolve(CASE))
     assert result.tasks == []
     assert len(result.rejections) == 1
-    assert result.rejections[0].startswith("rejected:")
+    assert result.rejections[0].startswith("Fall ")
 
 
 # ---- resolving (cmd.case.resolve) ----------------------------------------------------------
@@ -380,7 +380,7 @@ def test_resolve_unknown_case_is_rejected(state):
     result = run(state, resolve(f"case:absence:{VPA}:nope"))
     assert result.tasks == []
     assert len(result.rejections) == 1
-    assert result.rejections[0].startswith("rejected:")
+    assert result.rejections[0].startswith("Fall ")
     assert f"case:absence:{VPA}:nope" in result.rejections[0]
 
 
@@ -391,7 +391,7 @@ def test_resolve_closed_case_is_rejected(state, close):
     result = run(state, resolve(CASE))
     assert result.tasks == []
     assert len(result.rejections) == 1
-    assert result.rejections[0].startswith("rejected:")
+    assert result.rejections[0].startswith("Fall ")
     assert CASE in result.rejections[0]
     assert get_task(state, CASE)["status"] == ("done" if close == "resolve" else "cancelled")
 

@@ -354,7 +354,7 @@ def test_system_resolve_of_a_closed_case_is_a_no_op_but_a_persons_is_rejected():
     sys = resolve(case, "2026-11-30T13:00:00+01:00", actor={"initials": "SYS", "role": "system"})
     assert h.send(sys).rejections == [] and h.task(case)["status"] == "done"
     person = h.send(resolve(case, "2026-11-30T14:00:00+01:00"))
-    assert len(person.rejections) == 1 and person.rejections[0].startswith("rejected:")
+    assert len(person.rejections) == 1 and person.rejections[0].startswith("Fall ")
 
 
 def test_a_system_resolve_of_an_open_case_closes_it():

@@ -350,7 +350,7 @@ def test_repeated_command_ids_are_duplicates(make_runner):
 def test_rejections_go_to_the_dlq_with_the_service_as_origin(make_runner):
     rec = Recorder()
     runner = make_runner(rec)
-    rec.plan["e1"] = lambda s: Result(rejections=["rejected: not today"])
+    rec.plan["e1"] = lambda s: Result(rejections=["not today"])
     runner.submit_raw(line("e1", t(0)), "test")
     assert [(r.reason, r.service, r.origin.label, r.key) for r in runner.dlq] == [
         ("rejected: not today", "rec", "test", VPA)]

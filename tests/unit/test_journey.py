@@ -251,7 +251,7 @@ def test_new_gt_12_cannot_be_cleared_by_at_or_system(actor):
     before = json.dumps(d.state, sort_keys=True)
     assert d.send(clear("NEW_GT_12", actor, local(2026, 1, 21))) == []
     assert len(d.rejections) == 1
-    assert d.rejections[0].startswith("rejected: ")
+    assert d.rejections[0].startswith("nur ein VPA Manager darf")
     assert "nur ein VPA Manager darf NEW_GT_12" in d.rejections[0]
     assert json.dumps(d.state, sort_keys=True) == before
 
@@ -267,16 +267,16 @@ def test_cmd_clear_without_an_open_task_is_rejected():
     d = Driver()
     d.send(registered("2026-01-31", local(2026, 1, 31)))
     assert d.send(clear("NEW_3_6", AT, local(2026, 2, 1))) == []
-    assert d.rejections == [f"rejected: kein offener Journey-Schritt NEW_3_6 für {VPA}"]
+    assert d.rejections == [f"kein offener Journey-Schritt NEW_3_6 für {VPA}"]
     d.send(clear("NEW_0_3", AT, local(2026, 2, 2)))
     assert d.send(clear("NEW_0_3", AT, local(2026, 2, 3))) == []
-    assert d.rejections[-1] == f"rejected: kein offener Journey-Schritt NEW_0_3 für {VPA} (er ist erledigt)"
+    assert d.rejections[-1] == f"kein offener Journey-Schritt NEW_0_3 für {VPA} (er ist erledigt)"
 
 
 def test_cmd_clear_for_an_unknown_vpa_is_rejected():
     d = Driver()
     assert d.send(clear("NEW_0_3", AT, local(2026, 2, 1))) == []
-    assert d.rejections[0].startswith("rejected: kein offener Journey-Schritt NEW_0_3")
+    assert d.rejections[0].startswith("kein offener Journey-Schritt NEW_0_3")
 
 
 # ---- assignees ------------------------------------------------------------------------------
@@ -374,7 +374,7 @@ def test_offboarding_cancels_open_journey_tasks_and_ignores_later_vpa_events():
     assert d.send(envelope("vpa.profile_updated", {"at_owner": "CD"}, at=local(2026, 5, 3))) == []
     assert d.send(envelope("vpa.class_changed", {"class": "D"}, at=local(2026, 5, 3))) == []
     assert d.send(clear("NEW_0_3", AT, local(2026, 5, 4))) == []
-    assert d.rejections == [f"rejected: kein offener Journey-Schritt NEW_0_3 für {VPA} (er ist abgebrochen)"]
+    assert d.rejections == [f"kein offener Journey-Schritt NEW_0_3 für {VPA} (er ist abgebrochen)"]
 
 
 def test_a_new_registration_after_offboarding_counts_again():

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from schemas.dead_letters import DlqKind
+from services.engine.decode import Invalid
 from services.notifier.service import parse_task
 
 TASK = {"task_id": "case:absence:V-1:A", "tab": "cases", "kind": "absence", "stage": None, "vpa_id": "V-1",
@@ -17,8 +19,8 @@ TASK = {"task_id": "case:absence:V-1:A", "tab": "cases", "kind": "absence", "sta
 
 def reason(**changes) -> str:
     out = parse_task(json.dumps({**TASK, **changes}).encode())
-    assert isinstance(out, str), out
-    return out
+    assert isinstance(out, Invalid), out
+    return out.reason
 
 
 def test_a_valid_version_passes():
@@ -27,7 +29,7 @@ def test_a_valid_version_passes():
 
 @pytest.mark.parametrize("value", [None, b""])
 def test_a_tombstone_is_refused(value):
-    assert "empty" in parse_task(value)
+    assert "empty" in parse_task(value).reason
 
 
 def test_u0000_is_refused_wherever_it_is():
@@ -46,8 +48,8 @@ def test_a_datetime_outside_the_years_is_refused(field):
 
 
 def test_not_json_and_not_a_task():
-    assert parse_task(b"\xff").startswith("undecodable")
-    assert parse_task(b'{"task_id": 1}').startswith("invalid")
+    assert parse_task(b"\xff").kind is DlqKind.undecodable
+    assert parse_task(b'{"task_id": 1}').reason.startswith("invalid: task ")
 
 
 def test_latency_is_observed_from_the_headers_a_stream_service_sends():

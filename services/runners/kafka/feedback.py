@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 from schemas.envelope import Envelope
-from services.engine.decode import Decoded, decode
+from services.engine.decode import Decoded, Invalid, decode
 from services.engine.order import OrderKey
 
 COMMAND, MARK = "command", "mark"
@@ -41,8 +41,8 @@ class ProgressMark:
     key: OrderKey
 
 
-def parse_feedback(raw: Optional[bytes]) -> Union[FeedbackCommand, ProgressMark, str]:
-    """The record, or the reason it is not one (for the DLQ)."""
+def parse_feedback(raw: Optional[bytes]) -> Union[FeedbackCommand, ProgressMark, Invalid]:
+    """The record, or why it is not one (for the DLQ)."""
     try:
         obj = json.loads(raw or b"")
         kind, key = obj["kind"], tuple(int(k) for k in obj["key"])
@@ -52,7 +52,7 @@ def parse_feedback(raw: Optional[bytes]) -> Union[FeedbackCommand, ProgressMark,
             outcome = decode(json.dumps(obj["envelope"]).encode())
             if isinstance(outcome, Decoded):
                 return FeedbackCommand(key, outcome.envelope)
-            return f"invalid: feedback command: {getattr(outcome, 'reason', outcome)}"
-        return f"invalid: feedback record of kind {kind!r}"
+            return Invalid(f"feedback command: {getattr(outcome, 'reason', outcome)}")
+        return Invalid(f"feedback record of kind {kind!r}")
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        return f"invalid: feedback record: {type(exc).__name__}: {exc}"
+        return Invalid(f"feedback record: {type(exc).__name__}: {exc}")

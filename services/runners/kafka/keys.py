@@ -23,12 +23,12 @@ def misrouted(outcome: Outcome, key: Optional[bytes], partition: int = -1,
     vpa_id = outcome.envelope.vpa_id
     if key != vpa_id.encode():
         shown = "no key" if key is None else f"key {key[:80].decode('utf-8', 'replace')!r}"
-        return Invalid(f"invalid: {shown}, but the message is about {vpa_id!r}: "
+        return Invalid(f"{shown}, but the message is about {vpa_id!r}: "
                        "records about a VPA must be keyed by its vpa_id")
     if partitions and partition >= 0:
         want = default_partition(key, partitions)
         if want != partition:
-            return Invalid(f"invalid: a record about {vpa_id!r} belongs in partition {want} (Kafka's default "
+            return Invalid(f"a record about {vpa_id!r} belongs in partition {want} (Kafka's default "
                            f"partitioner, murmur2 of the key), not {partition}: the producer must use the default "
                            "partitioner (librdkafka: partitioner=murmur2_random)")
     return outcome
@@ -41,6 +41,6 @@ def misrouted_roster(outcome: Outcome, key: Optional[bytes]) -> Outcome:
     initials = data.get("initials") if isinstance(data, dict) else getattr(data, "initials", None)
     if isinstance(initials, str) and key != initials.encode():
         shown = "no key" if key is None else f"key {key[:80].decode('utf-8', 'replace')!r}"
-        return Invalid(f"invalid: {shown}, but the roster record is about {initials!r}: "
+        return Invalid(f"{shown}, but the roster record is about {initials!r}: "
                        "roster records must be keyed by the member's initials")
     return outcome

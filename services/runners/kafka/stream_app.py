@@ -30,6 +30,7 @@ from schemas.topics import CO_PARTITIONED
 from services.broker.client import (
     TP, GroupConsumer, Offsets, Producer, Unreadable, broker_away, partitions_of, read_range,
 )
+from services.broker.dead_letters import DeadLetters
 from services.broker.topics import app_id, changelog_topic, feedback_topic
 from services.config.clock_mode import ClockMode
 from services.config.kafka import KafkaConfig
@@ -37,7 +38,7 @@ from services.config.settings import Settings
 from services.core.processor import Processor
 from services.engine.partition import EngineLimits
 from services.ops.lifecycle import Stopped, until_stopped
-from services.ops.metrics import StreamMetrics
+from services.ops.metrics import StreamMetrics, dlq_log_suppressed
 from services.runners.kafka.roster_feed import RosterFeed
 from services.runners.kafka.slots import TableSlots
 from services.runners.kafka.state_store import (
@@ -72,6 +73,7 @@ class StreamDriver:
         self.changelog = changelog_topic(cfg, self.service)
         self.group = app_id(cfg, self.service)
         self.metrics = StreamMetrics(self.service)
+        self.dead_letters = DeadLetters(self.service, on_suppressed=dlq_log_suppressed(self.service))
         self.producer = Producer(cfg)
         self.offsets = Offsets(cfg)
         self.roster = RosterFeed(cfg)

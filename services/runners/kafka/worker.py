@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional
 
+from schemas.dead_letters import DlqReason
 from schemas.topics import Topic
 from services.broker.client import OutRecord, Record, send_batch
-from services.broker.topics import dlq_headers, dlq_value, erase_marker
+from services.broker.topics import erase_marker
 from services.config.clock_mode import ClockMode
-from services.engine.decode import Decoded, Invalid, Outcome, decode
+from services.engine.decode import Decoded, Outcome, decode
 from services.engine.order import TOPIC_RANK, OrderKey
 from services.engine.partition import META_SLOT, Origin, Output, PartitionEngine
 from services.runners.kafka.feedback import FeedbackCommand, ProgressMark, command_record, mark_record, parse_feedback
@@ -168,6 +169,7 @@ class PartitionWorker:
                     steps = 0
                     continue
                 await self._commit_due()
+                self.d.dead_letters.flush_log()
                 timeout = self.d.cfg.wall_tick_seconds
                 if action == "wait" and arg is not None:
                     timeout = max(0.005, min(timeout, arg - now))
@@ -316,7 +318,7 @@ class PartitionWorker:
             elif isinstance(item, FeedbackCommand):
                 self.engine.submit_keyed(item.envelope, item.key, o, buf.upstream, wall)
             else:
-                self.engine.submit(Invalid(str(item)), rec.raw, (9, o.partition, o.offset), o, wall)
+                self.engine.submit(item, rec.raw, (9, o.partition, o.offset), o, wall)
         else:
             self.engine.submit(rec.outcome, rec.raw, (TOPIC_RANK.get(o.topic, 3), o.partition, o.offset), o, wall)
         buf.done_offset = o.offset + 1
@@ -378,13 +380,11 @@ class PartitionWorker:
             for key, cmd in out.commands:
                 records.append((self.d.own_feedback, cmd.vpa_id.encode(), command_record(key, cmd), self.p, ()))
             for rec in out.dlq:
-                value, truncated = dlq_value(rec.value)
                 o = rec.origin
                 dkey = o.key if o.key is not None else (rec.key.encode() if rec.key else None)
-                records.append((Topic.dlq, dkey, value, None, tuple(dlq_headers(
-                    rec.reason, rec.service, o.topic or o.label, o.partition, o.offset, truncated))))
-                log.warning("to vpa.dlq: %s (%s)", rec.reason[:300], o.label,
-                            extra={"vpa_id": rec.key, "event_id": _event_id(rec.value)})
+                records.append(self.d.dead_letters.record(
+                    DlqReason(rec.kind, rec.detail), o.topic or o.label, o.partition, o.offset, dkey, rec.value,
+                    service=rec.service, label=o.label, log_ids={"vpa_id": rec.key}))
             self.d.metrics.apply(out.counts)
         done = self.engine.done_key
         if self.d.emits_marks and done is not None and done != self._marked:
@@ -440,18 +440,6 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
         await asyncio.wait((waiter,), timeout=timeout)
     finally:
         waiter.cancel()
-
-
-def _event_id(value: bytes) -> Optional[str]:
-    """The event_id of a DLQ'd envelope, for the log line (None when it has none to read)."""
-    if len(value) > 65536:
-        return None
-    try:
-        obj = json.loads(value)
-    except (ValueError, RecursionError):
-        return None
-    event_id = obj.get("event_id") if isinstance(obj, dict) else None
-    return event_id if isinstance(event_id, str) else None
 
 
 def _key_time(t: datetime) -> tuple[int]:
