@@ -3,15 +3,21 @@
 * ``WallClock``: production; now is the machine's time.
 * ``StreamClock``: replay, backfill and tests; now is the highest ``occurred_at`` seen so far,
   moved forward by events and by ``clock.tick``. It never goes back.
+
+A live driver also waits: how long an input has stayed empty, when a batch is committed, when timers
+fall due by the wall clock. It reads both from a ``MachineClock`` (``SystemClock`` in production,
+``ManualClock`` in tests), so its idle and tick rules are tested in milliseconds, without sleeping.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 from typing import Optional, Protocol
 
 from services.config.clock_mode import ClockMode
 
-__all__ = ["Clock", "ClockMode", "StreamClock", "WallClock", "make_clock"]
+__all__ = ["Clock", "ClockMode", "MachineClock", "ManualClock", "StreamClock", "SystemClock", "WallClock",
+           "make_clock"]
 
 
 class Clock(Protocol):
@@ -53,3 +59,41 @@ def make_clock(mode: str) -> Clock:
     if mode == "stream":
         return StreamClock()
     raise ValueError(f"unknown clock mode {mode!r} (wall or stream)")
+
+
+class MachineClock(Protocol):
+    """The machine's two clocks as a live driver reads them."""
+
+    def monotonic(self) -> float:
+        """Seconds that only go forward: for waits, idle times and intervals."""
+        ...
+
+    def wall(self) -> datetime:
+        """The wall clock (UTC): for timers in live modes."""
+        ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class ManualClock:
+    """Both clocks moved by hand, together (tests, the in-memory driver)."""
+
+    def __init__(self, wall: datetime, monotonic: float = 1000.0) -> None:
+        self._wall, self._monotonic = wall, monotonic
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def wall(self) -> datetime:
+        return self._wall
+
+    def forward(self, seconds: float) -> None:
+        assert seconds >= 0, "a machine clock does not go back"
+        self._monotonic += seconds
+        self._wall += timedelta(seconds=seconds)

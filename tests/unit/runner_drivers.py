@@ -25,7 +25,7 @@ from services.broker.client import Record
 from services.broker.dead_letters import DeadLetters
 from services.config.clock_mode import ClockMode
 from services.config.settings import Settings
-from services.core.clock import StreamClock
+from services.core.clock import MachineClock, StreamClock, SystemClock
 from services.engine.decode import Decoded, decode
 from services.engine.partition import EngineLimits
 from services.ops.metrics import StreamMetrics
@@ -113,17 +113,19 @@ class _Feed:
 class _Driver:
     """The parts of a StreamDriver a PartitionWorker uses, without a broker."""
 
-    def __init__(self, proc: Any) -> None:
+    def __init__(self, proc: Any, machine: Optional[MachineClock] = None, mode: ClockMode = ClockMode.stream,
+                 follows: tuple[str, ...] = (), **cfg: float) -> None:
         self.proc, self.service = proc, proc.name
+        self.machine = machine or SystemClock()
         self.settings = Settings()
-        self.cfg = SimpleNamespace(input_idle_seconds=0.0, upstream_wait_seconds=0.0, wall_tick_seconds=1.0,
-                                   commit_interval_seconds=0.0)
-        self.mode = ClockMode.stream
+        self.cfg = SimpleNamespace(**{"input_idle_seconds": 0.0, "upstream_wait_seconds": 0.0, "wall_tick_seconds": 1.0,
+                                      "commit_interval_seconds": 0.0, **cfg})
+        self.mode = mode
         self.limits = EngineLimits()
-        self.follows: tuple[str, ...] = ()
+        self.follows = follows
         self.emits_marks = False
         self.co_topics = tuple(t for t in ("vpa.events", "vpa.commands") if t in proc.topics)
-        self.followed_topics: dict[str, str] = {}
+        self.followed_topics: dict[str, str] = {u: f"test-{u}-commands" for u in follows}
         self.own_feedback = f"test-{self.service}-commands"
         self.changelog = f"test-{self.service}-changelog"
         self.partition_count: Optional[int] = None
@@ -181,10 +183,13 @@ class _Clock:
 
 
 class WorkerRunner:
-    def __init__(self, proc: Any) -> None:
+    """``driver``: what the Kafka driver would give the worker (a ``machine`` clock, the ``mode``,
+    the services it ``follows``, settings such as ``input_idle_seconds``)."""
+
+    def __init__(self, proc: Any, **driver: Any) -> None:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)  # the worker starts background tasks from plain calls
-        self.d = _Driver(proc)
+        self.d = _Driver(proc, **driver)
         self.d.roster.started = asyncio.Event()
         self.d.roster.started.set()
         self.worker = self.d.new_worker()
@@ -235,7 +240,7 @@ class WorkerRunner:
 
     def _run(self) -> None:
         while True:
-            action, arg = self.worker._choose(time.monotonic())
+            action, arg = self.worker._choose(self.d.machine.monotonic())
             if action != "step":
                 break
             self.worker._step(*arg)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from schemas.topics import Topic
 from services.broker.client import PartitionReader
 from services.config.kafka import KafkaConfig
+from services.core.clock import MachineClock
 from services.engine.decode import Outcome, decode
 from services.runners.kafka.keys import misrouted_roster
 
@@ -34,12 +34,13 @@ class RosterRecord:
     raw: bytes
     key: Optional[bytes]
     timestamp_ms: int
-    received: float = 0.0  # time.monotonic() when it was fetched (see PartitionWorker._proven)
+    received: float = 0.0  # the machine clock's monotonic seconds when it was fetched (PartitionWorker._proven_empty)
 
 
 class RosterFeed:
-    def __init__(self, cfg: KafkaConfig) -> None:
+    def __init__(self, cfg: KafkaConfig, machine: MachineClock) -> None:
         self.cfg = cfg
+        self.machine = machine
         self.partitions: list[int] = []
         self._offsets: dict[int, list[int]] = {}
         self._records: dict[int, dict[int, RosterRecord]] = {}
@@ -94,7 +95,7 @@ class RosterFeed:
                 delay = min(delay * 2, 10.0)
                 continue
             changed = False
-            received = time.monotonic()
+            received = self.machine.monotonic()
             for (_, partition), msgs in batch.items():
                 for m in msgs:
                     outcome = misrouted_roster(decode(m.value or b""), m.key)

@@ -35,6 +35,7 @@ from services.broker.topics import app_id, changelog_topic, feedback_topic
 from services.config.clock_mode import ClockMode
 from services.config.kafka import KafkaConfig
 from services.config.settings import Settings
+from services.core.clock import MachineClock, SystemClock
 from services.core.processor import Processor
 from services.engine.partition import EngineLimits
 from services.ops.lifecycle import Stopped, until_stopped
@@ -60,8 +61,9 @@ class StreamDriver:
     """Everything a service's workers share: the group, the producer, the stores, the roster feed."""
 
     def __init__(self, proc: Processor, settings: Settings, cfg: KafkaConfig, follows: tuple[str, ...],
-                 emits_marks: bool) -> None:
+                 emits_marks: bool, machine: Optional[MachineClock] = None) -> None:
         self.proc, self.settings, self.cfg = proc, settings, cfg
+        self.machine = machine or SystemClock()
         self.service = proc.name
         self.mode = ClockMode(cfg.clock_mode)
         self.limits = EngineLimits.of(settings)
@@ -76,7 +78,7 @@ class StreamDriver:
         self.dead_letters = DeadLetters(self.service, on_suppressed=dlq_log_suppressed(self.service))
         self.producer = Producer(cfg)
         self.offsets = Offsets(cfg)
-        self.roster = RosterFeed(cfg)
+        self.roster = RosterFeed(cfg, self.machine)
         self.consumer = GroupConsumer(cfg, self.group, (*self.co_topics, *self.followed_topics.values()), self,
                                       on_unreadable=self._unreadable)
         self.workers: dict[int, PartitionWorker] = {}
@@ -349,7 +351,7 @@ class StreamDriver:
 
     def end_offset_since(self, topic: str, partition: int, since: float, wake: Callable[[], None]) -> Optional[int]:
         """The partition's end offset as the broker gave it in answer to a question asked at or after
-        ``since`` (time.monotonic()); None while that is not known yet: it is asked (for every
+        ``since`` (the machine clock's monotonic seconds); None while that is not known yet: it is asked (for every
         worker's partitions at once) and ``wake`` is called with the answer."""
         known = self._ends.get((topic, partition))
         if known is not None and known[1] >= since:
@@ -365,7 +367,7 @@ class StreamDriver:
         while self._ends_wanted:
             tps, self._ends_wanted = sorted(self._ends_wanted), set()
             waiters, self._ends_waiters = self._ends_waiters, set()
-            asked = time.monotonic()
+            asked = self.machine.monotonic()
             try:
                 ends = await asyncio.wait_for(self.offsets.end_offsets(tps), 10)
             except Exception as exc:  # noqa: BLE001 - the broker is away: the workers wait and ask again

@@ -28,7 +28,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Optional
 
 from schemas.dead_letters import DlqReason
@@ -59,7 +59,7 @@ class Buffered:
     raw: bytes
     origin: Origin
     timestamp_ms: int
-    received: float = field(default_factory=time.monotonic)
+    received: float  # the machine clock's monotonic seconds when the record was handed over
 
 
 @dataclass
@@ -69,7 +69,7 @@ class InputBuffer:
     records: deque = field(default_factory=deque)
     fetched_to: int = 0  # the client's position: every offset before it was handed over (or was a marker)
     done_offset: Optional[int] = None  # after the last record handled
-    empty_since: float = field(default_factory=time.monotonic)
+    empty_since: float = 0.0  # monotonic seconds (the machine clock) since the buffer is empty
     paused: bool = False
 
 
@@ -77,9 +77,11 @@ class PartitionWorker:
     def __init__(self, driver: Any, partition: int, slots: TableSlots,
                  start: Optional[dict[str, int]] = None) -> None:  # driver: a stream_app.StreamDriver
         self.d, self.p = driver, partition
-        self.inputs: dict[str, InputBuffer] = {t: InputBuffer(t) for t in driver.co_topics}
+        self.machine = driver.machine  # a MachineClock: every wait and live timer reads it
+        started = self.machine.monotonic()
+        self.inputs: dict[str, InputBuffer] = {t: InputBuffer(t, empty_since=started) for t in driver.co_topics}
         for upstream, topic in driver.followed_topics.items():
-            self.inputs[topic] = InputBuffer(topic, upstream=upstream)
+            self.inputs[topic] = InputBuffer(topic, upstream=upstream, empty_since=started)
         self.slots = slots
         self.engine = PartitionEngine([driver.proc], driver.settings, name=driver.service, mode=driver.mode,
                                       slots=self.slots, limits=driver.limits, follows=driver.follows)
@@ -134,14 +136,14 @@ class PartitionWorker:
         if buf.upstream is not None:
             parsed = parse_feedback(raw)
             key = parsed.key if isinstance(parsed, FeedbackCommand) else None
-            rec = Buffered(key, parsed, raw, origin, msg.timestamp_ms)
+            rec = Buffered(key, parsed, raw, origin, msg.timestamp_ms, self.machine.monotonic())
         else:
             outcome = misrouted(decode(raw), origin.key, msg.partition, self.d.partition_count)
             key = None
             if isinstance(outcome, Decoded):
                 env = outcome.envelope
                 key = (*_key_time(env.occurred_at), TOPIC_RANK.get(msg.topic, 3), msg.partition, msg.offset)
-            rec = Buffered(key, outcome, raw, origin, msg.timestamp_ms)
+            rec = Buffered(key, outcome, raw, origin, msg.timestamp_ms, self.machine.monotonic())
         buf.records.append(rec)
         buf.fetched_to = max(buf.fetched_to, msg.offset + 1)
 
@@ -153,7 +155,7 @@ class PartitionWorker:
         try:
             steps = 0
             while not self.stopping:
-                now = time.monotonic()
+                now = self.machine.monotonic()
                 action, arg = self._choose(now)
                 if action == "step":
                     self._step(*arg)
@@ -286,8 +288,8 @@ class PartitionWorker:
         return end is not None and buf.fetched_to >= end
 
     def _step(self, kind: str, src: Any) -> None:
-        wall = datetime.now(timezone.utc)
-        started = time.perf_counter()
+        wall = self.machine.wall()
+        started = time.perf_counter()  # a measurement (the processing histogram), not a decision
         if kind == "roster":
             rec = src
             self.roster_cursor[rec.partition] = rec.offset + 1
@@ -303,7 +305,7 @@ class PartitionWorker:
         buf: InputBuffer = src
         rec: Buffered = buf.records.popleft()
         if not buf.records:
-            buf.empty_since = time.monotonic()
+            buf.empty_since = self.machine.monotonic()
             if buf.paused:
                 buf.paused = False
                 self.d.resume(buf.topic, self.p)
@@ -342,7 +344,7 @@ class PartitionWorker:
         if mode is ClockMode.catchup and not (idle and self._all_caught_up(now)):
             return
         self._last_advance = now
-        self.engine.advance(datetime.now(timezone.utc))
+        self.engine.advance(self.machine.wall())
         self._collect(None, 0)
 
     def _all_caught_up(self, now: float) -> bool:
@@ -419,7 +421,7 @@ class PartitionWorker:
     async def _commit_due(self, force: bool = False) -> None:
         """Commit the inputs' offsets now and then (the stored state, not the commit, says where a
         partition continues; the commit is for lag tools and an operator's offset reset)."""
-        now = time.monotonic()
+        now = self.machine.monotonic()
         if not self._uncommitted or (not force and now - self._last_commit < self.d.cfg.commit_interval_seconds):
             return
         # Everything before the client's position was applied, or was no record (a transaction
