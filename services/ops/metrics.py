@@ -122,6 +122,18 @@ UPSTREAM_TIMEOUTS = Counter("vpa_upstream_wait_timeouts_total",
                             "Times a partition went on without an upstream service's progress", ["service", "upstream"])
 
 
+def publish_engine(service: str, partition: str, engine) -> None:  # noqa: ANN001 - a PartitionEngine
+    """One engine's gauges, the same in both runners: pending timers, stream time and how far it is
+    behind the wall clock."""
+    import time as _time
+
+    PENDING_TIMERS.labels(service, partition).set(len(engine.timers))
+    if engine.clock is not None:
+        t = engine.clock.timestamp()
+        STREAM_TIME.labels(service, partition).set(t)
+        STREAM_CLOCK_LAG.labels(service, partition).set(max(0.0, _time.time() - t))
+
+
 class StreamMetrics(MetricSink):
     """A stream service's metrics on Kafka: the engine's counts plus per-partition gauges."""
 
@@ -134,15 +146,7 @@ class StreamMetrics(MetricSink):
         self._processing.observe(seconds)
 
     def partition(self, worker) -> None:  # noqa: ANN001 - a PartitionWorker
-        import time as _time
-
-        p = str(worker.p)
-        engine = worker.engine
-        PENDING_TIMERS.labels(self.service, p).set(len(engine.timers))
-        if engine.clock is not None:
-            t = engine.clock.timestamp()
-            STREAM_TIME.labels(self.service, p).set(t)
-            STREAM_CLOCK_LAG.labels(self.service, p).set(max(0.0, _time.time() - t))
+        publish_engine(self.service, str(worker.p), worker.engine)
 
     def lag(self, worker) -> None:  # noqa: ANN001
         for buf in worker.inputs.values():

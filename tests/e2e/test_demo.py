@@ -176,6 +176,32 @@ async def test_every_tab_has_open_tasks_within_a_minute(first_run):
     await poll(summary_printed, 10, "the live summary line")
 
 
+async def test_the_demo_exposes_the_series_production_has(first_run):
+    """One metrics wiring for both runners (issue 21): the store's truth, open work, the engine's
+    clock and timers, and a command's way into the store."""
+    _, url, tokens = first_run
+    initials, token = tokens["at"]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/api/tasks", params={"tab": "cases"}, headers=auth(token)) as r:
+            vpa_id = (await r.json())["items"][0]["vpa_id"]
+        due = (datetime.now(timezone.utc) + timedelta(days=1)).replace(microsecond=0).isoformat()
+        command = {"type": "cmd.reminder.set", "vpa_id": vpa_id,
+                   "data": {"reminder_id": f"metrics-{uuid.uuid4().hex[:8]}", "due_at": due, "owner": initials}}
+        async with http.post(f"{url}/api/commands", json=command, headers=auth(token)) as r:
+            assert r.status == 202, await r.text()
+
+        async def scraped():
+            async with http.get(f"{url}/metrics") as r:
+                text = await r.text()
+            wanted = ("vpa_store_up 1.0", 'vpa_open_tasks{status="open",tab="cases"}',
+                      'vpa_stream_clock_lag_seconds{partition="0",service="embedded"}',
+                      'vpa_pending_timers{partition="0",service="embedded"}',
+                      'vpa_processing_seconds_count{service="embedded"}',
+                      'vpa_end_to_end_latency_seconds_count{source="ingested"}')
+            return all(w in text for w in wanted) and text
+        await poll(scraped, 60, "the production series on the demo's /metrics")
+
+
 async def _demo_tables(data_dir: Path) -> dict[str, str]:
     """Every table of the demo's database as one text each (the demo's PostgreSQL, reused)."""
     import asyncio

@@ -18,7 +18,7 @@ from services.core.clock import Clock, StreamClock
 from services.core.processor import Processor
 from services.engine.decode import Decoded, decode
 from services.engine.partition import ClockMode, DlqRecord, EngineLimits, Origin, PartitionEngine
-from services.ops.metrics import MetricSink
+from services.ops.metrics import MetricSink, publish_engine
 
 __all__ = ["EmbeddedRunner", "DlqRecord", "replay_lines"]
 
@@ -70,6 +70,10 @@ class EmbeddedRunner:
         if self._keep_upstream and isinstance(outcome, Decoded) and not outcome.envelope.type.startswith("cmd."):
             self._upstream.append(outcome.envelope)
         self._collect()
+
+    def publish_metrics(self) -> None:
+        """The engine's gauges (timers, stream time, clock lag), as a Kafka worker publishes them."""
+        publish_engine("embedded", "0", self.engine)
 
     def drain_upstream(self) -> list[Any]:
         """The upstream's valid envelopes handed in since the last call (``keep_upstream``)."""
