@@ -163,9 +163,10 @@ def run_service(name: str, proc=None) -> int:  # noqa: ANN001 - a Processor (tes
         return 2
     _start_metrics(cfg)
     if name == "notifier":
-        from services.notifier.service import build_notifier
+        from services.config.process import NotifierConfig, StoreConfig
+        from services.notifier.service import Notifier
 
-        runner = build_notifier(cfg)
+        runner = Notifier(cfg, NotifierConfig.from_env(), StoreConfig.from_env(), Settings.from_env())
     else:
         from services.runners.kafka.stream_app import build_stream_app
 
@@ -216,7 +217,8 @@ def serve_dashlet() -> int:
                         crm_url_template=dashlet.crm_url_template, commands_per_second=dashlet.commands_per_second,
                         command_burst=dashlet.command_burst, feeds_per_token=dashlet.feeds_per_token,
                         metrics_on_api=dashlet.dashlet_metrics_port is None,
-                        whatif=WhatIfJobs())  # a what-if reads the history retained in Kafka
+                        whatif=WhatIfJobs(),  # a what-if reads the history retained in Kafka
+                        env=os.environ)
         if dashlet.dashlet_metrics_port is not None:
             from services.ops import health
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Mapping, Optional
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -48,6 +47,7 @@ COMMAND_STORE = web.AppKey("command_store", object)  # the store over the comman
 COMMANDS = web.AppKey("commands", CommandPath)
 TOKENS = web.AppKey("tokens", TokenTable)
 SETTINGS = web.AppKey("settings", Settings)
+ENV = web.AppKey("env", dict)
 NOW = web.AppKey("now", object)
 CRM = web.AppKey("crm", object)
 RATE = web.AppKey("rate", CommandRate)
@@ -274,7 +274,7 @@ async def post_whatif(request: web.Request) -> web.Response:
         raise ApiError(400, ErrorCode.bad_request, "Erwartet {\"changes\": {\"VPA_…\": \"Wert\"}}")
     try:
         wanted = rule_changes(f"{k}={v}" for k, v in changes.items())
-        settings_pair(os.environ, wanted)
+        settings_pair(request.app[ENV], wanted)
     except (WhatIfError, ConfigError) as exc:
         raise ApiError(422, ErrorCode.rejected, str(exc)) from None
     jobs = request.app[WHATIF]
@@ -442,9 +442,11 @@ def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal], setti
               reader: Any = None, ledger: Any = None, now: Optional[Callable[[], datetime]] = None,
               stuck_after: float = 5.0, crm_url_template: Optional[str] = None,
               commands_per_second: float = 5.0, command_burst: int = 20, feeds_per_token: int = 5,
-              metrics_on_api: bool = True, whatif: Any = None) -> web.Application:
+              metrics_on_api: bool = True, whatif: Any = None, env: Mapping[str, str] = {}) -> web.Application:
     """The dashlet app. ``reader`` and ``ledger`` default to ones over the same store; ``now``
-    (the wall clock by default) decides the current shift and stamps commands."""
+    (the wall clock by default) decides the current shift and stamps commands; ``settings`` are the
+    business rules it shows (defaults without), ``env`` the environment a what-if's changes are
+    checked against (the composition root passes its own; nothing here reads the process's)."""
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES)
     app[STORE], app[TOKENS] = store, TokenTable(tokens)
     app[READER] = reader or reader_for(store)
@@ -456,7 +458,8 @@ def build_app(store: Any, sink: CommandSink, tokens: dict[str, Principal], setti
         if app[LEDGER] is None:
             app[LEDGER] = ledger_for(app[COMMAND_STORE])
     app.on_startup.append(open_command_side)
-    app[SETTINGS] = settings or Settings.from_env()
+    app[SETTINGS] = settings or Settings()
+    app[ENV] = dict(env)
     app[NOW] = now or (lambda: datetime.now(timezone.utc))  # the API is a shell: it may read the clock
     app[CRM] = crm_url_template
     app[RATE] = CommandRate(commands_per_second, command_burst)

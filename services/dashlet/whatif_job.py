@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -63,7 +62,7 @@ class WhatIfJobs:
                     args += ["--set", f"{name}={value}"]
                 proc = await asyncio.create_subprocess_exec(
                     *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                    env=self._env or dict(os.environ))
+                    env=self._env)  # None: the child inherits this process's environment
                 self._proc = proc
                 stdout_task = asyncio.ensure_future(proc.stdout.read())
                 problems: list[str] = []

@@ -380,6 +380,3 @@ class Notifier:
     async def on_assigned(self, partitions: set[tuple[str, int]]) -> None:
         pass
 
-
-def build_notifier(cfg: KafkaConfig) -> Notifier:
-    return Notifier(cfg, NotifierConfig.from_env(), StoreConfig.from_env(), Settings.from_env())
