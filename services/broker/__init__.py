@@ -1,1 +1,3 @@
-"""The Kafka adapter: the one module that talks to aiokafka (client), topic names and their set-up, partition assignment."""
+"""The Kafka adapter: the one module that talks to aiokafka (client), topic names and their set-up,
+partition assignment.
+"""

@@ -433,6 +433,15 @@ async def cluster_brokers(cfg: KafkaConfig, timeout: float) -> list[dict[str, An
             pass
 
 
+async def _stop_quietly(consumer: Any) -> None:
+    """Stop a consumer within 2 s; a broker that is away cannot stop it from stopping."""
+    if consumer is not None:
+        try:
+            await asyncio.wait_for(consumer.stop(), 2)
+        except Exception:  # noqa: BLE001 - the broker is away
+            pass
+
+
 def broker_away(exc: BaseException) -> bool:
     """A send that failed because a broker was unreachable or busy: sending again may succeed."""
     from aiokafka import errors
@@ -495,11 +504,7 @@ class Offsets:
 
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            try:
-                await asyncio.wait_for(consumer.stop(), 2)
-            except Exception:  # noqa: BLE001 - the broker is away
-                pass
+        await _stop_quietly(consumer)
 
     async def end_offsets(self, tps: Iterable[TP]) -> dict[TP, int]:
         """The end of each partition as this client may read it (read_committed: the last stable offset)."""
@@ -554,11 +559,7 @@ class PartitionReader:
 
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            try:
-                await asyncio.wait_for(consumer.stop(), 2)
-            except Exception:  # noqa: BLE001 - the broker is away
-                pass
+        await _stop_quietly(consumer)
 
     async def partitions(self, topic: str, wait: float = 30.0) -> list[int]:
         return await partitions_of(self.cfg, topic, wait)

@@ -8,6 +8,8 @@ its tasks from the store (a tombstone on ``dashlet.tasks`` in the Kafka runner).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from datetime import datetime, timedelta
 
 from services.core.processor import Context, Result, Timer, cancel_timer, set_timer
@@ -17,11 +19,11 @@ TIMER_ID = "erase:after-offboarding"
 TIMER_NAME = "erase_after_offboarding"
 
 
-def schedule(state: dict, offboarded_at: datetime, ctx: Context) -> None:
+def schedule(state: dict[str, Any], offboarded_at: datetime, ctx: Context) -> None:
     set_timer(state, TIMER_ID, offboarded_at + timedelta(days=ctx.settings.erase_after_days), TIMER_NAME)
 
 
-def cancel(state: dict) -> None:
+def cancel(state: dict[str, Any]) -> None:
     """A new registration: the VPA works here again, its data stays."""
     cancel_timer(state, TIMER_ID)
 

@@ -11,17 +11,17 @@ fact keeps the ``event_id`` it was first seen with (``merge``).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 from zoneinfo import ZoneInfo
 
-from services.core.german import day, moment  # noqa: F401 - the texts' one date format, re-exported
+from services.core.german import day, moment
 from services.core.handover import FLAGS, HANDOVER, UNAVAILABLE, Assignment
 from services.core.roster import is_present
 
 ABSENCE_KINDS = {"vacation": "Urlaub", "sick": "krank"}
 
 
-def fact(code: str, text: str, event_id: Optional[str] = None) -> dict:
+def fact(code: str, text: str, event_id: Optional[str] = None) -> dict[str, Any]:
     return {"code": code, "text": text, "event_id": event_id}
 
 
@@ -34,7 +34,8 @@ def days_dative(n: int) -> str:
     return f"{n} Tag" if abs(n) == 1 else f"{n} Tagen"
 
 
-def merge(old: Optional[list[dict]], fresh: Iterable[dict], reasons: Iterable[str] = ()) -> list[dict]:
+def merge(old: Optional[list[dict[str, Any]]], fresh: Iterable[dict[str, Any]],
+          reasons: Iterable[str] = ()) -> list[dict[str, Any]]:
     """The evidence after an update: the fresh facts, where an identical old fact (same code and
     text) keeps its first ``event_id``; plus old facts that fired a reason the task still has and
     the fresh facts do not explain (reasons merge and never drop, DESIGN 5.15)."""
@@ -47,7 +48,8 @@ def merge(old: Optional[list[dict]], fresh: Iterable[dict], reasons: Iterable[st
     return [e for e in old if e["code"] in kept] + out
 
 
-def with_handover(evidence: Optional[list[dict]], handover: list[dict]) -> Optional[list[dict]]:
+def with_handover(evidence: Optional[list[dict[str, Any]]],
+                  handover: list[dict[str, Any]]) -> Optional[list[dict[str, Any]]]:
     """The evidence with its handover facts replaced (they follow the assignee, kept last).
 
     A task without evidence (written before evidence existed) stays without while nothing is
@@ -57,7 +59,7 @@ def with_handover(evidence: Optional[list[dict]], handover: list[dict]) -> Optio
     return [e for e in evidence or [] if e["code"] not in FLAGS] + handover
 
 
-def _away_why(member: Optional[dict], on: date) -> str:
+def _away_why(member: Optional[dict[str, Any]], on: date) -> str:
     """Why a roster member is not available on ``on``, in a few words."""
     if member is None or not member.get("known"):
         return "nicht im Dienstplan"
@@ -75,7 +77,8 @@ def _away_why(member: Optional[dict], on: date) -> str:
     return "abwesend"
 
 
-def handover(a: Assignment, owner: Optional[str], key: str, roster: Mapping[str, dict], on: date) -> list[dict]:
+def handover(a: Assignment, owner: Optional[str], key: str, roster: Mapping[str, dict[str, Any]],
+             on: date) -> list[dict[str, Any]]:
     """Why the assignee differs from the owner (DESIGN 2.2): who is away and why, and whether the
     deputy or a rendezvous pick took over. Empty when the owner works the task."""
     if a.flag is None or owner is None:
@@ -96,7 +99,7 @@ def handover(a: Assignment, owner: Optional[str], key: str, roster: Mapping[str,
                            "die anwesenden AT-Mitglieder verteilt).")]
 
 
-def _deputy_why(member: Optional[dict], on: date) -> str:
+def _deputy_why(member: Optional[dict[str, Any]], on: date) -> str:
     if is_present(member, on):  # cannot happen for a rendezvous pick; kept total for safety
         return "anwesend"
     return f"selbst nicht verfügbar ({_away_why(member, on)})"

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import date
-from typing import Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from services.core.ids import rendezvous_pick
 from services.core.processor import pick_token, role_token
@@ -28,7 +28,7 @@ class Assignment:
     flag: Optional[str] = None  # HANDOVER, UNAVAILABLE or None
 
 
-def assign(owner: Optional[str], key: str, roster: Mapping[str, dict], on: date) -> Assignment:
+def assign(owner: Optional[str], key: str, roster: Mapping[str, dict[str, Any]], on: date) -> Assignment:
     member = roster.get(owner) if owner else None
     if member is None or not member.get("known"):
         return Assignment(owner)
@@ -49,17 +49,18 @@ def assign(owner: Optional[str], key: str, roster: Mapping[str, dict], on: date)
 # is computed once per roster state and day, the identities of the member records naming the state
 # (records are replaced, never changed in place: ``roster.apply_roster_event``). A cached entry
 # holds what it was keyed on, so no identity is reused while it is cached.
-_PRESENCE: "OrderedDict[tuple, tuple]" = OrderedDict()
+_PRESENCE: "OrderedDict[tuple[Any, ...], tuple[Any, tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]]]" = \
+    OrderedDict()
 _PRESENCE_SIZE = 64
 
 
-def presence(roster: Mapping[str, dict], on: date) -> tuple[frozenset[str], tuple[str, ...]]:
+def presence(roster: Mapping[str, dict[str, Any]], on: date) -> tuple[frozenset[str], tuple[str, ...]]:
     """(initials of every present member, sorted initials of the present AT members) on ``on``."""
     present, present_at, _ = _presence(roster, on)
     return present, present_at
 
 
-def present_managers(roster: Mapping[str, dict], on: date) -> tuple[str, ...]:
+def present_managers(roster: Mapping[str, dict[str, Any]], on: date) -> tuple[str, ...]:
     """Sorted initials of the VPA Managers present on ``on``."""
     return _presence(roster, on)[2]
 
@@ -69,7 +70,8 @@ def pick_among(key: str, candidates: tuple[str, ...]) -> Optional[str]:
     return _pick(key, candidates)
 
 
-def _presence(roster: Mapping[str, dict], on: date) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
+def _presence(roster: Mapping[str, dict[str, Any]],
+              on: date) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
     if isinstance(roster, Roster):
         return roster.present_on(on)
     members = tuple(roster.items())
@@ -107,8 +109,8 @@ def describe(a: Assignment, owner: Optional[str]) -> str:
     return f"Zurück bei {owner}"
 
 
-def handover_dependencies(owner: Optional[str], tasks: Iterable[dict],
-                          key_of: Callable[[dict], str] = lambda task: task["task_id"]) -> set[str]:
+def handover_dependencies(owner: Optional[str], tasks: Iterable[dict[str, Any]],
+                          key_of: Callable[[dict[str, Any]], str] = lambda task: task["task_id"]) -> set[str]:
     """Roster facts the policy reads for these tasks (see ``Processor.roster_dependencies``): the
     owner's record (and through it the deputy's) while any of them is live; for a task handed over
     to someone other than a present owner, the pick (``pick_token``: its assignee leaving, or a

@@ -24,18 +24,18 @@ from services.core.timeutil import parse
 class Context:
     now: datetime
     settings: Settings
-    roster: Mapping[str, dict] = field(default_factory=dict)
+    roster: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
 class Result:
-    tasks: list[dict] = field(default_factory=list)  # task versions for dashlet.tasks
-    commands: list[Envelope] = field(default_factory=list)  # for vpa.commands
+    tasks: list[dict[str, Any]] = field(default_factory=list)  # task versions for dashlet.tasks
+    commands: list[Envelope[Any]] = field(default_factory=list)  # for vpa.commands
     # Why a valid command was refused, for people; the engine puts each on vpa.dlq as "rejected: <it>"
     rejections: list[str] = field(default_factory=list)
     # Things worth counting for ops (metric name -> increment); the drivers turn them into
     # Prometheus counters, so no service core imports prometheus.
-    counts: Counter = field(default_factory=Counter)
+    counts: Counter[Any] = field(default_factory=Counter)
     # Erase this service's state of the VPA: the runner drops it and removes its tasks from the
     # store (cmd.vpa.erase, or the retention after an offboarding ran out).
     erase: bool = False
@@ -54,7 +54,7 @@ class Timer:
     timer_id: str
     due_at: datetime
     name: str
-    payload: dict
+    payload: dict[str, Any]
 
 
 # Roster dependency tokens (see ``Processor.roster_dependencies``).
@@ -83,18 +83,18 @@ class Processor(Protocol):
     # (it would return an empty Result and leave the state as it is), which saves a state copy.
     types: frozenset[str]
 
-    def handle(self, state: dict, env: Envelope, ctx: Context) -> Result: ...
+    def handle(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result: ...
 
-    def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result: ...
+    def on_timer(self, state: dict[str, Any], timer: Timer, ctx: Context) -> Result: ...
 
-    def reassign(self, state: dict, ctx: Context) -> Result:
+    def reassign(self, state: dict[str, Any], ctx: Context) -> Result:
         """Re-evaluate what depends on the roster or the date (assignees, handover).
 
         Runners call it for every VPA after each roster change and at each local midnight on
         which a roster absence starts or has just ended (DESIGN 5.8)."""
         ...
 
-    def roster_dependencies(self, state: dict) -> Iterable[str]:
+    def roster_dependencies(self, state: dict[str, Any]) -> Iterable[str]:
         """Which roster facts ``reassign`` reads for this state, so the runner re-evaluates only
         the VPAs a roster change can affect: initials (that member's record, and through it the
         records of members whose deputy it is), ``role_token("at")`` (the set of present AT
@@ -112,7 +112,8 @@ def json_copy(value: Any) -> Any:
 
 # ---- timers inside the state -------------------------------------------------------------
 
-def set_timer(state: dict, timer_id: str, due_at: datetime, name: str, payload: Optional[dict] = None) -> None:
+def set_timer(state: dict[str, Any], timer_id: str, due_at: datetime, name: str,
+              payload: Optional[dict[str, Any]] = None) -> None:
     """Set (or move) a timer. Setting an existing id replaces it (one timer per id)."""
     timers = state.setdefault("timers", {})
     # Re-insert so the dict keeps the order timers were (re)set: same-instant timers fire in it.
@@ -120,7 +121,7 @@ def set_timer(state: dict, timer_id: str, due_at: datetime, name: str, payload: 
     timers[timer_id] = {"due_at": due_at.isoformat(), "name": name, "payload": payload or {}}
 
 
-def cancel_timer(state: dict, timer_id: str) -> None:
+def cancel_timer(state: dict[str, Any], timer_id: str) -> None:
     state.get("timers", {}).pop(timer_id, None)
 
 
@@ -130,8 +131,15 @@ def timers_of(state: Mapping[str, Any]) -> list[Timer]:
     ]
 
 
-def pop_timer(state: dict, timer_id: str) -> Optional[Timer]:
+def pop_timer(state: dict[str, Any], timer_id: str) -> Optional[Timer]:
     t = state.get("timers", {}).pop(timer_id, None)
     if t is None:
         return None
     return Timer(timer_id, parse(t["due_at"]), t["name"], t["payload"])
+
+
+def vpa_of(env: Envelope[Any]) -> str:
+    """The VPA an input is about: every ``vpa.*`` and ``cmd.*`` envelope names one (the contract
+    refuses those without), and only those reach a rule about a VPA."""
+    assert env.vpa_id is not None, f"{env.type} without a vpa_id reached a rule"
+    return env.vpa_id

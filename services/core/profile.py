@@ -11,7 +11,7 @@ from typing import Any, Optional
 CLEARABLE = {"buddy"}
 
 
-def from_registration(data: Any, known: Optional[dict] = None) -> dict:
+def from_registration(data: Any, known: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """The profile a registration describes; a class seen before the registration is kept."""
     known = known or {}
     return {
@@ -21,7 +21,7 @@ def from_registration(data: Any, known: Optional[dict] = None) -> dict:
     }
 
 
-def apply_update(profile: dict, data: Any) -> dict:
+def apply_update(profile: dict[str, Any], data: Any) -> dict[str, Any]:
     """Apply the fields present in a ``vpa.profile_updated``; returns the same dict."""
     for name in data.model_fields_set:
         value = getattr(data, name)

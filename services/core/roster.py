@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import date, timedelta
-from typing import Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from schemas.envelope import Envelope
 
 PRESENCE_DAYS = 8  # days whose presence a Roster keeps up to date (today, yesterday, a few more)
 
 
-class Roster(dict):
+class Roster(dict[str, Any]):
     """initials -> member record, with a version that grows with every change (``roster[i] = m``),
     and two indexes kept up to date one member at a time, so that a roster event costs the member
     it changed, not the whole roster: who is present on a day (``present_on``) and whose deputy a
@@ -22,14 +22,14 @@ class Roster(dict):
 
     version = 0
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._days: "OrderedDict[date, _DayPresence]" = OrderedDict()
         self._deputy_of: dict[str, set[str]] = {}  # deputy -> members whose deputy it is
         for initials, member in self.items():
             self._index_deputy(initials, None, member)
 
-    def __setitem__(self, key: str, value: dict) -> None:
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
         old = self.get(key)
         super().__setitem__(key, value)
         self.version += 1
@@ -63,7 +63,7 @@ class Roster(dict):
             out |= self._deputy_of.get(i, set())
         return out
 
-    def _index_deputy(self, initials: str, old: Optional[dict], new: Optional[dict]) -> None:
+    def _index_deputy(self, initials: str, old: Optional[dict[str, Any]], new: Optional[dict[str, Any]]) -> None:
         was, now = (old or {}).get("deputy"), (new or {}).get("deputy")
         if was == now:
             return
@@ -79,12 +79,12 @@ class Roster(dict):
 class _DayPresence:
     """Who is present on one day, and in which role; the sorted answer is rebuilt after a change."""
 
-    def __init__(self, on: date, roster: Mapping[str, dict]) -> None:
+    def __init__(self, on: date, roster: Mapping[str, dict[str, Any]]) -> None:
         self.on = on
         self.roles = {i: m.get("role") for i, m in roster.items() if is_present(m, on)}
-        self._answer: Optional[tuple] = None
+        self._answer: Optional[tuple[Any, ...]] = None
 
-    def update(self, initials: str, member: Optional[dict]) -> None:
+    def update(self, initials: str, member: Optional[dict[str, Any]]) -> None:
         if is_present(member, self.on):
             role = member.get("role")  # type: ignore[union-attr]
             if initials in self.roles and self.roles[initials] == role:
@@ -102,12 +102,12 @@ class _DayPresence:
         return self._answer
 
 
-def empty_member(initials: str) -> dict:
+def empty_member(initials: str) -> dict[str, Any]:
     return {"initials": initials, "name": None, "role": None, "deputy": None, "active": False,
             "known": False, "absences": {}}
 
 
-def apply_roster_event(member: Optional[dict], env: Envelope) -> dict:
+def apply_roster_event(member: Optional[dict[str, Any]], env: Envelope[Any]) -> dict[str, Any]:
     """Return the new record of the member the event is about (the event's ``initials``)."""
     d = env.data
     m = dict(member) if member else empty_member(d.initials)
@@ -125,16 +125,17 @@ def apply_roster_event(member: Optional[dict], env: Envelope) -> dict:
     return m
 
 
-def roster_key(env: Envelope) -> str:
-    return env.data.initials
+def roster_key(env: Envelope[Any]) -> str:
+    initials: str = env.data.initials
+    return initials
 
 
-def is_active_member(roster: Mapping[str, dict], initials: Optional[str]) -> bool:
+def is_active_member(roster: Mapping[str, dict[str, Any]], initials: Optional[str]) -> bool:
     m = roster.get(initials) if initials else None
     return bool(m and m.get("known") and m.get("active"))
 
 
-def is_present(member: Optional[dict], on: date) -> bool:
+def is_present(member: Optional[dict[str, Any]], on: date) -> bool:
     """Active and not absent on the local date ``on`` (DESIGN 5.8)."""
     if not member or not member.get("known") or not member.get("active"):
         return False
@@ -147,7 +148,7 @@ def is_present(member: Optional[dict], on: date) -> bool:
     return True
 
 
-def has_boundary_on(roster: Mapping[str, dict], on: date) -> bool:
+def has_boundary_on(roster: Mapping[str, dict[str, Any]], on: date) -> bool:
     """Does any absence start on ``on`` or end the day before (DESIGN 5.8 boundary timers)?"""
     for m in roster.values():
         for a in m.get("absences", {}).values():

@@ -23,7 +23,7 @@ together (``fold``), so a task as they show it has its whole history, as before.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, TypeGuard
 
 from schemas.task import PRIORITY_RANK, TASK_FIELDS
 from services.core.processor import Context
@@ -39,7 +39,7 @@ ACTIVE = ("waiting", "open")
 _STATUS = {"d": "done", "c": "cancelled"}  # a tombstone's status, by its first letter
 
 
-def is_active(task: Optional[dict]) -> bool:
+def is_active(task: Optional[dict[str, Any]]) -> TypeGuard[dict[str, Any]]:
     return task is not None and task["status"] in ACTIVE
 
 
@@ -47,10 +47,10 @@ def max_priority(*prios: str) -> str:
     return max(prios, key=PRIORITY_RANK.__getitem__)
 
 
-def _snapshot(task: dict, entry: dict) -> dict:
+def _snapshot(task: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
     """The version to publish, in the field order of DESIGN 4.6, with this change's history entry.
     The state keeps mutating its own lists, so those are copied (cheaper than a deep copy)."""
-    out = {}
+    out: dict[str, Any] = {}
     for name in TASK_FIELDS:
         if name in _ONLY_WHEN_SET and task.get(name) is None:
             continue  # a field few tasks have (a reminder's case) is left out of the others
@@ -63,13 +63,14 @@ def _snapshot(task: dict, entry: dict) -> dict:
     return out
 
 
-def _tombstoned(task_id: str, stone: list) -> dict:
+def _tombstoned(task_id: str, stone: list[Any]) -> dict[str, Any]:
     """A closed task as the rules see it: its id, status, version (and creation time)."""
     return {"task_id": task_id, "status": _STATUS[stone[1]], "version": stone[0],
             "created_at": stone[3] if len(stone) > 3 else None, "closed": True}
 
 
-def put_task(state: dict, task_id: str, fields: dict[str, Any], ctx: Context, by: str, change: str) -> Optional[dict]:
+def put_task(state: dict[str, Any], task_id: str, fields: dict[str, Any], ctx: Context, by: str,
+             change: str) -> Optional[dict[str, Any]]:
     """Create or update ``task_id`` in ``state["tasks"]``; return the version to publish, if any.
 
     A task known only by its tombstone is reopened: the next version, its first ``created_at``,
@@ -80,7 +81,7 @@ def put_task(state: dict, task_id: str, fields: dict[str, Any], ctx: Context, by
     old = tasks.get(task_id)
     if old is None:
         stone = state.get("closed", {}).get(task_id)
-        task = {name: None for name in _STATE_FIELDS}
+        task: dict[str, Any] = {name: None for name in _STATE_FIELDS}
         task.update(reasons=[], task_id=task_id)
         if stone is not None:
             assert len(stone) > 3, f"{task_id} was retired as a task that is never reopened"
@@ -113,15 +114,15 @@ def put_task(state: dict, task_id: str, fields: dict[str, Any], ctx: Context, by
     return _snapshot(old, entry)
 
 
-def _without_nulls(task: dict) -> dict:
+def _without_nulls(task: dict[str, Any]) -> dict[str, Any]:
     """The state keeps a task without its null fields (a missing field reads as null)."""
     return {k: v for k, v in task.items() if v is not None}
 
 
-def get_task(state: dict, task_id: str) -> Optional[dict]:
+def get_task(state: dict[str, Any], task_id: str) -> Optional[dict[str, Any]]:
     """The live (or kept) task, or a closed one's tombstone view (``task_id``, ``status``,
     ``version``, ``created_at``), or None."""
-    task = state.get("tasks", {}).get(task_id)
+    task: Optional[dict[str, Any]] = state.get("tasks", {}).get(task_id)
     if task is not None:
         return task
     stone = state.get("closed", {}).get(task_id)
@@ -135,7 +136,7 @@ def _day_number(ctx: Context) -> int:
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 
 
-def retire(state: dict, ctx: Context, keep: Iterable[str] = (),
+def retire(state: dict[str, Any], ctx: Context, keep: Iterable[str] = (),
            reopens: Callable[[str], bool] = lambda task_id: True) -> list[str]:
     """Closed tasks leave ``state["tasks"]`` as tombstones (except ``keep``); tombstones older
     than the retention are forgotten. ``reopens(task_id)``: whether a rule may reopen that task
@@ -166,11 +167,12 @@ def retire(state: dict, ctx: Context, keep: Iterable[str] = (),
     return retired
 
 
-def live_tasks(state: dict) -> dict[str, dict]:
-    return state.get("tasks", {})
+def live_tasks(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    tasks: dict[str, dict[str, Any]] = state.get("tasks", {})
+    return tasks
 
 
-def fold(held: Optional[dict], version: dict) -> dict:
+def fold(held: Optional[dict[str, Any]], version: dict[str, Any]) -> dict[str, Any]:
     """The task as the store shows it after ``version``: its fields, and the history of every
     version so far (``held``'s, then this one's entry). A version that carries its whole history
     already (as every version did before history left the state: N entries for version N) is

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Any, Optional
 
 from schemas.envelope import ENVELOPE_TYPES, Envelope
 from services.core import evidence
@@ -17,19 +17,20 @@ SERVICE = "detector"
 SYSTEM_ACTOR = {"initials": "SYS", "role": "system"}
 
 
-def profile(state: dict) -> dict:
+def profile(state: dict[str, Any]) -> dict[str, Any]:
     return state.get("profile") or {}
 
 
-def owner(state: dict) -> Optional[str]:
+def owner(state: dict[str, Any]) -> Optional[str]:
     return profile(state).get("at_owner")
 
 
-def name(state: dict) -> Optional[str]:
+def name(state: dict[str, Any]) -> Optional[str]:
     return profile(state).get("name")
 
 
-def assignment(state: dict, task_id: str, reasons: list[str], ctx: Context, facts: Optional[list[dict]]) -> dict:
+def assignment(state: dict[str, Any], task_id: str, reasons: list[str], ctx: Context,
+               facts: Optional[list[dict[str, Any]]]) -> dict[str, Any]:
     """owner, assignee and reasons of a case under the handover policy (DESIGN 2.2), and its
     evidence: ``facts`` (the case's own) followed by why it is handed over, if it is."""
     who = owner(state)
@@ -39,20 +40,21 @@ def assignment(state: dict, task_id: str, reasons: list[str], ctx: Context, fact
             "evidence": evidence.with_handover(facts, evidence.handover(a, who, task_id, ctx.roster, on))}
 
 
-def base_reasons(task: dict) -> list[str]:
+def base_reasons(task: dict[str, Any]) -> list[str]:
     """A case's reason codes without the handover flags."""
     return [r for r in task["reasons"] if r not in FLAGS]
 
 
-def open_case_of_kind(state: dict, kind: str) -> Optional[dict]:
+def open_case_of_kind(state: dict[str, Any], kind: str) -> Optional[dict[str, Any]]:
     """The open case of a per-VPA identity (schedule change, class change): at most one (5.15)."""
-    for task in state.get("tasks", {}).values():
+    tasks: dict[str, dict[str, Any]] = state.get("tasks", {})
+    for task in tasks.values():
         if task["kind"] == kind and is_active(task):
             return task
     return None
 
 
-def draft_for(state: dict, kind: str, reasons: list[str]) -> Optional[str]:
+def draft_for(state: dict[str, Any], kind: str, reasons: list[str]) -> Optional[str]:
     """The message draft a case carries, built from its reasons and the VPA's current name."""
     if kind == "class_change" and class_rules.wants_praise(reasons):
         return drafts.praise_draft(name(state))
@@ -61,14 +63,14 @@ def draft_for(state: dict, kind: str, reasons: list[str]) -> Optional[str]:
     return None
 
 
-def system_command(type_: str, vpa_id: str, event_id: str, ctx: Context, data: dict) -> Envelope:
+def system_command(type_: str, vpa_id: str, event_id: str, ctx: Context, data: dict[str, Any]) -> Envelope[Any]:
     """A command of the system actor on vpa.commands, at the clock's now (DESIGN 4.2, 5.2)."""
     raw = {"event_id": event_id, "type": type_, "occurred_at": ctx.now.isoformat(), "vpa_id": vpa_id,
            "actor": SYSTEM_ACTOR, "schema_version": 1, "data": data}
     return ENVELOPE_TYPES[type_].model_validate_json(json.dumps(raw))
 
 
-def confirmation(cause: Envelope, event_id: str, ctx: Context, data: dict) -> Envelope:
+def confirmation(cause: Envelope[Any], event_id: str, ctx: Context, data: dict[str, Any]) -> Envelope[Any]:
     """The detector's confirmation of a resolve, to the reminders service: under the actor of the
     resolve it confirms (a person, or the system for a case that closed by itself)."""
     actor = cause.actor.model_dump(mode="json") if cause.actor is not None else SYSTEM_ACTOR
@@ -77,6 +79,6 @@ def confirmation(cause: Envelope, event_id: str, ctx: Context, data: dict) -> En
     return ENVELOPE_TYPES["cmd.case.resolve"].model_validate_json(json.dumps(raw))
 
 
-def is_own_command(env: Envelope) -> bool:
+def is_own_command(env: Envelope[Any]) -> bool:
     """A command this service emitted (its event_id comes from ids.command_id(SERVICE, ...))."""
     return env.actor is not None and env.actor.role.value == "system" and issued_by(env.event_id, SERVICE)

@@ -6,10 +6,11 @@ a fact that fired a reason carries that reason's code. Internal texts (classes m
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from services.config.settings import Settings
-from services.core.evidence import day, days, days_dative, fact, moment
+from services.core.evidence import days, days_dative, fact
+from services.core.german import day, moment
 from services.core.timeutil import local_date, months_between
 from services.detector.absence_rules import AbsenceFacts
 
@@ -21,7 +22,7 @@ def _yes_no(flag: bool) -> str:
 # ---- absences ----------------------------------------------------------------------------------
 
 def absence(a: AbsenceFacts, in_window: int, registered_on: date, note: Optional[str], reasons: Iterable[str],
-            s: Settings, event_id: str) -> list[dict]:
+            s: Settings, event_id: str) -> list[dict[str, Any]]:
     """Dates, length against the long-absence threshold, count in the window, notice in days."""
     reasons = set(reasons)
     why = f", Grund: {note}" if note else ""
@@ -57,7 +58,8 @@ def absence(a: AbsenceFacts, in_window: int, registered_on: date, note: Optional
 # ---- schedule changes --------------------------------------------------------------------------
 
 def schedule(accepts_new_customers: bool, accepts_orders: bool, started_on: Optional[date],
-             vpa_class: Optional[str], on: date, reasons: Iterable[str], s: Settings, event_id: str) -> list[dict]:
+             vpa_class: Optional[str], on: date, reasons: Iterable[str], s: Settings,
+             event_id: str) -> list[dict[str, Any]]:
     reasons = set(reasons)
     out = [fact("schedule", f"Zeitplanung geändert am {day(on)}: Neukunden {_yes_no(accepts_new_customers)}, "
                             f"Aufträge {_yes_no(accepts_orders)}.", event_id)]
@@ -91,7 +93,7 @@ def schedule(accepts_new_customers: bool, accepts_orders: bool, started_on: Opti
 # ---- class changes -----------------------------------------------------------------------------
 
 def class_change(new: str, previous: Optional[str], previous_from_event: bool, reasons: Iterable[str],
-                 event_id: str) -> list[dict]:
+                 event_id: str) -> list[dict[str, Any]]:
     reasons = set(reasons)
     source = "" if previous_from_event or previous is None else " (vorher: die zuletzt bekannte Klasse)"
     out = [fact("class_change", f"Klasse {previous or 'unbekannt'} → {new}{source}.", event_id)]
@@ -106,7 +108,7 @@ def class_change(new: str, previous: Optional[str], previous_from_event: bool, r
 
 # ---- inactivity --------------------------------------------------------------------------------
 
-def inactivity_opened(inactive_at: datetime, follow_up: datetime, s: Settings, event_id: str) -> list[dict]:
+def inactivity_opened(inactive_at: datetime, follow_up: datetime, s: Settings, event_id: str) -> list[dict[str, Any]]:
     """When the VPA went inactive, and why the follow-up is when it is (Monday afternoon)."""
     tz = s.tz
     on, follow_day = local_date(inactive_at, tz), local_date(follow_up, tz)
@@ -122,7 +124,7 @@ def inactivity_opened(inactive_at: datetime, follow_up: datetime, s: Settings, e
             fact("follow_up", f"Follow-up am {moment(follow_up, tz)}: {why}.", event_id)]
 
 
-def activity(track: dict) -> list[dict]:
+def activity(track: dict[str, Any]) -> list[dict[str, Any]]:
     """What activity was seen since the inactivity (the decision's first question)."""
     if track.get("web"):
         return [fact("active_again", "Seit der Inaktivität Aktivität im Web gesehen.", track.get("web_event"))]
@@ -135,13 +137,13 @@ def activity(track: dict) -> list[dict]:
                                 "nicht wieder aktiv).")]
 
 
-def complaint(at: datetime, summary: Optional[str], s: Settings, event_id: Optional[str]) -> dict:
+def complaint(at: datetime, summary: Optional[str], s: Settings, event_id: Optional[str]) -> dict[str, Any]:
     said = f": „{summary}“" if summary else ""
     return fact("customer_complaint", f"Kundenmeldung am {moment(at, s.tz)}{said}.", event_id)
 
 
-def decision(track: dict, reasons: Iterable[str], part_time: bool, complaints: list[tuple[datetime, dict]],
-             s: Settings) -> list[dict]:
+def decision(track: dict[str, Any], reasons: Iterable[str], part_time: bool,
+             complaints: list[tuple[datetime, dict[str, Any]]], s: Settings) -> list[dict[str, Any]]:
     """The facts of the follow-up decision; ``complaints`` are those inside its window."""
     reasons = set(reasons)
     out = activity(track)
@@ -162,12 +164,12 @@ def decision(track: dict, reasons: Iterable[str], part_time: bool, complaints: l
     return out
 
 
-def reopened(at: datetime, s: Settings, event_id: Optional[str]) -> dict:
+def reopened(at: datetime, s: Settings, event_id: Optional[str]) -> dict[str, Any]:
     """Why a case the follow-up had closed (part-time, no contact) is open again."""
     return fact("reopened", f"Wieder geöffnet am {moment(at, s.tz)}: zur Follow-up-Zeit als Teilzeit ohne "
                             "Kontakt geschlossen, dann kam während der Inaktivität eine Kundenmeldung.", event_id)
 
 
-def mobile_app() -> dict:
+def mobile_app() -> dict[str, Any]:
     return fact("verify_mobile_activity", "Nutzt die mobile App: dort ändert sich der Inaktiv-Status nicht, also "
                                           "Aktivität genau prüfen.")

@@ -11,12 +11,14 @@ system ``cmd.case.resolve`` (the reminders service cancels reminders whose case_
 """
 from __future__ import annotations
 
+from typing import Any
+
 from datetime import timedelta
 
 from schemas.envelope import Envelope
 from services.core.handover import FLAGS
 from services.core.ids import follow_up_id, case_id, command_id
-from services.core.processor import Context, Result, cancel_timer, set_timer
+from services.core.processor import Context, Result, cancel_timer, set_timer, vpa_of
 from services.core.roster import is_active_member
 from services.core.tasks import get_task, max_priority, put_task
 from services.core.timeutil import fmt, local_date, parse
@@ -31,11 +33,11 @@ def timer_id(task_id: str) -> str:
     return f"follow-up:{task_id}"
 
 
-def _undecided(state: dict) -> list[dict]:
+def _undecided(state: dict[str, Any]) -> list[dict[str, Any]]:
     return [t for t in state.get("inactivity", {}).values() if not t["decided"]]
 
 
-def status_changed(state: dict, env: Envelope, ctx: Context) -> Result:
+def status_changed(state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
     if env.data.status.value == "active":
         for track in _undecided(state):
             track["status_active"] = True
@@ -44,7 +46,7 @@ def status_changed(state: dict, env: Envelope, ctx: Context) -> Result:
         return Result()
     if state.get("episode"):
         return Result()  # a repeated `inactive` inside the running episode is ignored
-    task_id = case_id("inactive", env.vpa_id, env.event_id)
+    task_id = case_id("inactive", vpa_of(env), env.event_id)
     if get_task(state, task_id) is not None:
         return Result()  # redelivery of the event that opened an episode already over
     s = ctx.settings
@@ -70,7 +72,7 @@ def status_changed(state: dict, env: Envelope, ctx: Context) -> Result:
     return out
 
 
-def activity_seen(state: dict, env: Envelope, ctx: Context) -> Result:
+def activity_seen(state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
     channel = "web" if env.data.channel.value == "web" else "mobile"
     for track in _undecided(state):
         track[channel] = True
@@ -78,7 +80,7 @@ def activity_seen(state: dict, env: Envelope, ctx: Context) -> Result:
     return Result()
 
 
-def customer_complaint(state: dict, env: Envelope, ctx: Context) -> Result:
+def customer_complaint(state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
     complaints = state.setdefault("complaints", {})
     complaints[env.data.complaint_id] = env.occurred_at.isoformat()
     state.setdefault("complaint_facts", {})[env.data.complaint_id] = {"event_id": env.event_id,
@@ -119,7 +121,7 @@ def customer_complaint(state: dict, env: Envelope, ctx: Context) -> Result:
     return Result(tasks=[t] if t else [])
 
 
-def decide(state: dict, task_id: str, ctx: Context) -> Result:
+def decide(state: dict[str, Any], task_id: str, ctx: Context) -> Result:
     """The follow-up time has come (timer): decide the waiting case (DESIGN 2.1, 5.22)."""
     task, track = get_task(state, task_id), state.get("inactivity", {}).get(task_id)
     if task is None or track is None or track["decided"] or task["status"] != "waiting":
@@ -149,11 +151,12 @@ def decide(state: dict, task_id: str, ctx: Context) -> Result:
     return out
 
 
-def _opening(task: dict) -> list[dict]:
+def _opening(task: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in task.get("evidence") or [] if e["code"] in OPENING_FACTS]
 
 
-def _fields(state: dict, task: dict, status: str, reasons: list[str], ctx: Context, facts: list[dict]) -> dict:
+def _fields(state: dict[str, Any], task: dict[str, Any], status: str, reasons: list[str], ctx: Context,
+            facts: list[dict[str, Any]]) -> dict[str, Any]:
     priority = max_priority(task["priority"], inactivity_rules.priority_of(reasons))  # never falls (5.15)
     return {
         "status": status, "priority": priority, "action": texts.action_for(reasons),
@@ -162,7 +165,7 @@ def _fields(state: dict, task: dict, status: str, reasons: list[str], ctx: Conte
     }
 
 
-def _prune_complaints(state: dict, ctx: Context) -> None:
+def _prune_complaints(state: dict[str, Any], ctx: Context) -> None:
     """Forget complaints too old to fall into the window of any decision still to come."""
     horizon = ctx.now - timedelta(days=ctx.settings.complaint_window_days + 31)
     complaints = state.get("complaints", {})
@@ -171,7 +174,7 @@ def _prune_complaints(state: dict, ctx: Context) -> None:
         state.get("complaint_facts", {}).pop(cid, None)
 
 
-def closed_by_hand(state: dict, task_id: str) -> None:
+def closed_by_hand(state: dict[str, Any], task_id: str) -> None:
     """Resolved by a person or cancelled: nothing left to decide, and it did not close itself."""
     track = state.get("inactivity", {}).get(task_id)
     if track is not None:
@@ -179,7 +182,7 @@ def closed_by_hand(state: dict, task_id: str) -> None:
         cancel_timer(state, timer_id(task_id))
 
 
-def offboarded(state: dict, task_id: str, ctx: Context) -> list[Envelope]:
+def offboarded(state: dict[str, Any], task_id: str, ctx: Context) -> list[Envelope[Any]]:
     """The case was cancelled by the offboarding: no decision, and its reminder goes too."""
     closed_by_hand(state, task_id)
     return cancel_reminder(state, task_id, ctx, "offboarded")
@@ -187,9 +190,10 @@ def offboarded(state: dict, task_id: str, ctx: Context) -> list[Envelope]:
 
 # ---- the automatic follow-up reminder (5.13) -------------------------------------------------
 
-def request_reminder(state: dict, task_id: str, ctx: Context, count_skip: bool, out: Result) -> None:
+def request_reminder(state: dict[str, Any], task_id: str, ctx: Context, count_skip: bool, out: Result) -> None:
     """``cmd.reminder.set`` for the at_owner, while the case waits and the owner is an active member."""
     track, task = state["inactivity"][task_id], get_task(state, task_id)
+    assert task is not None  # a tracked episode's case is kept (live or as its tombstone)
     if track["reminder"] or track["decided"] or task["status"] != "waiting":
         return
     who = owner(state)
@@ -205,15 +209,16 @@ def request_reminder(state: dict, task_id: str, ctx: Context, count_skip: bool, 
                                        command_id(SERVICE, "reminder.set", task_id), ctx, data))
 
 
-def pending_reminders(state: dict, ctx: Context, out: Result) -> None:
+def pending_reminders(state: dict[str, Any], ctx: Context, out: Result) -> None:
     """Reminders skipped earlier (owner unknown or no active member), once the owner qualifies."""
     for task_id in state.get("inactivity", {}):
         request_reminder(state, task_id, ctx, False, out)
 
 
-def cancel_reminder(state: dict, task_id: str, ctx: Context, why: str) -> list[Envelope]:
+def cancel_reminder(state: dict[str, Any], task_id: str, ctx: Context, why: str) -> list[Envelope[Any]]:
     """The case closed by itself: a system ``cmd.case.resolve``, on which the reminder is cancelled."""
     track, task = state["inactivity"][task_id], get_task(state, task_id)
+    assert task is not None  # a tracked episode's case is kept (live or as its tombstone)
     if not track["reminder"]:
         return []
     data = {"task_id": task_id, "note": texts.RESOLVE_NOTE[why]}

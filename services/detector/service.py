@@ -12,17 +12,20 @@ the inactivity cases (episode, follow-up timer, reminder requests) in ``inactivi
 """
 from __future__ import annotations
 
+from typing import Any, Callable, Mapping
+
 from datetime import date, timedelta
 
 from schemas.envelope import Envelope
 from schemas.topics import Topic
 from services.core import erasure
+from services.core.dispatch import Handler, RuleService
 from services.core import evidence as facts_of
 from services.core import labels
 from services.core import profile as vpa_profile
 from services.core.handover import FLAGS, assign, describe, handover_dependencies, with_flag
 from services.core.ids import issued_by, case_id, command_id
-from services.core.processor import Context, Result, Timer
+from services.core.processor import Context, Result, Timer, vpa_of
 from services.core.tasks import get_task, is_active, max_priority, put_task, retire
 from services.core.timeutil import local_date
 from services.detector import cases
@@ -40,14 +43,15 @@ ABSENCE_CASE = "case:absence:"  # the only cases a rule reopens (an absence regi
 LATE_ABSENCE_DAYS = 31
 
 
-def _facts(absence_id: str, a: dict) -> AbsenceFacts:
+def _facts(absence_id: str, a: dict[str, Any]) -> AbsenceFacts:
     """A remembered absence: only its start and whether it was cancelled count for later ones."""
     start = date.fromisoformat(a["starts_on"])
     return AbsenceFacts(absence_id, start, start, a.get("cancelled", False))
 
 
-def _vpa_case(state: dict, kind: str, env: Envelope, reasons: list[str], rules, title, ctx: Context,
-              facts: list[dict]) -> Result:
+def _vpa_case(state: dict[str, Any], kind: str, env: Envelope[Any], reasons: list[str], rules: Any,
+              title: Callable[[list[str]], str], ctx: Context,
+              facts: list[dict[str, Any]]) -> Result:
     """Schedule and class changes: one open case per VPA (DESIGN 5.15). A later event updates
     the open case (reasons merged by the rule module, priority never falls); else a new case
     named after the event opens. ``rules`` gives ``merge`` and ``PRIORITY``; ``title(reasons)``;
@@ -57,7 +61,7 @@ def _vpa_case(state: dict, kind: str, env: Envelope, reasons: list[str], rules, 
         task_id, change = existing["task_id"], "updated"
         reasons = rules.merge(base_reasons(existing), reasons)
     else:
-        task_id, change = case_id(kind, env.vpa_id, env.event_id), "opened"
+        task_id, change = case_id(kind, vpa_of(env), env.event_id), "opened"
         if get_task(state, task_id) is not None:
             return Result()  # a redelivery of the event that opened a case since closed
     priority = max_priority(*(rules.PRIORITY[r] for r in reasons), *([existing["priority"]] if existing else []))
@@ -72,7 +76,7 @@ def _vpa_case(state: dict, kind: str, env: Envelope, reasons: list[str], rules, 
     return Result(tasks=[task] if task else [])
 
 
-def tidy(state: dict, ctx: Context) -> None:
+def tidy(state: dict[str, Any], ctx: Context) -> None:
     """What the rules no longer need leaves the state (issue 11): closed cases become tombstones
     (the running inactivity episode's case stays whole: a complaint may still reopen it), their
     inactivity bookkeeping goes with them, and absences starting before the `frequent` window of
@@ -92,7 +96,7 @@ def tidy(state: dict, ctx: Context) -> None:
             del absences[absence_id]
 
 
-class Detector:
+class Detector(RuleService):
     name = SERVICE
     rank = 0
     topics = frozenset({Topic.events, Topic.commands})
@@ -100,20 +104,8 @@ class Detector:
                        "vpa.absence_cancelled", "vpa.class_changed", "vpa.activity_status_changed",
                        "vpa.activity_seen", "vpa.customer_complaint", "vpa.offboarded", "cmd.case.resolve", erasure.ERASE_COMMAND})  # what handle acts on
 
-    def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
-        if env.type == erasure.ERASE_COMMAND:
-            return erasure.erase()  # on request (vpa erase): this service forgets the VPA
-        result = self._handle(state, env, ctx)
-        tidy(state, ctx)
-        return result
-
-    def _handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
-        if env.type == "vpa.registered":
-            return self._registered(state, env, ctx)
-        if state.get("offboarded") and env.type.startswith("vpa."):
-            # DESIGN 5.24: after offboarding only a new registration counts.
-            return Result()
-        handler = {
+    def handlers(self) -> Mapping[str, Handler]:
+        return {
             "vpa.profile_updated": self._profile_updated,
             "vpa.schedule_changed": self._schedule_changed,
             "vpa.absence_registered": self._absence_registered,
@@ -124,24 +116,22 @@ class Detector:
             "vpa.customer_complaint": inactivity.customer_complaint,
             "vpa.offboarded": self._offboarded,
             "cmd.case.resolve": self._resolve,
-        }.get(env.type)
-        return handler(state, env, ctx) if handler else Result()
+        }
 
-    def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
-        if erasure.is_due(timer):
-            return erasure.erase()  # offboarded VPA_ERASE_AFTER_DAYS ago
-        result = Result()
+    def due(self, state: dict[str, Any], timer: Timer, ctx: Context) -> Result:
         if timer.name == inactivity.FOLLOW_UP_TIMER:
-            result = inactivity.decide(state, timer.payload["case_id"], ctx)
-        tidy(state, ctx)
-        return result
+            return inactivity.decide(state, timer.payload["case_id"], ctx)
+        return Result()
 
-    def roster_dependencies(self, state: dict) -> set[str]:
+    def tidy(self, state: dict[str, Any], ctx: Context) -> None:
+        tidy(state, ctx)
+
+    def roster_dependencies(self, state: dict[str, Any]) -> set[str]:
         """Open cases depend on their owner's record (and through it on the deputy's); a case
         handed over or flagged depends on which AT members are present (a rendezvous pick)."""
         return handover_dependencies(cases.owner(state), state.get("tasks", {}).values())
 
-    def reassign(self, state: dict, ctx: Context) -> Result:
+    def reassign(self, state: dict[str, Any], ctx: Context) -> Result:
         """Roster changed or a new day began: apply the handover policy to every open case, and
         request the follow-up reminders that had to be skipped while the owner was no active member."""
         out = Result()
@@ -163,7 +153,7 @@ class Detector:
 
     # ---- profile -------------------------------------------------------------------------
 
-    def _registered(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def registered(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
         state["offboarded"] = False
         erasure.cancel(state)
@@ -171,11 +161,11 @@ class Detector:
         state["profile"] = vpa_profile.from_registration(d, cases.profile(state))
         return self._sync_profile_to_cases(state, ctx)
 
-    def _profile_updated(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _profile_updated(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         vpa_profile.apply_update(state.setdefault("profile", {}), env.data)
         return self._sync_profile_to_cases(state, ctx)
 
-    def _sync_profile_to_cases(self, state: dict, ctx: Context) -> Result:
+    def _sync_profile_to_cases(self, state: dict[str, Any], ctx: Context) -> Result:
         """DESIGN 5.11: a changed owner or name moves onto the open cases (and into their drafts)."""
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):
@@ -193,7 +183,7 @@ class Detector:
 
     # ---- schedule changes (5.16, 5.17) -------------------------------------------------------
 
-    def _schedule_changed(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _schedule_changed(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         d, s, profile = env.data, ctx.settings, cases.profile(state)
         started_on = date.fromisoformat(profile["started_on"]) if profile.get("started_on") else None
         # DESIGN 5.2/5.17: tenure on the event's own local date.
@@ -206,7 +196,7 @@ class Detector:
 
     # ---- absences ------------------------------------------------------------------------
 
-    def _absence_registered(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _absence_registered(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         d, s = env.data, ctx.settings
         absences = state.setdefault("absences", {})
         facts = AbsenceFacts(d.absence_id, d.starts_on, d.ends_on)
@@ -218,7 +208,7 @@ class Detector:
                                  env.event_id)
         absences[d.absence_id] = {"starts_on": d.starts_on.isoformat()}  # "cancelled": True once cancelled
 
-        task_id = case_id("absence", env.vpa_id, d.absence_id)
+        task_id = case_id("absence", vpa_of(env), d.absence_id)
         existing = get_task(state, task_id)
         if is_active(existing):
             merged = [r for r in REASON_ORDER if r in set(existing["reasons"]) - set(FLAGS) | set(reasons)]
@@ -242,11 +232,11 @@ class Detector:
         task = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
         return Result(tasks=[task] if task else [])
 
-    def _absence_cancelled(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _absence_cancelled(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         absence = state.get("absences", {}).get(env.data.absence_id)
         if absence is not None:
             absence["cancelled"] = True
-        task_id = case_id("absence", env.vpa_id, env.data.absence_id)
+        task_id = case_id("absence", vpa_of(env), env.data.absence_id)
         if not is_active(get_task(state, task_id)):
             return Result()
         task = put_task(state, task_id, {"status": "cancelled"}, ctx, SERVICE, texts.HISTORY["cancelled"])
@@ -254,7 +244,7 @@ class Detector:
 
     # ---- class changes (5.20, 5.21) ----------------------------------------------------------
 
-    def _class_changed(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _class_changed(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
         profile = state.setdefault("profile", {})
         new = d.vpa_class.value
@@ -270,7 +260,7 @@ class Detector:
 
     # ---- closing ---------------------------------------------------------------------------
 
-    def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _offboarded(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         state["offboarded"] = True
         erasure.schedule(state, env.occurred_at, ctx)
         state["episode"] = None  # a new registration starts without a running inactivity episode
@@ -285,7 +275,7 @@ class Detector:
                 out.commands += inactivity.offboarded(state, task_id, ctx)
         return out
 
-    def _resolve(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _resolve(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         task_id = env.data.task_id
         if not task_id.startswith("case:"):
             return Result()  # not a case: another service owns it
@@ -301,6 +291,7 @@ class Detector:
             return Result(rejections=[f"Fall {task_id} ist bereits {labels.status(task['status'])}"])
         by = env.actor.initials if env.actor else SERVICE
         t = put_task(state, task_id, {"status": "done"}, ctx, by, texts.resolved(env.data.note))
+        assert t is not None  # an open case set to done always changes
         if task["kind"] == "inactive":
             inactivity.closed_by_hand(state, task_id)
         # Confirm the resolve to the reminders service, which acts on the reminders linked to the

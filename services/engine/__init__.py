@@ -1,1 +1,3 @@
-"""The partition engine, one algorithm for both runners: decoding at the edge, order keys, timers, roster re-evaluation. I/O-free."""
+"""The partition engine, one algorithm for both runners: decoding at the edge, order keys, timers,
+roster re-evaluation. I/O-free.
+"""

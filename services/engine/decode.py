@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 from pydantic import ValidationError
 
@@ -18,7 +18,7 @@ from schemas.envelope import ENVELOPE_TYPES, Envelope
 
 @dataclass(frozen=True)
 class Decoded:
-    envelope: Envelope
+    envelope: Envelope[Any]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import json
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable, MutableMapping, Optional, TypedDict
+from typing import Any, Iterable, MutableMapping, Optional, TypedDict, cast
 
 from schemas.dead_letters import DlqKind, DlqReason
 from schemas.envelope import Envelope, topic_for_type
@@ -46,7 +46,7 @@ from services.engine.timer_index import TimerIndex
 
 
 class Slot(TypedDict, total=False):
-    states: dict[str, dict]  # service -> its domain state for this VPA
+    states: dict[str, dict[str, Any]]  # service -> its domain state for this VPA
     seen: dict[str, int]  # recent event ids -> occurred_at (microseconds), for duplicate detection
     timers: dict[str, dict[str, list[int]]]  # service -> timer_id -> the order key of that timer
     pos: dict[str, int]  # input topic -> offset of the last record applied (a restart skips up to it)
@@ -80,12 +80,12 @@ class DlqRecord:
 
 @dataclass
 class Output:
-    tasks: list[dict] = field(default_factory=list)
-    commands: list[tuple[OrderKey, Envelope]] = field(default_factory=list)  # for other services
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    commands: list[tuple[OrderKey, Envelope[Any]]] = field(default_factory=list)  # for other services
     dlq: list[DlqRecord] = field(default_factory=list)
     erased: list[str] = field(default_factory=list)  # task ids to remove from the store (erasure)
     erased_vpas: list[str] = field(default_factory=list)  # VPAs whose every task leaves the store
-    counts: Counter = field(default_factory=Counter)  # (metric, *labels) -> increment
+    counts: Counter[Any] = field(default_factory=Counter)  # (metric, *labels) -> increment
 
     def __bool__(self) -> bool:
         return bool(self.tasks or self.commands or self.dlq or self.erased or self.erased_vpas)
@@ -114,7 +114,7 @@ _TIMER_ORIGIN = Origin("timer")
 _ROSTER_ORIGIN = Origin("roster re-evaluation")
 
 
-def _dedupe_key(env: Envelope) -> str:
+def _dedupe_key(env: Envelope[Any]) -> str:
     """DESIGN 5.4a: a repeated event_id is dropped only within its source. Commands (the dashlet's,
     already scoped to their principal, and the system's) are kept apart from the upstream's events,
     so no command's id can make an upstream event look repeated, or the other way round."""
@@ -130,10 +130,10 @@ class PartitionEngine:
         self.settings, self.name, self.mode, self.limits = settings, name, mode, limits
         self.slots: MutableMapping[str, Any] = {} if slots is None else slots
         self.out = Output()
-        self.stats: Counter = Counter()
+        self.stats: Counter[Any] = Counter()
         self.timers = TimerIndex()
         self.deps = DependencyIndex()
-        self._pending: list[tuple[OrderKey, int, Envelope, Origin]] = []  # emitted, not yet handled
+        self._pending: list[tuple[OrderKey, int, Envelope[Any], Origin]] = []  # emitted, not yet handled
         self._pending_seq = 0
         self._busy = False
         self._dirty: set[str] = set()
@@ -148,7 +148,7 @@ class PartitionEngine:
         self.watermarks: dict[str, Optional[OrderKey]] = {
             s: (tuple(meta["watermarks"][s]) if meta.get("watermarks", {}).get(s) else None) for s in follows}
         roster = self.slots.get(ROSTER_SLOT) or {}
-        self.roster: dict[str, dict] = Roster()  # versioned: see handover.presence
+        self.roster: dict[str, dict[str, Any]] = Roster()  # versioned: see handover.presence
         self.roster_positions: dict[int, int] = {int(k): v for k, v in roster.get("positions", {}).items()}
         self._roster_seen: dict[str, int] = dict(roster.get("seen", {}))
         self._member_seen: dict[str, dict[str, int]] = {}
@@ -205,7 +205,7 @@ class PartitionEngine:
             return
         self._step(env, input_key(env.occurred_at, position), origin, raw, wall)
 
-    def submit_keyed(self, env: Envelope, key: OrderKey, origin: Origin, upstream: str,
+    def submit_keyed(self, env: Envelope[Any], key: OrderKey, origin: Origin, upstream: str,
                      wall: Optional[datetime] = None) -> None:
         """A command the ``upstream`` service emitted, at the order key it was given there.
 
@@ -271,26 +271,26 @@ class PartitionEngine:
                 out[key] = self.slots.get(key)
         return out
 
-    def meta_record(self) -> dict:
+    def meta_record(self) -> dict[str, Any]:
         return {"clock": self.clock.isoformat() if self.clock else None,
                 "last": list(self.done_key) if self.done_key else None,
                 "watermarks": {s: list(k) for s, k in self.watermarks.items() if k},
                 "pos": self.positions}
 
-    def roster_record(self) -> dict:
+    def roster_record(self) -> dict[str, Any]:
         return {"positions": {str(p): o for p, o in self.roster_positions.items()}, "seen": self._roster_seen}
 
-    def member_record(self, initials: str) -> dict:
+    def member_record(self, initials: str) -> dict[str, Any]:
         return {"member": self.roster[initials], "seen": self._member_seen.get(initials, {})}
 
-    def _set_member(self, initials: str, member: dict) -> None:
+    def _set_member(self, initials: str, member: dict[str, Any]) -> None:
         self.roster[initials] = member
         self._boundaries.update(initials, member)
         self._dirty.add(MEMBER_PREFIX + initials)
 
     # ---- one step ------------------------------------------------------------------------------
 
-    def _step(self, env: Envelope, key: OrderKey, origin: Origin, raw: Optional[bytes],
+    def _step(self, env: Envelope[Any], key: OrderKey, origin: Origin, raw: Optional[bytes],
               wall: Optional[datetime]) -> None:
         assert not self._busy, "the engine is not re-entrant"
         self._busy = True
@@ -319,11 +319,12 @@ class PartitionEngine:
             else:
                 self.stats["replayed"] += 1
             self._done(key)
+            assert self.clock is not None  # moved to the input's time above, in every mode
             self._work(None, self.clock)  # timers it set in the past, then its commands
         finally:
             self._busy = False
 
-    def _apply(self, env: Envelope, key: OrderKey, origin: Origin, raw: Optional[bytes]) -> None:
+    def _apply(self, env: Envelope[Any], key: OrderKey, origin: Origin, raw: Optional[bytes]) -> None:
         topic = topic_for_type(env.type)
         if topic == Topic.roster:
             self._apply_roster(env, key, origin)
@@ -334,10 +335,11 @@ class PartitionEngine:
             if topic in proc.topics:
                 types = getattr(proc, "types", None)
                 if types is None or env.type in types:  # a type it ignores costs no call (no state copy)
-                    self._call(proc, env.vpa_id, key, origin, raw, env=env)
+                    # every input of a VPA topic names its VPA (the contract), so its slot key is set
+                    self._call(proc, cast(str, env.vpa_id), key, origin, raw, env=env)
                 self.out.counts[("events", proc.name, env.type)] += 1
 
-    def _apply_roster(self, env: Envelope, key: OrderKey, origin: Origin) -> None:
+    def _apply_roster(self, env: Envelope[Any], key: OrderKey, origin: Origin) -> None:
         initials = roster_key(env)
         old = self.roster.get(initials)
         member = apply_roster_event(old, env)
@@ -383,6 +385,7 @@ class PartitionEngine:
             elif best[1] == "timer":
                 self._fire_timer()
             else:
+                assert midnight is not None  # chosen only when there is one
                 self._move_clock(midnight)
                 day = local_date(midnight, self.settings.tz)
                 yesterday = day - timedelta(days=1)
@@ -398,7 +401,7 @@ class PartitionEngine:
         marks = list(self.watermarks.values())
         return (-1,) if any(m is None for m in marks) else min(marks)  # type: ignore[type-var]
 
-    def _handle_command(self, env: Envelope, key: OrderKey, origin: Origin) -> None:
+    def _handle_command(self, env: Envelope[Any], key: OrderKey, origin: Origin) -> None:
         if self._is_duplicate(env):
             self.stats["duplicates"] += 1
             self.out.counts[("duplicates",)] += 1
@@ -444,7 +447,7 @@ class PartitionEngine:
     # ---- calling a service ----------------------------------------------------------------------
 
     def _call(self, proc: Processor, slot_key: str, key: OrderKey, origin: Origin, raw: Optional[bytes], *,
-              env: Optional[Envelope] = None, timer_id: Optional[str] = None) -> None:
+              env: Optional[Envelope[Any]] = None, timer_id: Optional[str] = None) -> None:
         """handle (``env``), on_timer (``timer_id``) or else reassign, on a copy of the state: a
         failing call leaves the stored state as it was and sends its input to the DLQ."""
         slot = self.slots.get(slot_key)
@@ -454,7 +457,8 @@ class PartitionEngine:
         if env is None and timer_id is None and not stored:
             return  # nothing to re-evaluate
         state = json_copy(stored)
-        ctx = Context(now=self.clock, settings=self.settings, roster=self.roster)
+        # The clock is set before any rule runs: the first input moves it before its call.
+        ctx = Context(now=cast(datetime, self.clock), settings=self.settings, roster=self.roster)
         try:
             if env is not None:
                 result = proc.handle(state, env, ctx)
@@ -480,7 +484,8 @@ class PartitionEngine:
         if result.erase:
             self._erase(slot_key, proc)
 
-    def _store(self, slot_key: str, slot: dict, proc: Processor, stored: dict, state: dict, key: OrderKey) -> None:
+    def _store(self, slot_key: str, slot: dict[str, Any], proc: Processor, stored: dict[str, Any],
+               state: dict[str, Any], key: OrderKey) -> None:
         old_timers, new_timers = stored.get("timers", {}), state.get("timers", {})
         if state == stored and (slot_key in self.slots or not state):
             return
@@ -527,7 +532,7 @@ class PartitionEngine:
         self._dirty.add(slot_key)
 
     def _publish(self, proc: Processor, result: Result, key: OrderKey, origin: Origin,
-                 env: Optional[Envelope], raw: Optional[bytes]) -> None:
+                 env: Optional[Envelope[Any]], raw: Optional[bytes]) -> None:
         out = self.out
         out.tasks += result.tasks
         out.counts[("tasks", proc.name)] += len(result.tasks)
@@ -549,7 +554,7 @@ class PartitionEngine:
 
     # ---- duplicates and restarts ----------------------------------------------------------------
 
-    def _seen_of(self, env: Envelope) -> Optional[dict]:
+    def _seen_of(self, env: Envelope[Any]) -> Optional[dict[str, Any]]:
         if env.vpa_id is None:
             if topic_for_type(env.type) == Topic.roster:
                 return self._member_seen.get(roster_key(env))
@@ -557,14 +562,14 @@ class PartitionEngine:
         slot = self.slots.get(env.vpa_id)
         return slot.get("seen") if slot else None
 
-    def _is_duplicate(self, env: Envelope) -> bool:
+    def _is_duplicate(self, env: Envelope[Any]) -> bool:
         seen = self._seen_of(env)
-        if bool(seen) and _dedupe_key(env) in seen:
+        if seen and _dedupe_key(env) in seen:
             return True
         # Roster event ids kept in the roster slot before members had slots of their own.
         return env.vpa_id is None and env.event_id in self._roster_seen
 
-    def _remember(self, env: Envelope, origin: Origin) -> None:
+    def _remember(self, env: Envelope[Any], origin: Origin) -> None:
         """Keep the event id for the dedupe window (DESIGN 4.2), forgetting older ones."""
         at = micros(env.occurred_at)
         horizon = micros(self.clock) - self.limits.dedupe_window // timedelta(microseconds=1) if self.clock else at
@@ -596,7 +601,7 @@ class PartitionEngine:
             del seen[event_id]
         seen[_dedupe_key(env)] = at
 
-    def _already_applied(self, env: Envelope, origin: Origin) -> bool:
+    def _already_applied(self, env: Envelope[Any], origin: Origin) -> bool:
         """After a restart the records since the last commit come again: recognise those whose
         effect is stored already (by the input position the slot records)."""
         if origin.offset < 0 or not origin.topic:
@@ -605,7 +610,10 @@ class PartitionEngine:
             return origin.offset < self.roster_positions.get(origin.partition, 0)
         if env.vpa_id is not None:
             slot = self.slots.get(env.vpa_id)
-            return bool(slot) and slot.get("pos", {}).get(origin.topic, -1) >= origin.offset
+            if not slot:
+                return False
+            applied: int = slot.get("pos", {}).get(origin.topic, -1)
+            return applied >= origin.offset
         return self.positions.get(origin.topic, -1) >= origin.offset
 
 
@@ -613,14 +621,14 @@ def _rank_of(proc: Processor) -> int:
     return getattr(proc, "rank", 0)
 
 
-def _dependencies(proc: Processor, state: dict) -> set[str]:
+def _dependencies(proc: Processor, state: dict[str, Any]) -> set[str]:
     deps = getattr(proc, "roster_dependencies", None)
     if deps is None:
         return {ANY_ROSTER_CHANGE} if state else set()
     return set(deps(state))
 
 
-def _describe_call(slot_key: str, service: str, timer_id: Optional[str], state: dict,
+def _describe_call(slot_key: str, service: str, timer_id: Optional[str], state: dict[str, Any],
                    now: Optional[datetime]) -> bytes:
     """What the DLQ gets for a failed timer or re-evaluation: enough to find and redo it."""
     timer = state.get("timers", {}).get(timer_id) if timer_id else None

@@ -16,7 +16,7 @@ import bisect
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from services.core.ids import rendezvous_score
 from services.core.processor import ANY_ROSTER_CHANGE, PICK, role_token
@@ -41,10 +41,10 @@ class MemberChange:
 
 class DependencyIndex:
     def __init__(self) -> None:
-        self._by_token: dict[str, set] = defaultdict(set)
+        self._by_token: dict[str, set[Any]] = defaultdict(set)
         self._tokens: dict[object, frozenset[str]] = {}
         # rendezvous picks: role -> assignee -> key -> (its score for that assignee, the refs picked so)
-        self._picks: dict[str, dict[str, dict[str, tuple[tuple[int, str], set]]]] = defaultdict(
+        self._picks: dict[str, dict[str, dict[str, tuple[tuple[int, str], set[Any]]]]] = defaultdict(
             lambda: defaultdict(dict))
 
     def update(self, ref: object, tokens: Iterable[str]) -> None:
@@ -88,7 +88,7 @@ class DependencyIndex:
             if not by_assignee[assignee]:
                 del by_assignee[assignee]
 
-    def affected(self, changes: Iterable[MemberChange], roster: Mapping[str, dict]) -> list:
+    def affected(self, changes: Iterable[MemberChange], roster: Mapping[str, dict[str, Any]]) -> list[Any]:
         """What these members' changes can affect, sorted: the tasks of the members (and of those
         whose deputy they are), the picks a member leaving held or a member arriving would win,
         and what waits for any member of a role to arrive or leave."""
@@ -98,7 +98,7 @@ class DependencyIndex:
         deputies_of = getattr(roster, "deputies_of", None)  # a roster.Roster keeps an index
         tokens |= (deputies_of(changed) if deputies_of is not None
                    else {initials for initials, m in roster.items() if m.get("deputy") in changed})
-        refs: set = set()
+        refs: set[Any] = set()
         for c in changes:
             for role in ("at", "vpa_manager"):
                 if c.came(role) or c.left(role):
@@ -122,14 +122,14 @@ class BoundaryIndex:
     the changed member's absences, not the whole roster's (``boundary_dates`` and
     ``members_with_boundary_on`` computed incrementally)."""
 
-    def __init__(self, roster: Mapping[str, dict] = {}) -> None:  # noqa: B006 - read only
+    def __init__(self, roster: Mapping[str, dict[str, Any]] = {}) -> None:  # noqa: B006 - read only
         self._of: dict[str, frozenset[date]] = {}  # member -> its boundary dates
         self._on: dict[date, set[str]] = {}  # date -> members with a boundary on it
         self.dates: list[date] = []  # sorted keys of _on
         for initials, member in roster.items():
             self.update(initials, member)
 
-    def update(self, initials: str, member: Optional[dict]) -> None:
+    def update(self, initials: str, member: Optional[dict[str, Any]]) -> None:
         new = frozenset(_member_boundaries(member))
         old = self._of.get(initials, frozenset())
         if new == old:
@@ -157,7 +157,7 @@ class BoundaryIndex:
         return set(self._on.get(day, ()))
 
 
-def _member_boundaries(member: Optional[dict]) -> Iterable[date]:
+def _member_boundaries(member: Optional[dict[str, Any]]) -> Iterable[date]:
     for a in (member or {}).get("absences", {}).values():
         if a.get("ended"):
             continue
@@ -166,7 +166,7 @@ def _member_boundaries(member: Optional[dict]) -> Iterable[date]:
             yield date.fromisoformat(a["ends_on"]) + timedelta(days=1)
 
 
-def boundary_dates(roster: Mapping[str, dict]) -> list[date]:
+def boundary_dates(roster: Mapping[str, dict[str, Any]]) -> list[date]:
     """Sorted local dates whose midnight starts or ends (the day after ``ends_on``) an absence."""
     dates: set[date] = set()
     for member in roster.values():
@@ -184,14 +184,14 @@ def next_boundary_after(dates: list[date], day: date) -> Optional[date]:
     return dates[i] if i < len(dates) else None
 
 
-def members_with_boundary_on(roster: Mapping[str, dict], day: date) -> set[str]:
+def members_with_boundary_on(roster: Mapping[str, dict[str, Any]], day: date) -> set[str]:
     iso, before = day.isoformat(), (day - timedelta(days=1)).isoformat()
     return {initials for initials, m in roster.items()
             for a in m.get("absences", {}).values()
             if not a.get("ended") and (a["starts_on"] == iso or a.get("ends_on") == before)}
 
 
-def policy_view(member: Optional[dict], day: date) -> tuple:
+def policy_view(member: Optional[dict[str, Any]], day: date) -> tuple[Any, ...]:
     """What the handover policy (and the facts it explains itself with) reads of a member on
     ``day``: a roster change that leaves this as it was re-evaluates nothing today. A change for
     a later day (an absence registered ahead) is re-evaluated at its boundary midnight."""

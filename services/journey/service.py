@@ -13,17 +13,18 @@ date lies within the stage's first ``journey_grace_days`` days (5.23), and sets 
 from __future__ import annotations
 
 from datetime import date
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from schemas.envelope import Envelope
 from schemas.topics import Topic
 from services.core import erasure
+from services.core.dispatch import Handler, RuleService
 from services.core import evidence, labels
 from services.core import german
 from services.core import profile as vpa_profile
 from services.core.handover import pick_among, present_managers
 from services.core.ids import journey_task_id
-from services.core.processor import Context, Result, Timer, cancel_timer, pick_token, role_token, set_timer
+from services.core.processor import Context, Result, Timer, cancel_timer, pick_token, role_token, set_timer, vpa_of
 from services.core.tasks import get_task, is_active, put_task, retire
 from services.core.timeutil import at_local, local_date
 from services.journey import texts
@@ -51,12 +52,12 @@ def class_reasons(stage: str, vpa_class: Optional[str]) -> list[str]:
     return ["class_unknown"]
 
 
-def manager_pick(vpa_id: str, roster: Mapping[str, dict], on: date) -> Optional[str]:
+def manager_pick(vpa_id: str, roster: Mapping[str, dict[str, Any]], on: date) -> Optional[str]:
     """An available VPA Manager for ``vpa_id``: rendezvous hashing over the present managers (5.7)."""
     return pick_among(vpa_id, present_managers(roster, on))
 
 
-def assignee_for(stage: str, vpa_id: str, profile: dict, ctx: Context) -> tuple[Optional[str], bool]:
+def assignee_for(stage: str, vpa_id: str, profile: dict[str, Any], ctx: Context) -> tuple[Optional[str], bool]:
     """Who works ``stage`` (DESIGN 2.3, 5.10), and whether that is a fallback to the at_owner."""
     owner = profile.get("at_owner")
     if stage == NEW_3_6:
@@ -67,7 +68,8 @@ def assignee_for(stage: str, vpa_id: str, profile: dict, ctx: Context) -> tuple[
     return owner, False
 
 
-def _facts(state: dict, stage: str, reasons: list[str], assignee: Optional[str], fallback: bool) -> list[dict]:
+def _facts(state: dict[str, Any], stage: str, reasons: list[str], assignee: Optional[str],
+           fallback: bool) -> list[dict[str, Any]]:
     """Why the stage's task exists and who works it: tenure and stage, class, assignee."""
     profile = state.get("profile") or {}
     out = []
@@ -80,7 +82,7 @@ def _facts(state: dict, stage: str, reasons: list[str], assignee: Optional[str],
     return out + ([who] if who else [])
 
 
-def _derived(state: dict, stage: str, ctx: Context) -> dict:
+def _derived(state: dict[str, Any], stage: str, ctx: Context) -> dict[str, Any]:
     """The fields of a stage's task that follow from the profile and the roster."""
     profile = state.get("profile") or {}
     reasons = class_reasons(stage, profile.get("class"))
@@ -92,48 +94,32 @@ def _derived(state: dict, stage: str, ctx: Context) -> dict:
             "evidence": facts}
 
 
-def _one(task: Optional[dict]) -> Result:
+def _one(task: Optional[dict[str, Any]]) -> Result:
     return Result(tasks=[task] if task else [])
 
 
-class Journey:
+class Journey(RuleService):
     name = SERVICE
     rank = 2
     topics = frozenset({Topic.events, Topic.commands})
     types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.class_changed", "vpa.onboarding_call_completed",
                        "vpa.checkin_call_scheduled", "vpa.offboarded", "cmd.journey.clear", erasure.ERASE_COMMAND})  # what handle acts on
 
-    def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
-        if env.type == erasure.ERASE_COMMAND:
-            return erasure.erase()  # on request (vpa erase): this service forgets the VPA
-        result = self._handle(state, env, ctx)
-        retire(state, ctx)
-        return result
-
-    def _handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
-        if env.type == "vpa.registered":
-            return self._registered(state, env, ctx)
-        if state.get("offboarded") and env.type.startswith("vpa."):
-            return Result()  # DESIGN 5.24: after offboarding only a new registration counts
-        handler = {
+    def handlers(self) -> Mapping[str, Handler]:
+        return {
             "vpa.profile_updated": self._profile_updated,
             "vpa.class_changed": self._class_changed,
             "vpa.onboarding_call_completed": self._onboarding_done,
             "vpa.checkin_call_scheduled": self._checkin_scheduled,
             "vpa.offboarded": self._offboarded,
             "cmd.journey.clear": self._clear_command,
-        }.get(env.type)
-        return handler(state, env, ctx) if handler else Result()
+        }
 
-    def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
-        """The 06:00 sweep for this VPA on the first day of its next stage."""
-        if erasure.is_due(timer):
-            return erasure.erase()  # offboarded VPA_ERASE_AFTER_DAYS ago
-        result = self._sweep(state, timer, ctx)
+    def tidy(self, state: dict[str, Any], ctx: Context) -> None:
         retire(state, ctx)
-        return result
 
-    def _sweep(self, state: dict, timer: Timer, ctx: Context) -> Result:
+    def due(self, state: dict[str, Any], timer: Timer, ctx: Context) -> Result:
+        """The 06:00 sweep for this VPA on the first day of its next stage."""
         if timer.name != TIMER_NAME or state.get("offboarded") or not state.get("profile"):
             return Result()
         started = date.fromisoformat(state["profile"]["started_on"])
@@ -145,7 +131,7 @@ class Journey:
         self._schedule(state, started, stage_start(started, stage), ctx)
         return out
 
-    def roster_dependencies(self, state: dict) -> set[str]:
+    def roster_dependencies(self, state: dict[str, Any]) -> set[str]:
         """Only an open NEW_GT_12 reads the roster, the present VPA Managers: a task with a picked
         manager changes when that manager leaves or one scoring higher arrives (the pick); one
         that fell back to the at_owner, when any manager arrives (or leaves: the owner may be one)."""
@@ -153,12 +139,13 @@ class Journey:
         task = get_task(state, journey_task_id(vpa_id, NEW_GT_12)) if vpa_id else None
         if not is_active(task):
             return set()
+        assert vpa_id is not None  # an active task was found under it
         assignee = task.get("assignee")
         if not assignee or assignee == (state.get("profile") or {}).get("at_owner"):
             return {role_token("vpa_manager")}
         return {pick_token(assignee, vpa_id, role="vpa_manager")}
 
-    def reassign(self, state: dict, ctx: Context) -> Result:
+    def reassign(self, state: dict[str, Any], ctx: Context) -> Result:
         """Roster changed (or an absence boundary): re-pick the VPA Manager of an open NEW_GT_12."""
         vpa_id = state.get("vpa_id")
         if vpa_id is None:
@@ -175,7 +162,7 @@ class Journey:
 
     # ---- registration and the sweep timer ----------------------------------------------------
 
-    def _registered(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def registered(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
         state["vpa_id"] = env.vpa_id
         state["offboarded"] = False
@@ -191,7 +178,7 @@ class Journey:
         self._schedule(state, d.started_on, on, ctx)
         return out
 
-    def _schedule(self, state: dict, started: date, after: date, ctx: Context) -> None:
+    def _schedule(self, state: dict[str, Any], started: date, after: date, ctx: Context) -> None:
         """Set the VPA's one timer: sweep time on the first day of the next stage after ``after``."""
         nxt = next_boundary(started, after)
         if nxt is None:
@@ -201,7 +188,7 @@ class Journey:
         due = at_local(first_day, ctx.settings.journey_sweep_time, ctx.settings.tz)
         set_timer(state, TIMER_ID, due, TIMER_NAME, {"stage": stage})
 
-    def _open(self, state: dict, stage: str, ctx: Context, reopen: bool) -> Result:
+    def _open(self, state: dict[str, Any], stage: str, ctx: Context, reopen: bool) -> Result:
         """Open ``stage``'s task. An existing task is left alone (cleared stays cleared), except that
         a re-registration (``reopen``) reopens one cancelled by an earlier offboarding."""
         task_id = journey_task_id(state["vpa_id"], stage)
@@ -216,15 +203,15 @@ class Journey:
 
     # ---- profile and class -------------------------------------------------------------------
 
-    def _profile_updated(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _profile_updated(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         vpa_profile.apply_update(state.setdefault("profile", {}), env.data)
         return self._sync_open_tasks(state, ctx)
 
-    def _class_changed(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _class_changed(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         state.setdefault("profile", {})["class"] = env.data.vpa_class.value
         return self._sync_open_tasks(state, ctx)
 
-    def _sync_open_tasks(self, state: dict, ctx: Context) -> Result:
+    def _sync_open_tasks(self, state: dict[str, Any], ctx: Context) -> Result:
         """DESIGN 5.11 and 5.23: owner, assignee, name and class reasons follow the profile."""
         out = Result()
         if "vpa_id" not in state:
@@ -242,7 +229,7 @@ class Journey:
 
     # ---- clearing ----------------------------------------------------------------------------
 
-    def _clear(self, state: dict, stage: str, ctx: Context, by: str, change: str) -> Result:
+    def _clear(self, state: dict[str, Any], stage: str, ctx: Context, by: str, change: str) -> Result:
         """Mark an open task of ``stage`` done; without one nothing changes (5.23)."""
         if "vpa_id" not in state:
             return Result()
@@ -251,15 +238,15 @@ class Journey:
             return Result()
         return _one(put_task(state, task_id, {"status": "done"}, ctx, by, change))
 
-    def _onboarding_done(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _onboarding_done(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         return self._clear(state, NEW_0_3, ctx, SERVICE, texts.HISTORY["onboarding"])
 
-    def _checkin_scheduled(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _checkin_scheduled(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
         when = german.moment(d.scheduled_for, ctx.settings.tz)
         return self._clear(state, NEW_3_6, ctx, SERVICE, texts.checkin_cleared(when, d.buddy))
 
-    def _clear_command(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _clear_command(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         stage = env.data.stage.value
         actor = env.actor
         role = actor.role.value if actor else None
@@ -268,7 +255,7 @@ class Journey:
             return Result(rejections=[
                 f"nur ein VPA Manager darf {stage} von {env.vpa_id} entfernen; "
                 f"{actor.initials if actor else 'unbekannt'} ist {labels.role(role)}"])
-        task_id = journey_task_id(env.vpa_id, stage)
+        task_id = journey_task_id(vpa_of(env), stage)
         task = get_task(state, task_id)
         if not is_active(task):
             status = f" (er ist {labels.status(task['status'])})" if task else ""
@@ -278,7 +265,7 @@ class Journey:
 
     # ---- offboarding -------------------------------------------------------------------------
 
-    def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _offboarded(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         state["offboarded"] = True
         erasure.schedule(state, env.occurred_at, ctx)
         cancel_timer(state, TIMER_ID)

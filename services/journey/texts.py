@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Optional
+from typing import Any, Optional
 
-from services.core.evidence import day, fact
+from services.core.evidence import fact
+from services.core.german import day
 
 TITLES = {
     "NEW_0_3": "NEU in 0-3 Monate: neuer VPA, der noch geboardet wird",
@@ -61,7 +62,7 @@ def cleared(note: Optional[str]) -> str:
     return f"Flag entfernt: {note}" if note else "Flag entfernt"
 
 
-def changes(old: dict, new: dict) -> str:
+def changes(old: dict[str, Any], new: dict[str, Any]) -> str:
     """History text for an update of an open task (assignee, reasons, name)."""
     parts = []
     if "owner" in new and old.get("owner") != new["owner"]:
@@ -87,12 +88,13 @@ STAGE_LABELS = {"NEW_0_3": "NEU 0-3 Monate", "NEW_3_6": "NEU 3-6 Monate", "NEW_6
                 "NEW_9_12": "NEU 9-12 Monate", "NEW_GT_12": "NEU > 12 Monate"}
 
 
-def tenure_fact(stage: str, started_on: date, stage_starts: date, months: int, event_id: Optional[str]) -> dict:
+def tenure_fact(stage: str, started_on: date, stage_starts: date, months: int,
+                event_id: Optional[str]) -> dict[str, Any]:
     return fact("tenure", f"Dabei seit {day(started_on)}: die Stufe {STAGE_LABELS[stage]} beginnt nach "
                           f"{months} Monaten, am {day(stage_starts)}.", event_id)
 
 
-def class_fact(reason: str) -> dict:
+def class_fact(reason: str) -> dict[str, Any]:
     # Named by the reason, not the class: C -> D keeps the reason and so the fact (no new version).
     text = {
         "measures_needed": "Klasse C oder D: Maßnahmen mit dem VPA Manager besprechen.",
@@ -102,7 +104,7 @@ def class_fact(reason: str) -> dict:
     return fact(reason, text)
 
 
-def assignee_fact(stage: str, assignee: Optional[str], fallback: bool, vpa_id: str) -> Optional[dict]:
+def assignee_fact(stage: str, assignee: Optional[str], fallback: bool, vpa_id: str) -> Optional[dict[str, Any]]:
     """Why this person works the stage (DESIGN 2.3): buddy, VPA Manager pick, or the AT owner."""
     if stage == "NEW_3_6":
         if fallback:

@@ -15,11 +15,12 @@ due, and whenever the runner calls ``reassign`` (roster changes and absence boun
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 from schemas.envelope import Envelope
 from schemas.topics import Topic
 from services.core import erasure
+from services.core.dispatch import Handler, RuleService
 from services.core import evidence, labels
 from services.core import german
 from services.core.handover import FLAGS, Assignment, assign, describe, handover_dependencies, with_flag
@@ -42,16 +43,16 @@ def _reminder_id(task_id: str) -> str:
     return task_id.removeprefix("reminder:")
 
 
-def _name(state: dict) -> Optional[str]:
+def _name(state: dict[str, Any]) -> Optional[str]:
     return (state.get("profile") or {}).get("name")
 
 
-def _by(env: Envelope) -> str:
+def _by(env: Envelope[Any]) -> str:
     return env.actor.initials if env.actor else SERVICE
 
 
-def _handover(task: Optional[dict], owner: str, reminder_id: str, ctx: Context,
-              facts: Optional[list[dict]] = None) -> tuple[dict, Optional[str]]:
+def _handover(task: Optional[dict[str, Any]], owner: str, reminder_id: str, ctx: Context,
+              facts: Optional[list[dict[str, Any]]] = None) -> tuple[dict[str, Any], Optional[str]]:
     """Assignee, reasons and evidence under the HandoverPolicy, plus the history text when they change.
 
     On creation (``task`` None) the first assignment is part of the creation (5.9): the text is
@@ -70,12 +71,12 @@ def _handover(task: Optional[dict], owner: str, reminder_id: str, ctx: Context,
     return fields, None
 
 
-def _publish(out: Result, task: Optional[dict]) -> None:
+def _publish(out: Result, task: Optional[dict[str, Any]]) -> None:
     if task:
         out.tasks.append(task)
 
 
-def _live_reminder(state: dict, env: Envelope) -> tuple[Optional[dict], Optional[Result]]:
+def _live_reminder(state: dict[str, Any], env: Envelope[Any]) -> tuple[Optional[dict[str, Any]], Optional[Result]]:
     """The waiting/open reminder a command is about, or the rejection (reschedule, complete)."""
     reminder_id = env.data.reminder_id
     task = get_task(state, reminder_task_id(reminder_id))
@@ -86,7 +87,7 @@ def _live_reminder(state: dict, env: Envelope) -> tuple[Optional[dict], Optional
     return task, None
 
 
-def tidy(state: dict, ctx: Context) -> None:
+def tidy(state: dict[str, Any], ctx: Context) -> None:
     """Closed reminders become tombstones (issue 11); the link to a case is kept only while the
     reminder is live (a resolved case cancels live reminders only)."""
     retire(state, ctx, reopens=lambda task_id: False)  # a reminder_id is never set twice
@@ -100,7 +101,7 @@ def tidy(state: dict, ctx: Context) -> None:
             del state["links"]
 
 
-class Reminders:
+class Reminders(RuleService):
     name = SERVICE
     rank = 1
     topics = frozenset({Topic.events, Topic.commands})
@@ -109,36 +110,20 @@ class Reminders:
 
     # ---- processor protocol ----------------------------------------------------------------
 
-    def handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
-        if env.type == erasure.ERASE_COMMAND:
-            return erasure.erase()  # on request (vpa erase): this service forgets the VPA
-        result = self._handle(state, env, ctx)
-        tidy(state, ctx)
-        return result
-
-    def _handle(self, state: dict, env: Envelope, ctx: Context) -> Result:
-        if env.type == "vpa.registered":
-            return self._registered(state, env, ctx)
-        if env.type.startswith("vpa.") and state.get("offboarded"):
-            return Result()  # DESIGN 5.24: after offboarding only a new registration counts
-        handler = {
+    def handlers(self) -> Mapping[str, Handler]:
+        return {
             "vpa.profile_updated": self._profile_updated,
             "vpa.offboarded": self._offboarded,
             "cmd.reminder.set": self._set,
             "cmd.reminder.complete": self._complete,
             "cmd.reminder.reschedule": self._reschedule,
             "cmd.case.resolve": self._case_resolved,
-        }.get(env.type)
-        return handler(state, env, ctx) if handler else Result()
+        }
 
-    def on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
-        if erasure.is_due(timer):
-            return erasure.erase()  # offboarded VPA_ERASE_AFTER_DAYS ago
-        result = self._on_timer(state, timer, ctx)
+    def tidy(self, state: dict[str, Any], ctx: Context) -> None:
         tidy(state, ctx)
-        return result
 
-    def _on_timer(self, state: dict, timer: Timer, ctx: Context) -> Result:
+    def due(self, state: dict[str, Any], timer: Timer, ctx: Context) -> Result:
         if timer.name != DUE_TIMER:
             return Result()
         reminder_id = timer.payload["reminder_id"]
@@ -153,14 +138,14 @@ class Reminders:
         _publish(out, put_task(state, task_id, fields, ctx, SERVICE, texts.with_assignment(texts.DUE, moved)))
         return out
 
-    def roster_dependencies(self, state: dict) -> set[str]:
+    def roster_dependencies(self, state: dict[str, Any]) -> set[str]:
         """Each live reminder depends on its owner (who set it), handed-over ones on who is present."""
         deps: set[str] = set()
         for task in state.get("tasks", {}).values():
             deps |= handover_dependencies(task["owner"], [task], lambda t: _reminder_id(t["task_id"]))
         return deps
 
-    def reassign(self, state: dict, ctx: Context) -> Result:
+    def reassign(self, state: dict[str, Any], ctx: Context) -> Result:
         """Roster changed or an absence boundary passed: re-apply the policy to every live reminder."""
         out = Result()
         cause = texts.reassign_cause(ctx.now.astimezone(ctx.settings.tz).time())
@@ -175,26 +160,26 @@ class Reminders:
 
     # ---- profile ---------------------------------------------------------------------------
 
-    def _registered(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def registered(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         state["offboarded"] = False
         erasure.cancel(state)
         state["profile"] = {"name": env.data.name}
         return self._sync_name(state, ctx)
 
-    def _profile_updated(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _profile_updated(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         if "name" not in env.data.model_fields_set or env.data.name is None:
             return Result()  # reminders keep the owner who set them (5.11): only the name matters
         state.setdefault("profile", {})["name"] = env.data.name
         return self._sync_name(state, ctx)
 
-    def _sync_name(self, state: dict, ctx: Context) -> Result:
+    def _sync_name(self, state: dict[str, Any], ctx: Context) -> Result:
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):
             if is_active(task):
                 _publish(out, put_task(state, task_id, {"vpa_name": _name(state)}, ctx, SERVICE, texts.PROFILE))
         return out
 
-    def _offboarded(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _offboarded(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         state["offboarded"] = True
         erasure.schedule(state, env.occurred_at, ctx)
         out = Result()
@@ -206,7 +191,7 @@ class Reminders:
 
     # ---- commands --------------------------------------------------------------------------
 
-    def _set(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _set(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
         task_id = reminder_task_id(d.reminder_id)
         if state.get("offboarded"):
@@ -230,14 +215,17 @@ class Reminders:
             **({"case_task_id": d.case_task_id} if d.case_task_id else {}),
         }
         change = texts.with_assignment(texts.set_(d.owner, german.moment(d.due_at, ctx.settings.tz)), handed)
-        return Result(tasks=[put_task(state, task_id, fields, ctx, _by(env), change)])
+        out = Result()
+        _publish(out, put_task(state, task_id, fields, ctx, _by(env), change))
+        return out
 
-    def _reschedule(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _reschedule(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
         task_id = reminder_task_id(d.reminder_id)
         task, rejection = _live_reminder(state, env)
         if rejection:
             return rejection
+        assert task is not None  # no rejection: the live reminder
         due = fmt(d.due_at, ctx.settings.tz)
         status = self._schedule(state, d.reminder_id, d.due_at, ctx)
         # The due fact moves with the due time; the others (who set it, the case) stay.
@@ -251,7 +239,7 @@ class Reminders:
                                                      moved)))
         return out
 
-    def _complete(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _complete(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
         task_id = reminder_task_id(d.reminder_id)
         task, rejection = _live_reminder(state, env)
@@ -262,9 +250,11 @@ class Reminders:
                            "VPA-Akte gepflegt ist (file_updated: true)")
         cancel_timer(state, _timer_id(d.reminder_id))
         # DESIGN 5.14: completion does not resolve a linked case.
-        return Result(tasks=[put_task(state, task_id, {"status": "done"}, ctx, _by(env), texts.COMPLETED)])
+        out = Result()
+        _publish(out, put_task(state, task_id, {"status": "done"}, ctx, _by(env), texts.COMPLETED))
+        return out
 
-    def _case_resolved(self, state: dict, env: Envelope, ctx: Context) -> Result:
+    def _case_resolved(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
         """DESIGN 5.13 and 5.13a: what a closed case does to the reminders linked to it.
 
         Only the detector's confirmation counts (its event id; it sends one when a case really
@@ -298,7 +288,7 @@ class Reminders:
     # ---- helpers ---------------------------------------------------------------------------
 
     @staticmethod
-    def _schedule(state: dict, reminder_id: str, due_at: datetime, ctx: Context) -> str:
+    def _schedule(state: dict[str, Any], reminder_id: str, due_at: datetime, ctx: Context) -> str:
         """``waiting`` with a due timer when ``due_at`` is ahead of the clock, else ``open`` at once."""
         if due_at > ctx.now:
             set_timer(state, _timer_id(reminder_id), due_at, DUE_TIMER, {"reminder_id": reminder_id})

@@ -7,7 +7,7 @@ its start runs over midnight (e.g. 20:00–08:00).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from services.config.settings import Settings
 from services.core.timeutil import at_local, parse
@@ -43,7 +43,7 @@ def next_shift(now: datetime, settings: Settings) -> Optional[tuple[datetime, da
     return min(upcoming) if upcoming else None
 
 
-def due_in_current_shift(task: Mapping, now: datetime, settings: Settings) -> bool:
+def due_in_current_shift(task: Mapping[str, Any], now: datetime, settings: Settings) -> bool:
     """Is the task waiting or open and due by the end of the current shift (overdue included)?
 
     Between shifts nothing is "due in the current shift": False."""

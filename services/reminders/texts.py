@@ -5,11 +5,12 @@ Reminder werden von AT-Kollegen übernommen, wenn ursprünglicher Bearbeiter im 
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Optional
+from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
 from schemas.envelope import Envelope
-from services.core.evidence import fact, moment
+from services.core.evidence import fact
+from services.core.german import moment
 
 ACTION = ("Reminder bearbeiten. Entferne den Reminder, wenn der Fall gelöst und die VPA-Akte "
           "gepflegt ist.")
@@ -72,7 +73,8 @@ def reassign_cause(local: time) -> str:
 
 # ---- evidence ("Warum") ------------------------------------------------------------------------
 
-def set_facts(env: Envelope, owner: str, due_at: datetime, case_task_id: Optional[str], tz: ZoneInfo) -> list[dict]:
+def set_facts(env: Envelope[Any], owner: str, due_at: datetime, case_task_id: Optional[str],
+              tz: ZoneInfo) -> list[dict[str, Any]]:
     """Who set the reminder and for whom, its case, when it is due."""
     actor = env.actor
     if actor is None or actor.role.value == "system":
@@ -89,7 +91,7 @@ def set_facts(env: Envelope, owner: str, due_at: datetime, case_task_id: Optiona
     return out
 
 
-def rescheduled_fact(env: Envelope, due_at: datetime, tz: ZoneInfo) -> dict:
+def rescheduled_fact(env: Envelope[Any], due_at: datetime, tz: ZoneInfo) -> dict[str, Any]:
     by = env.actor.initials if env.actor else "System"
     return fact("due", f"Fällig am {moment(due_at, tz)} (verschoben von {by} am {moment(env.occurred_at, tz)}).",
                 env.event_id)

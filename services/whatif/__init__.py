@@ -1,1 +1,3 @@
-"""vpa whatif: a history replayed with changed business-rule settings, compared, and drawn as a report."""
+"""vpa whatif: a history replayed with changed business-rule settings, compared, and drawn as a
+report.
+"""

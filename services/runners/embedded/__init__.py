@@ -1,1 +1,2 @@
-"""The embedded driver: every service in one process over one engine, for vpa replay and vpa demo."""
+"""The embedded driver: every service in one process over one engine, for vpa replay and vpa demo.
+"""
