@@ -134,7 +134,7 @@ async def test_wall_mode_writes_nothing_into_the_contract_topics(database_url, t
                  "vpa_id": f"V-W{i}", "data": {"channel": "web"}} for i in range(5)]
         await pipe.produce(mine)
         # 5 s of real wall ticks (every 0.2 s, on every partition) against the broker; when the
-        # ticks fall due is tested on a hand-moved clock (tests/unit/test_worker_wall_clock.py).
+        # ticks fall due is tested on a hand-moved clock (tests/unit/runners/test_worker_wall_clock.py).
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             assert all(p.proc.poll() is None for p in pipe.procs), pipe.logs()

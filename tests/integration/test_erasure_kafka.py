@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.harness import STREAM_SERVICES, Pipeline, _partitions
 from tests.integration.pipeline import bootstrap
-from tests.unit.test_erasure import company
+from tests.unit.core.test_erasure import company
 
 pytestmark = pytest.mark.integration
 

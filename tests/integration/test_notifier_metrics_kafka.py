@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from tests.integration.pipeline import ServiceProcess, fresh_database, produce, recreate_topics, service_env
-from tests.unit.test_store_rules import make_task
+from tests.unit.store.test_store_rules import make_task
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration

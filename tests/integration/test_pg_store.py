@@ -16,7 +16,7 @@ import pytest
 from schemas.task import TASK_FIELDS
 from services.store import embedded_pg
 from services.store.postgres import MIGRATIONS, MemoryTaskStore, PostgresTaskStore, open_store
-from tests.unit.test_store_rules import make_task
+from tests.unit.store.test_store_rules import make_task
 from tests.waiting import poll
 
 pytestmark = pytest.mark.integration

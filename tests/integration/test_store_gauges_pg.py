@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 
 from services.config.settings import Settings
 from services.store.gauges import StoreGaugePoller, read_open_work
-from tests.unit.test_store_rules import make_task
+from tests.unit.store.test_store_rules import make_task
 
 pytestmark = pytest.mark.integration
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -1,8 +1,6 @@
 """Shared helpers of the detector's unit tests: envelopes through decode(), a tiny timer harness."""
 from __future__ import annotations
 
-import itertools
-import json
 from datetime import datetime
 from typing import Optional
 
@@ -12,19 +10,15 @@ from services.core.roster import apply_roster_event
 from services.core.tasks import fold
 from services.core.timeutil import parse
 from services.detector.service import Detector
-from services.engine.decode import Decoded, decode
+from tests import builders
+from tests.builders import as_kwargs, decoded
 
 VPA = "V-7001"
-_counter = itertools.count(1)
 
 
 def envelope(type_: str, data: dict | None = None, *, at: str, vpa_id: str | None = VPA,
              actor: dict | None = None, event_id: str | None = None):
-    raw = {"event_id": event_id or f"t{next(_counter)}", "type": type_, "occurred_at": at,
-           "vpa_id": vpa_id, "actor": actor, "schema_version": 1, "data": data or {}}
-    outcome = decode(json.dumps(raw))
-    assert isinstance(outcome, Decoded), outcome
-    return outcome.envelope
+    return decoded(type_, data, at=at, vpa_id=vpa_id, actor=actor, event_id=event_id)
 
 
 def registered(at: str = "2026-11-01T09:00:00+01:00", *, name: str = "Anna Schmidt", owner: str = "AB",
@@ -38,9 +32,8 @@ def registered(at: str = "2026-11-01T09:00:00+01:00", *, name: str = "Anna Schmi
 
 
 def member(initials: str, *, active: bool = True, role: str = "at", deputy: str | None = None):
-    return envelope("roster.member_upserted", {"initials": initials, "name": f"Member {initials}", "role": role,
-                                               "deputy": deputy, "active": active},
-                    at="2026-10-01T08:00:00+01:00", vpa_id=None)
+    return decoded(**as_kwargs(builders.member(initials, role=role, deputy=deputy, active=active,
+                                               at="2026-10-01T08:00:00+01:00")))
 
 
 def roster_of(*events) -> dict:

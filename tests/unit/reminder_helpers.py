@@ -1,38 +1,28 @@
 """Builders shared by the reminders and handover tests: envelopes through the real decoder."""
 from __future__ import annotations
 
-import itertools
-import json
 from typing import Optional
 
 from services.core.roster import apply_roster_event, roster_key
-from services.engine.decode import Decoded, decode
-
-_ids = itertools.count(1)
-SYS = {"initials": "SYS", "role": "system"}
+from tests import builders
+from tests.builders import AT, as_kwargs, decoded
 
 
-def envelope(type_: str, data: Optional[dict] = None, *, at: str = "2026-11-26T09:00:00+01:00",
-             vpa_id: Optional[str] = None, actor: Optional[dict] = None, event_id: Optional[str] = None):
-    raw = {"event_id": event_id or f"t{next(_ids)}", "type": type_, "occurred_at": at, "vpa_id": vpa_id,
-           "actor": actor, "schema_version": 1, "data": data or {}}
-    outcome = decode(json.dumps(raw))
-    assert isinstance(outcome, Decoded), outcome
-    return outcome.envelope
+def envelope(type_: str, data: Optional[dict] = None, *, at: str = AT, vpa_id: Optional[str] = None,
+             actor: Optional[dict] = None, event_id: Optional[str] = None):
+    return decoded(type_, data, at=at, vpa_id=vpa_id, actor=actor, event_id=event_id)
 
 
 def member(initials: str, role: str = "at", deputy: Optional[str] = None, active: bool = True, **kw):
-    return envelope("roster.member_upserted", {"initials": initials, "name": f"Member {initials}", "role": role,
-                                               "deputy": deputy, "active": active}, **kw)
+    return decoded(**as_kwargs(builders.member(initials, role=role, deputy=deputy, active=active, **kw)))
 
 
 def absence(absence_id: str, initials: str, starts_on: str, ends_on: Optional[str], kind: str = "vacation", **kw):
-    return envelope("roster.absence_registered", {"absence_id": absence_id, "initials": initials, "kind": kind,
-                                                  "starts_on": starts_on, "ends_on": ends_on}, **kw)
+    return decoded(**as_kwargs(builders.roster_absence(absence_id, initials, starts_on, ends_on, kind, **kw)))
 
 
 def absence_ended(absence_id: str, initials: str, **kw):
-    return envelope("roster.absence_ended", {"absence_id": absence_id, "initials": initials}, **kw)
+    return decoded(**as_kwargs(builders.roster_absence_ended(absence_id, initials, **kw)))
 
 
 def apply(roster: dict, *envs) -> dict:

@@ -107,7 +107,7 @@ class Many:
         while frame is not None:
             depth, frame = depth + 1, frame.f_back
         self.depths.append(depth)
-        from tests.unit.test_embedded_runner import command
+        from tests.unit.runners.test_embedded_runner import command
 
         cmd = command(f"cmd-{timer.timer_id}-{len(self.depths)}", ctx.now)
         return Result(commands=[cmd.model_copy(update={"vpa_id": state["vpa"]})])

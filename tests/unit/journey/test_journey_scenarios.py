@@ -15,7 +15,7 @@ from services.config.settings import Settings
 from services.core.timeutil import parse
 from services.runners.embedded.replay import final_tasks
 
-DIR = Path(__file__).resolve().parents[1] / "scenarios" / "journey"
+DIR = Path(__file__).resolve().parents[2] / "scenarios" / "journey"
 FIELDS = ("status", "owner", "assignee", "reasons", "created_at")
 
 

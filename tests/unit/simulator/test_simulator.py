@@ -23,7 +23,7 @@ from services.runners.embedded.replay import final_tasks
 from services.simulator import SimConfig, record_of, simulate, to_line
 from services.simulator.stream import TOPIC_RANK, WRONG
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CASE_REASONS = {
     "new_vpa_no_orders", "priority_check", "review",                       # schedule_change
     "long", "frequent", "short_notice",                                    # absence

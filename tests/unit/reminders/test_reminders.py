@@ -11,7 +11,8 @@ from services.config.settings import Settings
 from services.core.processor import Context, timers_of
 from services.core.tasks import fold
 from services.reminders.service import Reminders
-from tests.unit.reminder_helpers import SYS, absence, absence_ended, apply, envelope, member, roster_of
+from tests.builders import SYS
+from tests.unit.reminder_helpers import absence, absence_ended, apply, envelope, member, roster_of
 
 VPA = "V-7"
 TID = "reminder:r-1"

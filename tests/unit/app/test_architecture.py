@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ADAPTER_LIBS = {"faust", "aiokafka", "asyncpg", "aiohttp", "http", "urllib", "requests", "httpx", "pgserver",
                 "prometheus_client", "mode"}
 # The functional core by package (below the adapters in .importlinter): every module of these folders.
@@ -50,3 +50,14 @@ def test_import_contracts_hold():
     out = subprocess.run([str(lint), str(ROOT / ".importlinter")], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+# The functional core and the contract are typed, and mypy --strict keeps them so (issue 21).
+STRICT = ("services/core", "services/engine", "services/detector", "services/reminders", "services/journey",
+          "schemas")
+
+
+def test_the_functional_core_passes_mypy_strict():
+    mypy = Path(sys.executable).with_name("mypy")
+    out = subprocess.run([str(mypy), "--strict", *STRICT], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]

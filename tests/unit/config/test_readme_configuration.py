@@ -7,7 +7,7 @@ from pathlib import Path
 from services.config.loader import variables
 from services.config.process import CONFIG_MODELS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def configuration_tables() -> list[list[set[str]]]:

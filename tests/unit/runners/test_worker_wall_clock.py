@@ -4,7 +4,6 @@ move by the wall clock (``wall_tick_seconds``; catch-up mode only once caught up
 boundary, in microseconds of test time instead of seconds of real time (issue 21, point 2)."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 from prometheus_client import REGISTRY
@@ -14,15 +13,14 @@ from services.config.clock_mode import ClockMode
 from services.core.clock import ManualClock
 from services.detector.service import Detector
 from services.reminders.service import Reminders
+from tests import builders
 from tests.unit.runner_drivers import WorkerRunner
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
 
 
 def activity(n: int, at: str = "2026-03-02T09:00:00+01:00") -> Record:
-    raw = json.dumps({"event_id": f"w-{n}", "type": "vpa.activity_seen", "occurred_at": at, "vpa_id": "V-1",
-                      "schema_version": 1, "data": {"channel": "web"}}).encode()
-    return Record("vpa.events", 0, n, b"V-1", raw, 0)
+    return builders.kafka_record(builders.activity("V-1", at=at, event_id=f"w-{n}"), offset=n)
 
 
 def timeouts() -> float:

@@ -16,7 +16,7 @@ from services.core.timeutil import parse
 from services.detector.drafts import draft_is_safe
 from services.runners.embedded.replay import final_tasks
 
-DIR = Path(__file__).resolve().parents[1] / "scenarios" / "detector"
+DIR = Path(__file__).resolve().parents[2] / "scenarios" / "detector"
 
 ALL_REASON_CODES = {
     "new_vpa_no_orders", "priority_check", "review",                      # schedule_change

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.app.cli import main
-from tests.unit.test_replay import absence, env, member, registered, write_jsonl
+from tests.unit.runners.test_replay import absence, env, member, registered, write_jsonl
 
 
 def run(capsys, tmp_path: Path, lines: list, *sets: str) -> dict:
@@ -101,7 +101,7 @@ def test_the_text_report_starts_with_the_summary_and_shows_why(capsys, tmp_path)
     path = write_jsonl(tmp_path / "in.jsonl", company(("2026-05-20T10:00:00+02:00", "2026-06-01", "2026-06-24")))
     assert main(["whatif", path, "--set", "VPA_LONG_ABSENCE_DAYS=28"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("−1 Fälle in 1 Woche (−100 %), davon −1 lange Abwesenheiten")
+    assert out[0].startswith("−1 Fall in 1 Woche (−100 %), davon −1 lange Abwesenheiten")
     assert any("Warum:" in line and "24 Tage" in line for line in out)
 
 
@@ -112,7 +112,7 @@ def test_the_html_report_is_one_self_contained_page(capsys, tmp_path):
     text = page.read_text(encoding="utf-8")
     assert text.startswith("<!doctype html>") and "lang='de'" in text
     assert text.count("<svg") == 4  # the change per week, and one chart per tab
-    assert "−1 Fälle in 1 Woche" in text and "lange Abwesenheiten" in text and "Warum" in text
+    assert "−1 Fall in 1 Woche" in text and "lange Abwesenheiten" in text and "Warum" in text
     import re
 
     assert "<script" not in text and "src=" not in text  # nothing runs, nothing is fetched at view time

@@ -6,7 +6,7 @@ simulator's streams. The scenario outputs are committed under ``tests/golden/sce
 simulator's streams (regenerated here, ``vpa simulate`` is deterministic) the SHA-256 of the
 output is committed. A year-long stream is among them, so retention (90 days) really acts.
 
-To re-record after a deliberate change of the rules: ``python tests/unit/test_replay_golden.py``.
+To re-record after a deliberate change of the rules: ``python tests/unit/runners/test_replay_golden.py``.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from services.config.settings import Settings
 from services.runners.embedded.replay import final_tasks, render
 from services.simulator import SimConfig, simulate, to_line
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCENARIOS = sorted((ROOT / "tests" / "scenarios").glob("*/*.jsonl"))
 GOLDEN = ROOT / "tests" / "golden" / "scenarios"
 START = date(2026, 1, 5)

@@ -19,7 +19,7 @@ from services.core.ids import rendezvous_pick
 from services.core.timeutil import parse
 from services.runners.embedded.replay import final_tasks
 
-DIR = Path(__file__).resolve().parents[1] / "scenarios" / "reminders"
+DIR = Path(__file__).resolve().parents[2] / "scenarios" / "reminders"
 FILES = sorted(DIR.glob("*.jsonl"))
 
 

@@ -9,12 +9,12 @@ import time
 
 from services.broker.client import Record
 from services.detector.service import Detector
+from tests import builders
 from tests.unit.runner_drivers import WorkerRunner
 
 
 def env(n: str, type_: str, at: str, vpa, data: dict, actor=None) -> str:  # noqa: ANN001
-    return json.dumps({"event_id": f"m-{n}", "type": type_, "occurred_at": at, "vpa_id": vpa, "actor": actor,
-                       "schema_version": 1, "data": data})
+    return builders.line(type_, data, at=at, vpa_id=vpa, actor=actor, event_id=f"m-{n}")
 
 
 def test_a_record_of_a_new_burst_waits_for_the_earlier_records_still_on_their_way():
