@@ -29,7 +29,7 @@ RULE_SETTINGS = {
     "VPA_NEW_VPA_MONTHS": "N-VPA bis (Monate)",
     "VPA_SHIFTS": "Schichten",
     "VPA_WORKING_DAYS": "Arbeitstage (0 = Montag … 6 = Sonntag)",
-    "VPA_HOLIDAYS": "Feiertage",
+    "VPA_HOLIDAYS": "Feiertage (JJJJ-MM-TT, mit Komma getrennt)",
     "VPA_JOURNEY_SWEEP_TIME": "Journey-Prüfung um (Uhrzeit)",
     "VPA_JOURNEY_GRACE_DAYS": "Journey: erste Tage (Tage)",
 }
@@ -195,7 +195,7 @@ def summary(report: dict, weeks: int) -> str:
     before, after = report["totals"]["cases"]
     delta = after - before
     share = f" ({'+' if delta >= 0 else '−'}{abs(delta) / before:.0%})".replace("%", " %") if before else ""
-    line = f"{_signed(delta)} Fälle in {weeks} Woche{'' if weeks == 1 else 'n'}{share}"
+    line = f"{_signed(delta)} {'Fall' if abs(delta) == 1 else 'Fälle'} in {weeks} Woche{'' if weeks == 1 else 'n'}{share}"
     if report["reasons_delta"]:
         reason, n = max(report["reasons_delta"].items(), key=lambda kv: (abs(kv[1]), kv[0]))
         line += f", davon {_signed(n)} {REASON_LABELS.get(reason, reason)}"

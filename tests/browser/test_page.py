@@ -385,7 +385,7 @@ async def test_a_manager_runs_a_what_if_from_the_team_tab_and_sees_the_chart(bro
     await expect(field).to_have_value("21")  # today's value
     await field.fill("35")
     await region.get_by_role("button", name="Durchrechnen").click()
-    await expect(region.locator(".whatif-summary")).to_contain_text("−1 Fälle", timeout=60_000)
+    await expect(region.locator(".whatif-summary")).to_contain_text("−1 Fall in", timeout=60_000)
     await expect(region.get_by_role("img", name=re.compile("Fälle je Woche"))).to_be_visible()
     await expect(region).to_contain_text("nur heute")  # the long absence case that would not exist
     await expect(region).to_contain_text("Warum:")

@@ -55,5 +55,5 @@ async def test_a_manager_runs_a_what_if_and_an_at_member_may_not(dashlet):
     assert body["state"] == "done", body
     report = body["report"]
     assert report["changes"] == {"VPA_LONG_ABSENCE_DAYS": "35"}
-    assert report["summary"].startswith("−1 Fälle")  # the 31-day absence of V-1 is no longer long
+    assert report["summary"].startswith("−1 Fall in")  # the 31-day absence of V-1 is no longer long
     assert await dashlet.store.all() == before  # the live store is untouched
