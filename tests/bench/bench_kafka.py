@@ -119,7 +119,11 @@ async def changelog_slots(topic: str) -> int:
             tps = consumer.assignment()
         ends = await consumer.end_offsets(list(tps))
         last: dict[bytes, bool] = {}
-        while any((await consumer.position(tp)) < end for tp, end in ends.items()):
+
+        async def behind() -> bool:  # not any() over awaits: that is an async generator, never iterated
+            return any([(await consumer.position(tp)) < end for tp, end in ends.items()])
+
+        while await behind():
             for msgs in (await consumer.getmany(timeout_ms=1000, max_records=50_000)).values():
                 for m in msgs:
                     last[m.key] = m.value is not None
