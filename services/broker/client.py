@@ -361,12 +361,27 @@ class Producer:
         self.cfg = cfg
         self.overrides = overrides  # e.g. the simulator's larger batches, uncompressed like upstream's
         self._producer: Any = None
+        self.generation = 0  # one more with every start: a new producer id
+        self._renewing = asyncio.Lock()
 
     async def start(self) -> None:
         from aiokafka import AIOKafkaProducer
 
         self._producer = AIOKafkaProducer(**{**producer_kwargs(self.cfg), **self.overrides})
         await self._producer.start()
+        self.generation += 1
+
+    async def renew(self, generation: int) -> None:
+        """Start again with a new producer id, once the broker no longer takes this one's sequence
+        (``producer_broken``: a restarted broker lost it). Every batch that failed on generation
+        ``generation`` asks; only the first renews, the others send on the new one."""
+        async with self._renewing:
+            if generation != self.generation or self._producer is None:
+                return
+            log.warning("the broker no longer takes this producer's sequence; starting it again with a new "
+                        "producer id (the failed batches are sent again)")
+            await self.stop()
+            await self.start()
 
     async def stop(self, timeout: float = 2.0) -> None:
         producer, self._producer = self._producer, None
@@ -442,6 +457,15 @@ async def _stop_quietly(consumer: Any) -> None:
             pass
 
 
+def producer_broken(exc: BaseException) -> bool:
+    """The broker refuses the producer's idempotence state (a broker restarted and lost its
+    sequence, or fenced it): aiokafka cannot send on it again; a new producer id can."""
+    from aiokafka import errors
+
+    return isinstance(exc, (errors.OutOfOrderSequenceNumber, errors.UnknownProducerId, errors.InvalidProducerEpoch,
+                            errors.ProducerFenced))
+
+
 def broker_away(exc: BaseException) -> bool:
     """A send that failed because a broker was unreachable or busy: sending again may succeed."""
     from aiokafka import errors
@@ -465,12 +489,16 @@ async def send_batch(producer: "Producer", records: list[OutRecord], give_up: fl
     deadline = _time.monotonic() + give_up
     delay = 0.5
     while True:
+        generation = producer.generation
         try:
             sent = [await producer.send(t, k, v, p, h) for t, k, v, p, h in records]
             return await wait_all(sent, max(1.0, deadline - _time.monotonic()), what)
-        except Exception as exc:  # noqa: BLE001 - sorted below: away (again) or refused (raise)
-            if not broker_away(exc) or _time.monotonic() + delay > deadline:
+        except Exception as exc:  # noqa: BLE001 - sorted below: away (again), a broken producer, or refused
+            broken = producer_broken(exc)
+            if not (broken or broker_away(exc)) or _time.monotonic() + delay > deadline:
                 raise
+            if broken:  # without a new producer id every later send fails the same way
+                await producer.renew(generation)
             log.warning("%s: the broker did not take it (%s); sending it again in %.1f s", what,
                         type(exc).__name__, delay)
             await asyncio.sleep(delay)

@@ -72,6 +72,8 @@ class _Store(MemoryStore):
 
 
 class _Producer:
+    generation = 0
+
     def __init__(self, journal: Optional[list[str]] = None, changelog: str = "") -> None:
         self.records: list[tuple[str, Optional[bytes], Optional[bytes], Optional[int], list]] = []
         self.journal = journal if journal is not None else []
