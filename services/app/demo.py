@@ -28,7 +28,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from aiohttp import web
 

@@ -20,36 +20,15 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional
 
 from services.broker.assignor import assignor_for
+from services.broker.port import (  # noqa: F401 - the port's names, where the client's users found them
+    TP, Failure, OutRecord, RebalanceListener, Record, Unreadable, send_batch, wait_all,
+)
 from services.config.kafka import KafkaConfig
 
 log = logging.getLogger("vpa.kafka.client")
-
-TP = tuple[str, int]  # (topic, partition)
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: Optional[bytes]
-    value: Optional[bytes]
-    timestamp_ms: int
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
-@dataclass(frozen=True)
-class Unreadable:
-    """A batch the client cannot read: the partition stops at ``offset`` until an operator acts."""
-
-    topic: str
-    partition: int
-    offset: int
-    reason: str
-
 
 def _record(m: Any) -> Record:
     return Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp or 0, tuple(m.headers or ()))
@@ -133,12 +112,6 @@ def producer_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
     return {**aiokafka_kwargs(cfg), "acks": "all", "enable_idempotence": True,
             "compression_type": None if codec == "none" else codec, "linger_ms": 5,
             "max_request_size": 2 * 1024 * 1024, "request_timeout_ms": 30_000}
-
-
-class RebalanceListener(Protocol):
-    async def on_revoked(self, partitions: set[TP]) -> None: ...
-
-    async def on_assigned(self, partitions: set[TP]) -> None: ...
 
 
 class GroupConsumer:
@@ -363,25 +336,41 @@ class Producer:
         self._producer: Any = None
         self.generation = 0  # one more with every start: a new producer id
         self._renewing = asyncio.Lock()
+        self._restart_pending = False  # renewed, but its new start failed: the next send starts it
 
     async def start(self) -> None:
         from aiokafka import AIOKafkaProducer
 
-        self._producer = AIOKafkaProducer(**{**producer_kwargs(self.cfg), **self.overrides})
-        await self._producer.start()
+        producer = AIOKafkaProducer(**{**producer_kwargs(self.cfg), **self.overrides})
+        try:
+            await producer.start()
+        except BaseException:
+            await _stop_quietly(producer)
+            raise
+        self._producer = producer
         self.generation += 1
+        self._restart_pending = False
 
     async def renew(self, generation: int) -> None:
         """Start again with a new producer id, once the broker no longer takes this one's sequence
         (``producer_broken``: a restarted broker lost it). Every batch that failed on generation
-        ``generation`` asks; only the first renews, the others send on the new one."""
+        ``generation`` asks; only the first renews, the others send on the new one. When the new
+        start fails (the broker is away), the next send tries again."""
         async with self._renewing:
-            if generation != self.generation or self._producer is None:
+            if generation != self.generation or (self._producer is None and not self._restart_pending):
                 return
             log.warning("the broker no longer takes this producer's sequence; starting it again with a new "
                         "producer id (the failed batches are sent again)")
             await self.stop()
+            self._restart_pending = True
+            await self._restart()
+
+    async def _restart(self) -> None:
+        try:
             await self.start()
+        except Exception as exc:  # noqa: BLE001 - the broker is away: the next send tries again
+            log.warning("starting the producer again failed (%s: %s); the next send tries again",
+                        type(exc).__name__, exc)
 
     async def stop(self, timeout: float = 2.0) -> None:
         producer, self._producer = self._producer, None
@@ -412,6 +401,12 @@ class Producer:
                    headers: Iterable[tuple[str, bytes]] = ()) -> Awaitable[Any]:
         """Hands the record over; the returned future resolves to its metadata (``.offset``) once the
         broker has it, or raises when it refused it."""
+        if self._producer is None and self._restart_pending:
+            async with self._renewing:
+                if self._producer is None and self._restart_pending:
+                    await self._restart()
+            if self._producer is None:
+                raise ProducerRestarting("the producer is being started again with a new producer id")
         if self._producer is None:
             raise RuntimeError("the producer is not running")
         return await self._producer.send(topic, value, key=key, partition=partition, headers=list(headers) or None)
@@ -420,6 +415,15 @@ class Producer:
                             partition: Optional[int] = None) -> int:
         fut = await self.send(topic, key, value, partition)
         return (await fut).offset
+
+    def failure(self, exc: BaseException) -> Failure:
+        if producer_broken(exc):
+            return Failure.broken
+        return Failure.away if broker_away(exc) or isinstance(exc, ProducerRestarting) else Failure.refused
+
+
+class ProducerRestarting(ConnectionError):
+    """A renewed producer whose new start failed: sending again (after a pause) starts it."""
 
 
 def client_error() -> type[BaseException]:
@@ -474,47 +478,6 @@ def broker_away(exc: BaseException) -> bool:
                             errors.NotEnoughReplicasError, errors.NotEnoughReplicasAfterAppendError,
                             errors.NotLeaderForPartitionError, errors.LeaderNotAvailableError)) \
         or bool(getattr(exc, "retriable", False))
-
-
-OutRecord = tuple[str, Optional[bytes], Optional[bytes], Optional[int], tuple[tuple[str, bytes], ...]]
-
-
-async def send_batch(producer: "Producer", records: list[OutRecord], give_up: float, what: str) -> list[int]:
-    """Send ``records`` (topic, key, value, partition, headers) and wait until the broker has all of
-    them; their offsets, in order. While a broker is away the whole batch is sent again (the
-    records are deterministic, so a record that got through twice is recognised downstream), for
-    up to ``give_up`` seconds; then, or on any other refusal, it raises."""
-    import time as _time
-
-    deadline = _time.monotonic() + give_up
-    delay = 0.5
-    while True:
-        generation = producer.generation
-        try:
-            sent = [await producer.send(t, k, v, p, h) for t, k, v, p, h in records]
-            return await wait_all(sent, max(1.0, deadline - _time.monotonic()), what)
-        except Exception as exc:  # noqa: BLE001 - sorted below: away (again), a broken producer, or refused
-            broken = producer_broken(exc)
-            if not (broken or broker_away(exc)) or _time.monotonic() + delay > deadline:
-                raise
-            if broken:  # without a new producer id every later send fails the same way
-                await producer.renew(generation)
-            log.warning("%s: the broker did not take it (%s); sending it again in %.1f s", what,
-                        type(exc).__name__, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-
-async def wait_all(sent: list[Awaitable[Any]], timeout: float, what: str) -> list[int]:
-    """Wait until the broker has every record of ``sent``; their offsets, in order. Raises when one
-    was refused or the broker did not answer within ``timeout`` seconds."""
-    if not sent:
-        return []
-    try:
-        done = await asyncio.wait_for(asyncio.gather(*sent), timeout)
-    except asyncio.TimeoutError:
-        raise RuntimeError(f"{what} did not reach the broker within {timeout:.0f} s") from None
-    return [m.offset for m in done]
 
 
 class Offsets:
@@ -721,3 +684,30 @@ class Admin:
     @property
     def raw(self) -> Any:
         return self._admin
+
+
+class KafkaBroker:
+    """The broker port (``services.broker.port.Broker``) over a real cluster, with aiokafka."""
+
+    def __init__(self, cfg: KafkaConfig) -> None:
+        self.cfg = cfg
+
+    def group_consumer(self, group_id: str, topics: Iterable[str], listener: RebalanceListener, *,
+                       on_unreadable: Optional[Callable[[Unreadable], None]] = None) -> GroupConsumer:
+        return GroupConsumer(self.cfg, group_id, topics, listener, on_unreadable=on_unreadable)
+
+    def producer(self) -> Producer:
+        return Producer(self.cfg)
+
+    def offsets(self) -> Offsets:
+        return Offsets(self.cfg)
+
+    def reader(self, *, isolation: Optional[str] = None) -> PartitionReader:
+        return PartitionReader(self.cfg, isolation=isolation)
+
+    async def partitions(self, topic: str, wait: float = 30.0) -> list[int]:
+        return await partitions_of(self.cfg, topic, wait)
+
+    def read_range(self, tp: TP, start: int, end: int, timeout: float,
+                   isolation: Optional[str] = None) -> AsyncIterator[list[Record]]:
+        return read_range(self.cfg, tp, start, end, timeout, isolation)

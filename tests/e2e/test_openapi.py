@@ -118,7 +118,6 @@ def live_dashlet(database_url):
     server.stop()
 
     async def drop() -> None:
-        import asyncpg
         conn = await asyncpg.connect(database_url)
         try:
             await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -1,10 +1,15 @@
-"""Both drivers of the one engine behind the same small test API, for the runner contract suite.
+"""The drivers of the one engine behind the same small test API, for the runner contract suite.
 
 * ``embedded``: the EmbeddedRunner as ``vpa replay`` uses it.
-* ``kafka``: the Kafka runner's ``PartitionWorker`` (its ordered merge, its flush: outputs, then
-  state, then commits) over doubles of what the driver gives it: a memory store for the state, a
-  producer that records what is sent, a roster feed over a list, and records handed in as the
-  client hands them (topic, partition, offset, value). No broker: the rules of the driver, not the client.
+* ``kafka-local``: the Kafka runner's whole driver (``StreamDriver``: its consumer group, producer,
+  roster feed, partition store and workers) on the in-memory broker (``LocalBroker``). Inputs are
+  produced to their topics and the test goes on once the group has committed them all and the
+  worker is settled. The integration tests run the same suite with the driver on the real broker
+  (``tests/integration/test_runner_contract_kafka.py``): three drivers, one suite.
+
+``WorkerRunner`` is the partition worker alone over doubles of what its driver gives it (a memory
+store, a producer that records what is sent, a roster feed over a list), for the tests of the
+worker's merge and flush that step it by hand.
 
 Test API: ``submit_raw(raw, origin)``, ``advance_to(t)``, ``clock.now()``, ``stats``, ``dlq``
 (records with ``reason``, ``service``, ``key``, ``origin.label``) and ``state_of(service, vpa)``.
@@ -21,11 +26,15 @@ from types import SimpleNamespace
 from typing import Any, Optional
 
 from schemas.envelope import topic_for_type
-from services.broker.client import Record
+from schemas.topics import CONTRACT_TOPICS, Topic
+from services.broker.local import LocalBroker
+from services.broker.port import Record
 from services.broker.dead_letters import DeadLetters
 from services.config.clock_mode import ClockMode
+from services.config.kafka import KafkaConfig
 from services.config.settings import Settings
 from services.core.clock import MachineClock, StreamClock, SystemClock
+from services.core.roster import roster_key
 from services.engine.decode import Decoded, decode
 from services.engine.partition import EngineLimits
 from services.ops.metrics import StreamMetrics
@@ -33,16 +42,136 @@ from services.runners.embedded.runner import EmbeddedRunner
 from services.runners.kafka.roster_feed import RosterRecord
 from services.runners.kafka.slots import TableSlots
 from services.runners.kafka.state_store import MemoryStore
+from services.runners.kafka.stream_app import StreamDriver
 from services.runners.kafka.worker import PartitionWorker
+from tests.waiting import poll
 
-DRIVERS = ("embedded", "kafka")
+DRIVERS = ("embedded", "kafka-local")
+OPEN: list["StreamRunner"] = []  # closed after each test (tests/unit/runners/conftest.py)
 
 
 def make(driver: str, *processors: Any) -> Any:
     if driver == "embedded":
         return EmbeddedRunner(list(processors), Settings(), StreamClock())
-    assert len(processors) == 1, "a Kafka worker runs one service"
-    return WorkerRunner(processors[0])
+    assert len(processors) == 1, "a Kafka driver runs one service"
+    if driver == "kafka-local":
+        return StreamRunner(processors[0], LocalBroker())
+    if driver == "worker":
+        return WorkerRunner(processors[0])
+    raise ValueError(driver)
+
+
+def close_all() -> None:
+    while OPEN:
+        OPEN.pop().close()
+
+
+class StreamRunner:
+    """A ``StreamDriver`` for one service on ``broker``, partition 0 of one-partition topics, in
+    stream mode; ``prepare`` makes the topics on a real broker (the local one makes them here)."""
+
+    SETTLE_TIMEOUT = 60.0
+
+    def __init__(self, proc: Any, broker: Any, prefix: str = "contract") -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.broker = broker
+        self.cfg = KafkaConfig(clock_mode="stream", input_idle_seconds=0, commit_interval_seconds=0.001,
+                               state_store="memory", group_prefix=prefix, partitions=1, metrics_port=0)
+        self.driver = StreamDriver(proc, Settings(), self.cfg, (), False, broker=broker)
+        if isinstance(broker, LocalBroker):
+            for topic in (*CONTRACT_TOPICS, self.driver.changelog, self.driver.own_feedback):
+                broker.create_topic(topic, 1)
+        self._labels: dict[tuple[str, int], str] = {}
+        self._stop = asyncio.Event()
+        self._producer = broker.producer()
+        self.loop.run_until_complete(self._producer.start())
+        self._task = self.loop.create_task(self.driver.run(self._stop))
+        OPEN.append(self)
+        self.clock = _DriverClock(self)
+        self.settle()
+
+    @property
+    def worker(self) -> PartitionWorker:
+        return self.driver.workers[0]
+
+    @property
+    def stats(self) -> Counter:
+        return self.worker.engine.stats
+
+    @property
+    def dlq(self) -> list[SentDlq]:
+        out = []
+        for rec in self.read(Topic.dlq):
+            h = {k: v.decode() for k, v in rec.headers}
+            label = self._labels.get((h["origin_topic"], int(h["origin_offset"])), h["origin_topic"])
+            out.append(SentDlq(h["reason"], h["service"], rec.key.decode() if rec.key else None, rec.value or b"",
+                               SimpleNamespace(label=label)))
+        return out
+
+    def state_of(self, service: str, vpa_id: str) -> Optional[dict]:
+        slot = self.worker.slots.get(vpa_id)
+        return slot["states"].get(service) if slot else None
+
+    def submit_raw(self, raw: bytes | str, origin: str) -> None:
+        value = raw.encode() if isinstance(raw, str) else raw
+        outcome = decode(value)
+        topic = topic_for_type(outcome.envelope.type) if isinstance(outcome, Decoded) else None
+        topic = topic if topic in (Topic.roster, Topic.events, Topic.commands) else Topic.events
+        key = None  # keyed like the contract (DESIGN 4.1): by VPA, a roster record by the member's initials
+        if isinstance(outcome, Decoded):
+            env = outcome.envelope
+            name = roster_key(env) if topic == Topic.roster else env.vpa_id
+            key = name.encode() if name else None
+        offset = self.loop.run_until_complete(self._producer.send_and_wait(topic, key, value, 0))
+        self._labels[(str(topic), offset)] = origin
+        self.settle()
+
+    def advance_to(self, t: datetime) -> None:
+        """A ``clock.tick`` at ``t``: how stream time moves on Kafka without an event."""
+        self.submit_raw(json.dumps({"event_id": f"advance-{t.isoformat()}", "type": "clock.tick",
+                                    "occurred_at": t.isoformat(), "data": {}}), f"advance to {t.isoformat()}")
+
+    def settle(self) -> None:
+        self.loop.run_until_complete(poll(self._settled, self.SETTLE_TIMEOUT, "the driver to settle",
+                                          interval=0.002))
+
+    async def _settled(self) -> bool:
+        if self._task.done():
+            raise AssertionError(f"the driver stopped: {self.driver.failed or self._task.exception()!r}")
+        worker = self.driver.workers.get(0)
+        if worker is None or worker.task is None or worker.task.done() or not worker.settled():
+            return False
+        tps = [(topic, 0) for topic in worker.inputs] + [(Topic.roster, 0)]
+        ends = await self.driver.offsets.end_offsets(tps)
+        for topic in worker.inputs:
+            end = ends.get((topic, 0), 0)
+            if end and (await self.driver.consumer.committed((topic, 0)) or 0) < end:
+                return False
+        return worker.engine.roster_positions.get(0, 0) >= ends.get((Topic.roster, 0), 0)
+
+    def read(self, topic: str) -> list[Record]:
+        async def read() -> list[Record]:
+            end = (await self.driver.offsets.end_offsets([(topic, 0)])).get((topic, 0), 0)
+            return [r async for batch in self.broker.read_range((topic, 0), 0, end, 30) for r in batch]
+        return self.loop.run_until_complete(read())
+
+    def sent(self, topic: str) -> list[dict]:
+        return [json.loads(r.value) for r in self.read(topic) if r.value is not None]
+
+    def close(self) -> None:
+        self._stop.set()
+        self.loop.run_until_complete(asyncio.wait((self._task,), timeout=10))
+        self.loop.run_until_complete(self._producer.stop())
+        self.loop.close()
+
+
+class _DriverClock:
+    def __init__(self, runner: StreamRunner) -> None:
+        self._runner = runner
+
+    def now(self) -> Optional[datetime]:
+        return self._runner.worker.engine.clock
 
 
 @dataclass

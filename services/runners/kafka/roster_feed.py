@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from schemas.topics import Topic
-from services.broker.client import PartitionReader
-from services.config.kafka import KafkaConfig
+from services.broker.port import Broker, ReaderPort
 from services.core.clock import MachineClock
 from services.engine.decode import Outcome, decode
 from services.runners.kafka.keys import misrouted_roster
@@ -38,8 +37,8 @@ class RosterRecord:
 
 
 class RosterFeed:
-    def __init__(self, cfg: KafkaConfig, machine: MachineClock) -> None:
-        self.cfg = cfg
+    def __init__(self, broker: Broker, machine: MachineClock) -> None:
+        self.broker = broker
         self.machine = machine
         self.partitions: list[int] = []
         self._offsets: dict[int, list[int]] = {}
@@ -47,7 +46,7 @@ class RosterFeed:
         self._highwater: dict[int, Optional[int]] = {}
         self._fetched_to: dict[int, int] = {}
         self._listeners: list[Callable[[], None]] = []
-        self._reader: Optional[PartitionReader] = None
+        self._reader: Optional[ReaderPort] = None
         self._task: Optional[asyncio.Task] = None
         self.started = asyncio.Event()  # partitions known, reading
 
@@ -56,7 +55,7 @@ class RosterFeed:
         return lambda: self._listeners.remove(wake) if wake in self._listeners else None
 
     async def start(self) -> None:
-        self._reader = PartitionReader(self.cfg)
+        self._reader = self.broker.reader()
         await self._reader.start()
         parts = await self._reader.partitions(TOPIC)  # the topic exists before start; metadata may lag
         if not parts:

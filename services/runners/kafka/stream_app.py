@@ -27,9 +27,8 @@ import time
 from typing import Callable, Optional
 
 from schemas.topics import CO_PARTITIONED
-from services.broker.client import (
-    TP, GroupConsumer, Offsets, Producer, Unreadable, broker_away, partitions_of, read_range,
-)
+from services.broker.client import KafkaBroker
+from services.broker.port import TP, Broker, Failure, Unreadable
 from services.broker.dead_letters import DeadLetters
 from services.broker.topics import app_id, changelog_topic, feedback_topic
 from services.config.clock_mode import ClockMode
@@ -61,8 +60,9 @@ class StreamDriver:
     """Everything a service's workers share: the group, the producer, the stores, the roster feed."""
 
     def __init__(self, proc: Processor, settings: Settings, cfg: KafkaConfig, follows: tuple[str, ...],
-                 emits_marks: bool, machine: Optional[MachineClock] = None) -> None:
+                 emits_marks: bool, machine: Optional[MachineClock] = None, broker: Optional[Broker] = None) -> None:
         self.proc, self.settings, self.cfg = proc, settings, cfg
+        self.broker: Broker = broker or KafkaBroker(cfg)
         self.machine = machine or SystemClock()
         self.service = proc.name
         self.mode = ClockMode(cfg.clock_mode)
@@ -76,11 +76,11 @@ class StreamDriver:
         self.group = app_id(cfg, self.service)
         self.metrics = StreamMetrics(self.service)
         self.dead_letters = DeadLetters(self.service, on_suppressed=dlq_log_suppressed(self.service))
-        self.producer = Producer(cfg)
-        self.offsets = Offsets(cfg)
-        self.roster = RosterFeed(cfg, self.machine)
-        self.consumer = GroupConsumer(cfg, self.group, (*self.co_topics, *self.followed_topics.values()), self,
-                                      on_unreadable=self._unreadable)
+        self.producer = self.broker.producer()
+        self.offsets = self.broker.offsets()
+        self.roster = RosterFeed(self.broker, self.machine)
+        self.consumer = self.broker.group_consumer(self.group, (*self.co_topics, *self.followed_topics.values()),
+                                                   self, on_unreadable=self._unreadable)
         self.workers: dict[int, PartitionWorker] = {}
         self.stores: dict[int, PartitionStore] = {}  # local copies, kept across a rebalance
         self._restoring: dict[int, asyncio.Task] = {}
@@ -105,7 +105,7 @@ class StreamDriver:
             await until_stopped(stop, self.producer.start())
             await until_stopped(stop, self.offsets.start())
             await until_stopped(stop, self.roster.start())
-            counts = {len(await until_stopped(stop, partitions_of(self.cfg, t))) for t in self._inputs()}
+            counts = {len(await until_stopped(stop, self.broker.partitions(t))) for t in self._inputs()}
             self.partition_count = min(counts) if counts else None
             await until_stopped(stop, self.consumer.start())
             last_report, delay = 0.0, 0.2
@@ -116,7 +116,7 @@ class StreamDriver:
                 except Exception as exc:  # noqa: BLE001 - the group or the broker: wait and go on
                     log.warning("%s: fetching failed (%s: %s); again in %.1f s", self.service,
                                 type(exc).__name__, exc, delay)
-                    await _sleepuntil_stopped(stop, delay)
+                    await until_stopped(stop, asyncio.sleep(delay))
                     delay = min(delay * 2, 10.0)
                     continue
                 for (topic, p), records in batch.items():
@@ -259,7 +259,7 @@ class StreamDriver:
         live: set[str] = set()  # keys whose last changelog record applied holds a slot
         batches = BatchReader()
         if store.changelog_offset < end:
-            async for batch in read_range(self.cfg, tp, store.changelog_offset, end, RESTORE_TIMEOUT,
+            async for batch in self.broker.read_range(tp, store.changelog_offset, end, RESTORE_TIMEOUT,
                                           isolation="read_uncommitted"):
                 items = []
                 for rec in batch:
@@ -300,7 +300,7 @@ class StreamDriver:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the broker refused a record, or did not answer in time
-            if broker_away(exc):
+            if self.producer.failure(exc) is Failure.away:
                 log.warning("%s[%d]: the broker did not take a batch for %.0f s (%s); the partition starts again "
                             "from its stored state", self.service, worker.p, FLUSH_GIVE_UP, type(exc).__name__)
             else:

@@ -33,7 +33,7 @@ from typing import Any, Optional
 
 from schemas.dead_letters import DlqReason
 from schemas.topics import Topic
-from services.broker.client import OutRecord, Record, send_batch
+from services.broker.port import OutRecord, Record, send_batch
 from services.broker.topics import erase_marker
 from services.config.clock_mode import ClockMode
 from services.engine.decode import Decoded, Outcome, decode
@@ -99,6 +99,7 @@ class PartitionWorker:
         self._uncommitted = False
         self._writer, self._batch = uuid.uuid4().hex[:12], 0  # this worker's state batches (BATCH_HEADER)
         self._upstream_waiting_since: Optional[float] = None
+        self._flushing = False
         self.task: Optional[asyncio.Task] = None
 
     def start_offsets(self) -> dict[str, int]:
@@ -109,6 +110,12 @@ class PartitionWorker:
             if done is not None:
                 out[topic] = done + 1
         return out
+
+    def settled(self) -> bool:
+        """Nothing buffered, nothing applied that is not yet sent, stored and committed: what a test
+        waits for after writing its inputs (with the broker's end offsets reached)."""
+        return not (self._flushing or self._outputs or self._uncommitted or self.engine.has_dirty()
+                    or any(buf.records for buf in self.inputs.values()))
 
     # ---- records arriving ----------------------------------------------------------------
 
@@ -367,6 +374,13 @@ class PartitionWorker:
     async def _flush(self) -> None:
         """Outputs first, then state, then the inputs' offsets: a crash at any point repeats at
         most the batch, with the same outputs."""
+        self._flushing = True
+        try:
+            await self._send_batch()
+        finally:
+            self._flushing = False
+
+    async def _send_batch(self) -> None:
         records: list[OutRecord] = []
         outputs, self._outputs = self._outputs, []
         for out, occurred_ms, ingested_ms in outputs:
