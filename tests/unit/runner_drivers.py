@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from schemas.envelope import topic_for_type
 from schemas.topics import CONTRACT_TOPICS, Topic
@@ -55,10 +55,42 @@ def make(driver: str, *processors: Any) -> Any:
         return EmbeddedRunner(list(processors), Settings(), StreamClock())
     assert len(processors) == 1, "a Kafka driver runs one service"
     if driver == "kafka-local":
-        return StreamRunner(processors[0], LocalBroker())
+        return StreamRunner(processors[0])
     if driver == "worker":
         return WorkerRunner(processors[0])
     raise ValueError(driver)
+
+
+def as_input(raw: bytes | str) -> tuple[str, Optional[bytes], bytes, Any]:
+    """(topic, key, value, decoded) of a test's input: on the topic of its type (``vpa.events`` for
+    what does not decode), keyed like the contract (DESIGN 4.1): by VPA, a roster record by the
+    member's initials."""
+    value = raw.encode() if isinstance(raw, str) else raw
+    outcome = decode(value)
+    topic = topic_for_type(outcome.envelope.type) if isinstance(outcome, Decoded) else None
+    topic = topic if topic in (Topic.roster, Topic.events, Topic.commands) else Topic.events
+    key = None
+    if isinstance(outcome, Decoded):
+        name = roster_key(outcome.envelope) if topic == Topic.roster else outcome.envelope.vpa_id
+        key = name.encode() if name else None
+    return str(topic), key, value, outcome
+
+
+def dead_letters(records: list[tuple[Optional[bytes], bytes, Any]], labels: dict[tuple[str, int], str]
+                 ) -> list[SentDlq]:
+    """``vpa.dlq`` records (key, value, headers), with the test's label of their origin."""
+    out = []
+    for key, value, headers in records:
+        h = {k: v.decode() for k, v in headers}
+        label = labels.get((h["origin_topic"], int(h["origin_offset"])), h["origin_topic"])
+        out.append(SentDlq(h["reason"], h["service"], key.decode() if key else None, value,
+                           SimpleNamespace(label=label)))
+    return out
+
+
+def state_in(worker: PartitionWorker, service: str, vpa_id: str) -> Optional[dict]:
+    slot = worker.slots.get(vpa_id)
+    return slot["states"].get(service) if slot else None
 
 
 def close_all() -> None:
@@ -67,17 +99,20 @@ def close_all() -> None:
 
 
 class StreamRunner:
-    """A ``StreamDriver`` for one service on ``broker``, partition 0 of one-partition topics, in
-    stream mode; ``prepare`` makes the topics on a real broker (the local one makes them here)."""
+    """A ``StreamDriver`` for one service on the broker ``broker_for(cfg)`` makes (the local one by
+    default), on partition 0 of one-partition topics, in stream mode. ``cfg`` adds to the settings
+    (the real broker's address)."""
 
     SETTLE_TIMEOUT = 60.0
 
-    def __init__(self, proc: Any, broker: Any, prefix: str = "contract") -> None:
+    def __init__(self, proc: Any, broker_for: Callable[[KafkaConfig], Any] = lambda cfg: LocalBroker(),
+                 **cfg: Any) -> None:
+        self.cfg = KafkaConfig(**{"clock_mode": "stream", "input_idle_seconds": 0, "commit_interval_seconds": 0.001,
+                                  "state_store": "memory", "group_prefix": "contract", "partitions": 1,
+                                  "metrics_port": 0, **cfg})
+        self.broker = broker = broker_for(self.cfg)
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.broker = broker
-        self.cfg = KafkaConfig(clock_mode="stream", input_idle_seconds=0, commit_interval_seconds=0.001,
-                               state_store="memory", group_prefix=prefix, partitions=1, metrics_port=0)
         self.driver = StreamDriver(proc, Settings(), self.cfg, (), False, broker=broker)
         if isinstance(broker, LocalBroker):
             for topic in (*CONTRACT_TOPICS, self.driver.changelog, self.driver.own_feedback):
@@ -101,28 +136,13 @@ class StreamRunner:
 
     @property
     def dlq(self) -> list[SentDlq]:
-        out = []
-        for rec in self.read(Topic.dlq):
-            h = {k: v.decode() for k, v in rec.headers}
-            label = self._labels.get((h["origin_topic"], int(h["origin_offset"])), h["origin_topic"])
-            out.append(SentDlq(h["reason"], h["service"], rec.key.decode() if rec.key else None, rec.value or b"",
-                               SimpleNamespace(label=label)))
-        return out
+        return dead_letters([(r.key, r.value or b"", r.headers) for r in self.read(Topic.dlq)], self._labels)
 
     def state_of(self, service: str, vpa_id: str) -> Optional[dict]:
-        slot = self.worker.slots.get(vpa_id)
-        return slot["states"].get(service) if slot else None
+        return state_in(self.worker, service, vpa_id)
 
     def submit_raw(self, raw: bytes | str, origin: str) -> None:
-        value = raw.encode() if isinstance(raw, str) else raw
-        outcome = decode(value)
-        topic = topic_for_type(outcome.envelope.type) if isinstance(outcome, Decoded) else None
-        topic = topic if topic in (Topic.roster, Topic.events, Topic.commands) else Topic.events
-        key = None  # keyed like the contract (DESIGN 4.1): by VPA, a roster record by the member's initials
-        if isinstance(outcome, Decoded):
-            env = outcome.envelope
-            name = roster_key(env) if topic == Topic.roster else env.vpa_id
-            key = name.encode() if name else None
+        topic, key, value, _ = as_input(raw)
         offset = self.loop.run_until_complete(self._producer.send_and_wait(topic, key, value, 0))
         self._labels[(str(topic), offset)] = origin
         self.settle()
@@ -334,33 +354,19 @@ class WorkerRunner:
 
     @property
     def dlq(self) -> list[SentDlq]:
-        out = []
-        for topic, key, value, _, headers in self.d.producer.records:
-            if topic != "vpa.dlq":
-                continue
-            h = {k: v.decode() for k, v in headers}
-            label = self._labels.get((h["origin_topic"], int(h["origin_offset"])), h["origin_topic"])
-            out.append(SentDlq(h["reason"], h["service"], key.decode() if key else None, value,
-                               SimpleNamespace(label=label)))
-        return out
+        return dead_letters([(k, v, h) for t, k, v, _, h in self.d.producer.records if t == Topic.dlq], self._labels)
 
     def state_of(self, service: str, vpa_id: str) -> Optional[dict]:
-        slot = self.worker.slots.get(vpa_id)
-        return slot["states"].get(service) if slot else None
+        return state_in(self.worker, service, vpa_id)
 
     def submit_raw(self, raw: bytes | str, origin: str) -> None:
-        value = raw.encode() if isinstance(raw, str) else raw
-        outcome = decode(value)
-        topic = topic_for_type(outcome.envelope.type) if isinstance(outcome, Decoded) else None
-        topic = topic if topic in ("at.roster", "vpa.events", "vpa.commands") else "vpa.events"
+        topic, key, value, outcome = as_input(raw)
         offset = self._offsets[topic]
         self._offsets[topic] += 1
         self._labels[(topic, offset)] = origin
-        if topic == "at.roster":
+        if topic == Topic.roster:
             self.d.roster.records.append(RosterRecord(0, offset, outcome, value, None, 0))
         else:
-            vpa_id = outcome.envelope.vpa_id if isinstance(outcome, Decoded) else None
-            key = vpa_id.encode() if vpa_id else None  # keyed like the contract (DESIGN 4.1)
             self.worker.offer(topic, [Record(topic, 0, offset, key, value, int(time.time() * 1000))], offset + 1)
         self._run()
 
