@@ -255,7 +255,8 @@ class LocalProducer:
 
     async def send_and_wait(self, topic: str, key: Optional[bytes], value: Optional[bytes],
                             partition: Optional[int] = None) -> int:
-        return (await (await self.send(topic, key, value, partition))).offset
+        appended: Appended = await (await self.send(topic, key, value, partition))
+        return appended.offset
 
     def failure(self, exc: BaseException) -> Failure:
         if isinstance(exc, ProducerBroken):

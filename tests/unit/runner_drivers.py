@@ -106,14 +106,13 @@ class StreamRunner:
     SETTLE_TIMEOUT = 60.0
 
     def __init__(self, proc: Any, broker_for: Callable[[KafkaConfig], Any] = lambda cfg: LocalBroker(),
-                 **cfg: Any) -> None:
-        self.cfg = KafkaConfig(**{"clock_mode": "stream", "input_idle_seconds": 0, "commit_interval_seconds": 0.001,
-                                  "state_store": "memory", "group_prefix": "contract", "partitions": 1,
+                 machine: Optional[MachineClock] = None, **cfg: Any) -> None:
+        self.cfg = KafkaConfig(**{"clock_mode": "stream", "input_idle_seconds": 0, "state_store": "memory", "group_prefix": "contract", "partitions": 1,
                                   "metrics_port": 0, **cfg})
         self.broker = broker = broker_for(self.cfg)
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.driver = StreamDriver(proc, Settings(), self.cfg, (), False, broker=broker)
+        self.driver = StreamDriver(proc, Settings(), self.cfg, (), False, machine=machine, broker=broker)
         if isinstance(broker, LocalBroker):
             for topic in (*CONTRACT_TOPICS, self.driver.changelog, self.driver.own_feedback):
                 broker.create_topic(topic, 1)
@@ -153,8 +152,11 @@ class StreamRunner:
                                     "occurred_at": t.isoformat(), "data": {}}), f"advance to {t.isoformat()}")
 
     def settle(self) -> None:
-        self.loop.run_until_complete(poll(self._settled, self.SETTLE_TIMEOUT, "the driver to settle",
-                                          interval=0.002))
+        self.until(self._settled, "the driver to settle")
+
+    def until(self, condition: Callable[[], Any], what: str, timeout: Optional[float] = None) -> Any:
+        """Run the driver until ``condition()`` (or its awaited value) holds."""
+        return self.loop.run_until_complete(poll(condition, timeout or self.SETTLE_TIMEOUT, what, interval=0.002))
 
     async def _settled(self) -> bool:
         if self._task.done():
@@ -164,10 +166,8 @@ class StreamRunner:
             return False
         tps = [(topic, 0) for topic in worker.inputs] + [(Topic.roster, 0)]
         ends = await self.driver.offsets.end_offsets(tps)
-        for topic in worker.inputs:
-            end = ends.get((topic, 0), 0)
-            if end and (await self.driver.consumer.committed((topic, 0)) or 0) < end:
-                return False
+        if any(buf.fetched_to < ends.get((topic, 0), 0) for topic, buf in worker.inputs.items()):
+            return False
         return worker.engine.roster_positions.get(0, 0) >= ends.get((Topic.roster, 0), 0)
 
     def read(self, topic: str) -> list[Record]:
@@ -180,6 +180,10 @@ class StreamRunner:
         return [json.loads(r.value) for r in self.read(topic) if r.value is not None]
 
     def close(self) -> None:
+        if self in OPEN:
+            OPEN.remove(self)
+        if self.loop.is_closed():
+            return
         self._stop.set()
         self.loop.run_until_complete(asyncio.wait((self._task,), timeout=10))
         self.loop.run_until_complete(self._producer.stop())
@@ -300,12 +304,15 @@ class _Driver:
         buf = self.worker.inputs.get(topic) if self.worker else None
         return buf.fetched_to if buf else 0
 
-    def end_offset_since(self, topic: str, partition: int, since: float, wake: Any) -> Optional[int]:
-        """The broker double always answers at once: what was handed in, plus what a test says is
+    def known_end(self, topic: str, partition: int) -> Optional[tuple[int, float]]:
+        """The broker double has always just answered: what was handed in, plus what a test says is
         written but not fetched yet (``in_flight``)."""
         if topic == "at.roster":
-            return len(self.roster.records) + self.in_flight.get((topic, partition), 0)
-        return (self.stable_end(topic, partition) or 0) + self.in_flight.get((topic, partition), 0)
+            return len(self.roster.records) + self.in_flight.get((topic, partition), 0), float("inf")
+        return (self.stable_end(topic, partition) or 0) + self.in_flight.get((topic, partition), 0), float("inf")
+
+    def ask_end(self, topic: str, partition: int, wake: Any) -> None:
+        pass
 
     async def commit(self, partition: int, offsets: dict[str, int]) -> None:
         self.journal.append("commit")

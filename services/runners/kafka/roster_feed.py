@@ -33,7 +33,7 @@ class RosterRecord:
     raw: bytes
     key: Optional[bytes]
     timestamp_ms: int
-    received: float = 0.0  # the machine clock's monotonic seconds when it was fetched (PartitionWorker._proven_empty)
+    received: float = 0.0  # the machine clock's monotonic seconds when it was fetched (the merge policy: services.runners.kafka.merge)
 
 
 class RosterFeed:

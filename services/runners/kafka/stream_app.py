@@ -349,18 +349,18 @@ class StreamDriver:
     async def commit(self, partition: int, offsets: dict[str, int]) -> None:
         await self.consumer.commit({(topic, partition): off for topic, off in offsets.items()})
 
-    def end_offset_since(self, topic: str, partition: int, since: float, wake: Callable[[], None]) -> Optional[int]:
-        """The partition's end offset as the broker gave it in answer to a question asked at or after
-        ``since`` (the machine clock's monotonic seconds); None while that is not known yet: it is asked (for every
-        worker's partitions at once) and ``wake`` is called with the answer."""
-        known = self._ends.get((topic, partition))
-        if known is not None and known[1] >= since:
-            return known[0]
+    def known_end(self, topic: str, partition: int) -> Optional[tuple[int, float]]:
+        """The partition's end offset as the broker last gave it, and when it was asked (the machine
+        clock's monotonic seconds); None when never asked."""
+        return self._ends.get((topic, partition))
+
+    def ask_end(self, topic: str, partition: int, wake: Callable[[], None]) -> None:
+        """Ask the broker for the partition's end offset (for every worker's partitions at once);
+        ``wake`` is called with the answer."""
         self._ends_wanted.add((topic, partition))
         self._ends_waiters.add(wake)
         if self._ends_task is None or self._ends_task.done():
             self._ends_task = asyncio.ensure_future(self._ask_ends())
-        return None
 
     async def _ask_ends(self) -> None:
         await asyncio.sleep(0)  # the other workers' questions of this moment go along

@@ -41,6 +41,7 @@ from services.engine.order import TOPIC_RANK, OrderKey
 from services.engine.partition import META_SLOT, Origin, Output, PartitionEngine
 from services.runners.kafka.feedback import FeedbackCommand, ProgressMark, command_record, mark_record, parse_feedback
 from services.runners.kafka.keys import misrouted
+from services.runners.kafka.merge import Action, Candidate, Empty, Upstream, View, decide
 from services.runners.kafka.slots import TableSlots
 from services.runners.kafka.state_store import BATCH_HEADER
 
@@ -112,9 +113,9 @@ class PartitionWorker:
         return out
 
     def settled(self) -> bool:
-        """Nothing buffered, nothing applied that is not yet sent, stored and committed: what a test
-        waits for after writing its inputs (with the broker's end offsets reached)."""
-        return not (self._flushing or self._outputs or self._uncommitted or self.engine.has_dirty()
+        """Nothing buffered, nothing applied that is not yet sent and stored: what a test waits for
+        after writing its inputs (with the inputs read up to the broker's end offsets)."""
+        return not (self._flushing or self._outputs or self.engine.has_dirty()
                     or any(buf.records for buf in self.inputs.values()))
 
     # ---- records arriving ----------------------------------------------------------------
@@ -190,105 +191,64 @@ class PartitionWorker:
             unsubscribe()
 
     def _choose(self, now: float) -> tuple[str, Any]:
-        """("step", what), ("wait", until or None) or ("idle", None)."""
-        engine = self.engine
-        candidates: list[tuple[OrderKey, str, Any]] = []
+        """("step", what), ("wait", until or None) or ("idle", None): the merge policy's decision
+        (``merge.decide``) on what the worker sees now, with its effects carried out."""
+        immediate, view = self._view(now)
+        if immediate is not None:
+            return "step", immediate
+        decision = decide(view, now)
+        for topic, partition in decision.ask:
+            self.d.ask_end(topic, partition, self.wake.set)  # the answer wakes this worker
+        for upstream, key in decision.marks:
+            self.engine.set_watermark(upstream, key)
+        for upstream in decision.timed_out:
+            log.warning("%s[%d]: no progress from %s for %.0f s; going on without it (its commands may "
+                        "arrive late)", self.d.service, self.p, upstream, self.d.cfg.upstream_wait_seconds)
+            self.d.metrics.upstream_timeout(upstream)
+        self._upstream_waiting_since = decision.upstream_waiting_since
+        if decision.action is Action.step:
+            assert decision.take is not None
+            return "step", (decision.take.kind, decision.take.source)
+        return decision.action.value, decision.until
+
+    def _view(self, now: float) -> tuple[Optional[tuple[str, Any]], View]:
+        """What the merge decides on: the inputs' heads, the empty inputs with what the broker said
+        of them, the followed services' progress. A record that needs no place in the order (an
+        undecodable one, a progress mark) goes at once, before anything is gathered further."""
+        engine, feed = self.engine, self.d.roster
+        candidates: list[Candidate] = []
+        empty: list[Empty] = []
+        upstreams: list[Upstream] = []
         for buf in self.inputs.values():
             if buf.records:
                 head = buf.records[0]
                 if head.key is None:
-                    return "step", ("now", buf)
-                candidates.append((head.key, "input", buf))
-        feed = self.d.roster
+                    return ("now", buf), View((), ())
+                candidates.append(Candidate(head.key, "input", buf, head.received))
+            if buf.upstream is not None:
+                upstreams.append(Upstream(buf.upstream, buf.records[0].key if buf.records else None,
+                                          engine.watermarks.get(buf.upstream)))
+            elif not buf.records:
+                empty.append(Empty(buf.topic, self.p, buf.fetched_to, buf.empty_since, self._caught_up(buf),
+                                   self.d.known_end(buf.topic, self.p)))
         for q in feed.partitions:
-            rec = feed.next_record(q, self.roster_cursor.get(q, engine.roster_positions.get(q, 0)))
+            cursor = self.roster_cursor.get(q, engine.roster_positions.get(q, 0))
+            rec = feed.next_record(q, cursor)
             if rec is None:
-                if self.roster_empty_since.get(q) is None:
-                    self.roster_empty_since[q] = now
+                since = self.roster_empty_since.get(q)
+                if since is None:
+                    since = self.roster_empty_since[q] = now
+                empty.append(Empty(Topic.roster, q, max(feed.fetched_to(q), cursor), since,
+                                   feed.caught_up(q, cursor), self.d.known_end(Topic.roster, q)))
                 continue
             self.roster_empty_since[q] = None
             if not isinstance(rec.outcome, Decoded):
-                return "step", ("roster", rec)
+                return ("roster", rec), View((), ())
             env = rec.outcome.envelope
-            candidates.append(((*_key_time(env.occurred_at), TOPIC_RANK[Topic.roster], q, rec.offset), "roster", rec))
-        if not candidates:
-            return "idle", None
-        key, kind, src = min(candidates, key=lambda c: c[0])
-        idle = self.d.cfg.input_idle_seconds
-        until: Optional[float] = None
-        received = src.records[0].received if kind == "input" else src.received
-        if not self._proven_empty(received):
-            return "wait", None  # the broker has not yet said that the empty inputs hold nothing earlier
-        # An empty input must have stayed empty for the idle time *since this record arrived*: the
-        # broker's end offsets cannot know records another producer (or the same one, batching per
-        # partition) has not written yet, so a record on one topic may arrive a moment before the
-        # earlier records of the same burst on another. An input empty since long before counted
-        # as proven at once, and a follow-up was decided before the activity that preceded it.
-        for buf in self.inputs.values():
-            if buf.records or buf.upstream is not None:
-                continue
-            if not self._caught_up(buf):
-                return "wait", None  # records are on their way
-            since = max(buf.empty_since, received)
-            if now < since + idle:
-                until = min(until or 1e18, since + idle)
-        for q in feed.partitions:
-            since_q = self.roster_empty_since.get(q)
-            if since_q is None:
-                continue
-            if not feed.caught_up(q, self.roster_cursor.get(q, engine.roster_positions.get(q, 0))):
-                return "wait", None
-            since_q = max(since_q, received)
-            if now < since_q + idle:
-                until = min(until or 1e18, since_q + idle)
-        for buf in self.inputs.values():
-            if buf.upstream is None:
-                continue
-            if buf.records:
-                # The upstream service emits in key order: everything before its next command is out.
-                engine.set_watermark(buf.upstream, buf.records[0].key)
-                continue
-            mark = engine.watermarks.get(buf.upstream)
-            if mark is not None and mark >= key:
-                continue
-            if self._upstream_waiting_since is None:
-                self._upstream_waiting_since = now
-            give_up = self._upstream_waiting_since + self.d.cfg.upstream_wait_seconds
-            if now < give_up:
-                until = min(until or 1e18, give_up)
-                continue
-            log.warning("%s[%d]: no progress from %s for %.0f s; going on without it (its commands may "
-                        "arrive late)", self.d.service, self.p, buf.upstream, self.d.cfg.upstream_wait_seconds)
-            self.d.metrics.upstream_timeout(buf.upstream)
-            engine.set_watermark(buf.upstream, key)
-        if until is not None:
-            return "wait", until
-        self._upstream_waiting_since = None
-        return "step", (kind, src)
-
-    def _proven_empty(self, received: float) -> bool:
-        """Every input with nothing buffered holds nothing more on the broker, by an end offset asked
-        after the record about to be taken was received. The consumer's own high watermarks can be
-        seconds old, and the roster comes through a client of its own: an input that had been empty
-        for a while looked caught up, so the first record of a new burst on one input overtook
-        earlier records of the same burst on another (a follow-up decided before the activity that
-        preceded it). One producer appends in order, so an end offset asked after the record arrived
-        covers everything written before it."""
-        wanted: list[tuple[str, int, int]] = []
-        for buf in self.inputs.values():
-            if not buf.records and buf.upstream is None:
-                wanted.append((buf.topic, self.p, buf.fetched_to))
-        feed = self.d.roster
-        for q in feed.partitions:
-            if self.roster_empty_since.get(q) is not None:
-                wanted.append((Topic.roster, q, max(feed.fetched_to(q), self.roster_cursor.get(
-                    q, self.engine.roster_positions.get(q, 0)))))
-        proven = True
-        for topic, partition, offset in wanted:
-            end = self.d.end_offset_since(topic, partition, received, self.wake.set)
-            if end is None or end > offset:
-                proven = False  # asked (the answer wakes this worker), or records are on their way
-        return proven
+            key = (*_key_time(env.occurred_at), TOPIC_RANK[Topic.roster], q, rec.offset)
+            candidates.append(Candidate(key, "roster", rec, rec.received))
+        return None, View(tuple(candidates), tuple(empty), tuple(upstreams), self._upstream_waiting_since,
+                          self.d.cfg.input_idle_seconds, self.d.cfg.upstream_wait_seconds)
 
     def _caught_up(self, buf: InputBuffer) -> bool:
         end = self.d.stable_end(buf.topic, self.p)
