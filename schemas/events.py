@@ -1,7 +1,6 @@
 """``data`` payloads of the ``vpa.events`` topic (DESIGN.md 4.3)."""
 from __future__ import annotations
 
-from datetime import date
 from enum import Enum
 from typing import Optional
 

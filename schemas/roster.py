@@ -1,7 +1,6 @@
 """``data`` payloads of the ``at.roster`` topic (DESIGN.md 4.4)."""
 from __future__ import annotations
 
-from datetime import date
 from enum import Enum
 from typing import Literal, Optional
 

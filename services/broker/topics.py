@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-from schemas.topics import Topic
 from services.config.kafka import KafkaConfig
 
 def app_id(cfg: KafkaConfig, service: str) -> str:

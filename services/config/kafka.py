@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from pydantic import SecretStr, field_validator, model_validator
 
-from schemas.topics import CONTRACT_TOPICS, Topic
+from schemas.topics import Topic
 from services.config.clock_mode import ClockMode
 from services.config.loader import EnvModel, load, setting
 

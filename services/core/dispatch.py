@@ -11,23 +11,23 @@ from typing import Any, Callable, Mapping
 
 from schemas.envelope import Envelope
 from services.core import erasure
-from services.core.processor import Context, Result, Timer
+from services.core.processor import Context, ProcessorDefaults, Result, Timer
 
 Handler = Callable[[dict[str, Any], Envelope[Any], Context], Result]
 
 
-class RuleService:
-    """Subclasses set ``name``, ``rank``, ``topics`` and ``types`` (what the Processor port asks)
-    and implement ``handlers`` (type -> handler, built once), ``registered`` and, where they have
-    timers or tombstones, ``due`` and ``tidy``."""
+class RuleService(ProcessorDefaults):
+    """Subclasses set ``name``, ``rank`` and ``topics`` (what the Processor port asks) and implement
+    ``handlers`` (type -> handler, built once), ``registered`` and, where they have timers or
+    tombstones, ``due`` and ``tidy``. The types it acts on follow from its handlers."""
 
     name: str
     rank: int
     topics: frozenset[str]
-    types: frozenset[str]
 
     def __init__(self) -> None:
         self._handlers: Mapping[str, Handler] = self.handlers()
+        self.types: frozenset[str] = frozenset(self._handlers) | {"vpa.registered", erasure.ERASE_COMMAND}
 
     def handlers(self) -> Mapping[str, Handler]:
         raise NotImplementedError

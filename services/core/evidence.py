@@ -10,11 +10,10 @@ fact keeps the ``event_id`` it was first seen with (``merge``).
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Iterable, Mapping, Optional
-from zoneinfo import ZoneInfo
 
-from services.core.german import day, moment
+from services.core.german import day
 from services.core.handover import FLAGS, HANDOVER, UNAVAILABLE, Assignment
 from services.core.roster import is_present
 

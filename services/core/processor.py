@@ -79,9 +79,10 @@ class Processor(Protocol):
     name: str
     rank: int  # the order in which services handle the same step (detector 0, reminders 1, journey 2)
     topics: frozenset[str]  # the input topics it consumes
-    # Optional: the envelope types ``handle`` acts on. The runners call ``handle`` for no other type
-    # (it would return an empty Result and leave the state as it is), which saves a state copy.
-    types: frozenset[str]
+    # The envelope types ``handle`` acts on; None: every type of its topics. The runners call
+    # ``handle`` for no other type (it would return an empty Result and leave the state as it
+    # is), which saves a state copy.
+    types: Optional[frozenset[str]]
 
     def handle(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result: ...
 
@@ -100,8 +101,22 @@ class Processor(Protocol):
         records of members whose deputy it is), ``role_token("at")`` (the set of present AT
         members) or ``role_token("vpa_manager")``, ``pick_token`` (a rendezvous pick among the
         present members of a role); ``ANY_ROSTER_CHANGE`` for
-        every change. A processor without this method is re-evaluated on every change."""
+        every change (``ProcessorDefaults``: every VPA with state, on every change)."""
         ...
+
+
+class ProcessorDefaults:
+    """What a processor that says nothing else gets: rank 0, every type of its topics, nothing to
+    re-evaluate on a roster change, and re-evaluation of every VPA with state on every change."""
+
+    rank = 0
+    types: Optional[frozenset[str]] = None
+
+    def reassign(self, state: dict[str, Any], ctx: Context) -> Result:
+        return Result()
+
+    def roster_dependencies(self, state: dict[str, Any]) -> Iterable[str]:
+        return {ANY_ROSTER_CHANGE} if state else set()
 
 
 def json_copy(value: Any) -> Any:

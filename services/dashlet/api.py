@@ -11,7 +11,6 @@ import json
 import logging
 import re
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Optional
 
 from aiohttp import web
@@ -21,7 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from schemas.topics import Topic
 from services.config.settings import Settings
 from services.dashlet import commands, views
-from services.dashlet.auth import Principal, TokenTable, tokens_from_env
+from services.dashlet.auth import Principal, TokenTable
 from services.dashlet.errors import MAX_BODY_BYTES, ApiError, ErrorCode, error_middleware, error_response
 from services.dashlet.health import CommandPath, CommandPathError, CommandSink, store_problem
 from services.dashlet.ledger import ledger_for

@@ -100,9 +100,6 @@ class Detector(RuleService):
     name = SERVICE
     rank = 0
     topics = frozenset({Topic.events, Topic.commands})
-    types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.schedule_changed", "vpa.absence_registered",
-                       "vpa.absence_cancelled", "vpa.class_changed", "vpa.activity_status_changed",
-                       "vpa.activity_seen", "vpa.customer_complaint", "vpa.offboarded", "cmd.case.resolve", erasure.ERASE_COMMAND})  # what handle acts on
 
     def handlers(self) -> Mapping[str, Handler]:
         return {

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, MutableMapping, Optional, TypedDict, cast
@@ -32,7 +32,7 @@ from schemas.envelope import Envelope, topic_for_type
 from schemas.topics import Topic
 from services.config.clock_mode import ClockMode
 from services.config.settings import Settings
-from services.core.processor import ANY_ROSTER_CHANGE, Context, Processor, Result, Timer, json_copy
+from services.core.processor import Context, Processor, Result, Timer, json_copy
 from services.core.roster import Roster, apply_roster_event, is_present, roster_key
 from services.core.timeutil import at_local, local_date, parse
 from services.engine.decode import Decoded, Invalid, Outcome, Unknown
@@ -333,8 +333,7 @@ class PartitionEngine:
             return
         for proc in self.processors:
             if topic in proc.topics:
-                types = getattr(proc, "types", None)
-                if types is None or env.type in types:  # a type it ignores costs no call (no state copy)
+                if proc.types is None or env.type in proc.types:  # a type it ignores costs no call (no state copy)
                     # every input of a VPA topic names its VPA (the contract), so its slot key is set
                     self._call(proc, cast(str, env.vpa_id), key, origin, raw, env=env)
                 self.out.counts[("events", proc.name, env.type)] += 1
@@ -618,14 +617,11 @@ class PartitionEngine:
 
 
 def _rank_of(proc: Processor) -> int:
-    return getattr(proc, "rank", 0)
+    return proc.rank
 
 
 def _dependencies(proc: Processor, state: dict[str, Any]) -> set[str]:
-    deps = getattr(proc, "roster_dependencies", None)
-    if deps is None:
-        return {ANY_ROSTER_CHANGE} if state else set()
-    return set(deps(state))
+    return set(proc.roster_dependencies(state))
 
 
 def _describe_call(slot_key: str, service: str, timer_id: Optional[str], state: dict[str, Any],

@@ -102,8 +102,6 @@ class Journey(RuleService):
     name = SERVICE
     rank = 2
     topics = frozenset({Topic.events, Topic.commands})
-    types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.class_changed", "vpa.onboarding_call_completed",
-                       "vpa.checkin_call_scheduled", "vpa.offboarded", "cmd.journey.clear", erasure.ERASE_COMMAND})  # what handle acts on
 
     def handlers(self) -> Mapping[str, Handler]:
         return {

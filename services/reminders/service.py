@@ -105,8 +105,6 @@ class Reminders(RuleService):
     name = SERVICE
     rank = 1
     topics = frozenset({Topic.events, Topic.commands})
-    types = frozenset({"vpa.registered", "vpa.profile_updated", "vpa.offboarded", "cmd.reminder.set",
-                       "cmd.reminder.complete", "cmd.reminder.reschedule", "cmd.case.resolve", erasure.ERASE_COMMAND})  # what handle acts on
 
     # ---- processor protocol ----------------------------------------------------------------
 

@@ -7,7 +7,7 @@ A hostile line goes to the topic and key of the line before it.
 from __future__ import annotations
 
 import asyncio
-from typing import Iterable, Optional
+from typing import Iterable
 
 from schemas.topics import Topic
 from services.broker.client import Producer

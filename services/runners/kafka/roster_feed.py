@@ -13,7 +13,7 @@ import asyncio
 import bisect
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from schemas.topics import Topic
 from services.broker.port import Broker, ReaderPort

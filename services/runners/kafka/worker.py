@@ -36,7 +36,7 @@ from schemas.topics import Topic
 from services.broker.port import OutRecord, Record, send_batch
 from services.broker.topics import erase_marker
 from services.config.clock_mode import ClockMode
-from services.engine.decode import Decoded, Outcome, decode
+from services.engine.decode import Decoded, decode
 from services.engine.order import TOPIC_RANK, OrderKey
 from services.engine.partition import META_SLOT, Origin, Output, PartitionEngine
 from services.runners.kafka.feedback import FeedbackCommand, ProgressMark, command_record, mark_record, parse_feedback

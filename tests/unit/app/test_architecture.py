@@ -74,3 +74,11 @@ def test_no_name_is_undefined_or_defined_twice():
                           "services", "schemas", "tests", "scripts"], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+def test_the_services_import_nothing_they_do_not_use():
+    """An import left behind after a move hides where a name really comes from."""
+    ruff = Path(sys.executable).with_name("ruff")
+    out = subprocess.run([str(ruff), "check", "--no-cache", "--output-format", "concise", "--select", "F401",
+                          "services", "schemas"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]

@@ -7,11 +7,11 @@ import json
 
 from services.config.settings import Settings
 from services.core.clock import StreamClock
-from services.core.processor import Result
+from services.core.processor import ProcessorDefaults, Result
 from services.runners.embedded.runner import EmbeddedRunner
 
 
-class Counting:
+class Counting(ProcessorDefaults):
     name = "counting"
     topics = frozenset({"vpa.events"})
 

@@ -13,7 +13,7 @@ import pytest
 
 from services.config.settings import Settings
 from services.core.clock import StreamClock
-from services.core.processor import Context, Result, Timer, cancel_timer, set_timer
+from services.core.processor import Context, ProcessorDefaults, Result, Timer, cancel_timer, set_timer
 from services.engine.decode import Decoded, decode
 from services.runners.embedded.runner import EmbeddedRunner
 from tests.unit.runner_drivers import DRIVERS, make
@@ -48,7 +48,7 @@ def command(event_id: str, at: datetime):
 Plan = Callable[[dict], object]
 
 
-class Recorder:
+class Recorder(ProcessorDefaults):
     """Logs ("event", event_id, now) and ("timer", timer_id, now); runs the test's plan per event_id."""
 
     def __init__(self, name: str = "rec", topics=frozenset({"vpa.events"}), log: list | None = None):

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.core.processor import Result, set_timer
+from services.core.processor import ProcessorDefaults, Result, set_timer
 from tests.unit.runner_drivers import DRIVERS, make
 
 
-class Fragile:
+class Fragile(ProcessorDefaults):
     name = "fragile"
     topics = frozenset({"vpa.events"})
 
@@ -84,7 +84,7 @@ def test_failing_reassign_goes_to_dlq_and_the_roster_change_still_applies(driver
     assert state["count"] == 2 and "reassigned" not in state
 
 
-class Many:
+class Many(ProcessorDefaults):
     """Sets one timer per VPA for the same instant; each timer emits a command when it fires."""
 
     name = "many"
