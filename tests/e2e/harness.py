@@ -5,10 +5,8 @@ the real ones.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Awaitable, Callable, Optional
 
 from aiohttp import web
@@ -18,9 +16,8 @@ from services.config.settings import Settings
 from services.core.clock import StreamClock
 from services.dashlet.api import build_app
 from services.dashlet.auth import Principal
-from services.notifier.service import write_batch
+from services.app.demo import EmbeddedPipeline
 from services.runners.embedded.runner import EmbeddedRunner
-from services.store import projection
 
 TOKENS = {"tok-at": Principal("AB", "at"), "tok-vm": Principal("VM", "vpa_manager"),
           "tok-cd": Principal("CD", "at")}
@@ -31,43 +28,21 @@ def envelope(eid: str, type_: str, at: str, vpa: Optional[str], data: dict, acto
                        "schema_version": 1, "data": data})
 
 
-class EmbeddedSink:
-    """The command sink of the tests: the embedded runner, then the store, behind one lock."""
+class EmbeddedSink(EmbeddedPipeline):
+    """The command sink of the tests: the demo's embedded pipeline (the runner, then the store,
+    behind one lock), which also keeps every command the API passed on."""
 
     def __init__(self, store: Any, settings: Optional[Settings] = None) -> None:
-        self.store = store
         self.settings = settings or Settings()
-        self.runner = EmbeddedRunner(processors(), self.settings, StreamClock(), keep_upstream=True)
-        self._lock = asyncio.Lock()
+        super().__init__(EmbeddedRunner(processors(), self.settings, StreamClock(), keep_upstream=True), store)
         self.received: list[dict] = []  # every command as the API passed it on
 
-    async def feed(self, lines: list[str]) -> None:
-        async with self._lock:
-            for n, line in enumerate(lines, 1):
-                self.runner.submit_raw(line, f"fixture:{n}")
-            await self._flush()
-
-    async def tick(self, now: datetime) -> None:
-        async with self._lock:
-            self.runner.advance_to(now)
-            await self._flush()
+    async def feed(self, lines: list[str], origin: str = "fixture") -> None:
+        await super().feed(lines, origin)
 
     async def __call__(self, raw: bytes, vpa_id: str) -> Optional[str]:
-        async with self._lock:
-            self.received.append(json.loads(raw))
-            before = len(self.runner.dlq)
-            self.runner.submit_raw(raw, "api")
-            await self._flush()
-            new = self.runner.dlq[before:]
-            return new[0].reason if new else None
-
-    async def _flush(self) -> None:
-        tasks = self.runner.drain_tasks()
-        if tasks:
-            await write_batch(self.store, tasks, attempts=3)
-        upstream = [e for e in self.runner.drain_upstream() if projection.relevant(e)]
-        if upstream:  # the read model beside the tasks, as the notifier keeps it
-            await self.store.apply_upstream(upstream, self.settings.tz)
+        self.received.append(json.loads(raw))
+        return await self.command(raw, vpa_id)
 
 
 @dataclass
