@@ -27,7 +27,7 @@ def replay(paths: list[str], settings: "Settings", until: Optional[datetime] = N
     latest of each task with its history folded in, so memory does not grow with versions."""
     from services.app.bootstrap import processors
     from services.core.clock import StreamClock
-    from services.engine.partition import EngineLimits
+    from services.engine.records import EngineLimits
     from services.runners.embedded.replay import feed
     from services.runners.embedded.runner import EmbeddedRunner
 

@@ -8,7 +8,7 @@ What the state keeps of a task (issue 11, "state holds what the rules need"):
 
 * a live task (``waiting``/``open``) in ``state["tasks"]``, every field but ``history`` (null
   fields left out: read them with ``.get``);
-* a closed task (``done``/``cancelled``) only as a *tombstone* in ``state["closed"]``:
+* a closed task (``done``/``cancelled``) only as a *tombstone* (``Tombstone``) in ``state["closed"]``:
   ``[version, "d" (done) or "c" (cancelled), closed_on, created_at]`` (``closed_on``: days since 1970-01-01, stream
   time; ``created_at`` only for a task a rule may reopen). That is all a rule reads of a closed task (is there one, its status for a rejection),
   and enough to reopen it with the next version and its first ``created_at``. ``retire`` turns
@@ -22,6 +22,7 @@ together (``fold``), so a task as they show it has its whole history, as before.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Optional, TypeGuard
 
@@ -63,10 +64,30 @@ def _snapshot(task: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _tombstoned(task_id: str, stone: list[Any]) -> dict[str, Any]:
-    """A closed task as the rules see it: its id, status, version (and creation time)."""
-    return {"task_id": task_id, "status": _STATUS[stone[1]], "version": stone[0],
-            "created_at": stone[3] if len(stone) > 3 else None, "closed": True}
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """What the state keeps of a closed task, stored as the list
+    ``[version, "d" or "c", closed_on, created_at]`` (short: there are many)."""
+
+    version: int
+    status: str  # "done" or "cancelled"
+    closed_on: int  # days since 1970-01-01, local, in stream time
+    created_at: Optional[str] = None  # only for a task a rule may reopen
+
+    def encode(self) -> list[Any]:
+        stone: list[Any] = [self.version, self.status[0], self.closed_on]
+        if self.created_at is not None:
+            stone.append(self.created_at)
+        return stone
+
+    @classmethod
+    def decode(cls, stone: list[Any]) -> "Tombstone":
+        return cls(stone[0], _STATUS[stone[1]], stone[2], stone[3] if len(stone) > 3 else None)
+
+    def view(self, task_id: str) -> dict[str, Any]:
+        """The closed task as the rules see it: its id, status, version (and creation time)."""
+        return {"task_id": task_id, "status": self.status, "version": self.version, "created_at": self.created_at,
+                "closed": True}
 
 
 def put_task(state: dict[str, Any], task_id: str, fields: dict[str, Any], ctx: Context, by: str,
@@ -80,18 +101,19 @@ def put_task(state: dict[str, Any], task_id: str, fields: dict[str, Any], ctx: C
     entry = {"at": now, "change": change, "by": by}
     old = tasks.get(task_id)
     if old is None:
-        stone = state.get("closed", {}).get(task_id)
+        stored = state.get("closed", {}).get(task_id)
         task: dict[str, Any] = {name: None for name in _STATE_FIELDS}
         task.update(reasons=[], task_id=task_id)
-        if stone is not None:
-            assert len(stone) > 3, f"{task_id} was retired as a task that is never reopened"
-            task.update(status=_STATUS[stone[1]], version=stone[0], created_at=stone[3])
+        if stored is not None:
+            stone = Tombstone.decode(stored)
+            assert stone.created_at is not None, f"{task_id} was retired as a task that is never reopened"
+            task.update(status=stone.status, version=stone.version, created_at=stone.created_at)
             changed = {k: v for k, v in fields.items()
                        if k not in _BOOKKEEPING and k not in _FOLLOWERS and task.get(k) != v}
             if not changed:
                 return None
             task.update(fields)
-            task.update(updated_at=now, version=stone[0] + 1)
+            task.update(updated_at=now, version=stone.version + 1)
             del state["closed"][task_id]
             if not state["closed"]:
                 del state["closed"]
@@ -125,8 +147,8 @@ def get_task(state: dict[str, Any], task_id: str) -> Optional[dict[str, Any]]:
     task: Optional[dict[str, Any]] = state.get("tasks", {}).get(task_id)
     if task is not None:
         return task
-    stone = state.get("closed", {}).get(task_id)
-    return _tombstoned(task_id, stone) if stone is not None else None
+    stored = state.get("closed", {}).get(task_id)
+    return Tombstone.decode(stored).view(task_id) if stored is not None else None
 
 
 def _day_number(ctx: Context) -> int:
@@ -148,10 +170,8 @@ def retire(state: dict[str, Any], ctx: Context, keep: Iterable[str] = (),
         held = set(keep)
         for task_id in [t for t, task in tasks.items() if task["status"] not in ACTIVE and t not in held]:
             task = tasks.pop(task_id)
-            stone = [task["version"], task["status"][0], today]
-            if reopens(task_id):
-                stone.append(task["created_at"])
-            state.setdefault("closed", {})[task_id] = stone
+            stone = Tombstone(task["version"], task["status"], today, task["created_at"] if reopens(task_id) else None)
+            state.setdefault("closed", {})[task_id] = stone.encode()
             retired.append(task_id)
         if not tasks:
             del state["tasks"]
@@ -160,7 +180,7 @@ def retire(state: dict[str, Any], ctx: Context, keep: Iterable[str] = (),
     # every task of the VPA in the store; an offboarded VPA's are kept until its erasure either way.
     if closed and ctx.settings.task_retention_days and not state.get("offboarded"):
         horizon = today - ctx.settings.task_retention_days
-        for task_id in [t for t, stone in closed.items() if stone[2] < horizon]:
+        for task_id in [t for t, stored in closed.items() if Tombstone.decode(stored).closed_on < horizon]:
             del closed[task_id]
         if not closed:
             del state["closed"]

@@ -23,11 +23,10 @@ from __future__ import annotations
 import heapq
 import json
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable, MutableMapping, Optional, TypedDict, cast
+from typing import Any, Iterable, MutableMapping, Optional, cast
 
-from schemas.dead_letters import DlqKind, DlqReason
+from schemas.dead_letters import DlqKind
 from schemas.envelope import Envelope, topic_for_type
 from schemas.topics import Topic
 from services.config.clock_mode import ClockMode
@@ -42,74 +41,12 @@ from services.engine.order import (
 from services.engine.roster_index import (
     BoundaryIndex, DependencyIndex, MemberChange, policy_view,
 )
+from services.engine.records import (
+    MEMBER_PREFIX, META_SLOT, ROSTER_SLOT, DlqRecord, EngineLimits, MemberRecord, MetaRecord, Origin, Output,
+    RosterRecord, Slot, new_slot,
+)
 from services.engine.timer_index import TimerIndex
 
-
-class Slot(TypedDict, total=False):
-    states: dict[str, dict[str, Any]]  # service -> its domain state for this VPA
-    seen: dict[str, int]  # recent event ids -> occurred_at (microseconds), for duplicate detection
-    timers: dict[str, dict[str, list[int]]]  # service -> timer_id -> the order key of that timer
-    pos: dict[str, int]  # input topic -> offset of the last record applied (a restart skips up to it)
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where an input came from: for DLQ headers and error messages."""
-
-    label: str  # "vpa.events[3]@120", "stream.jsonl:12", "api", ...
-    topic: str = ""
-    partition: int = -1
-    offset: int = -1
-    key: Optional[bytes] = None  # the record's key, kept for its DLQ copy
-
-
-@dataclass
-class DlqRecord:
-    kind: DlqKind
-    detail: str
-    service: str  # who rejected it
-    origin: Origin
-    value: bytes
-    key: Optional[str] = None
-
-    @property
-    def reason(self) -> str:
-        """The text of the DLQ's ``reason`` header: ``<kind>: <detail>``."""
-        return str(DlqReason(self.kind, self.detail))
-
-
-@dataclass
-class Output:
-    tasks: list[dict[str, Any]] = field(default_factory=list)
-    commands: list[tuple[OrderKey, Envelope[Any]]] = field(default_factory=list)  # for other services
-    dlq: list[DlqRecord] = field(default_factory=list)
-    erased: list[str] = field(default_factory=list)  # task ids to remove from the store (erasure)
-    erased_vpas: list[str] = field(default_factory=list)  # VPAs whose every task leaves the store
-    counts: Counter[Any] = field(default_factory=Counter)  # (metric, *labels) -> increment
-
-    def __bool__(self) -> bool:
-        return bool(self.tasks or self.commands or self.dlq or self.erased or self.erased_vpas)
-
-
-@dataclass(frozen=True)
-class EngineLimits:
-    dedupe_window: timedelta = timedelta(days=7)  # how long an event_id is remembered (stream time)
-    max_future: timedelta = timedelta(hours=1)  # live modes: how far occurred_at may lie ahead
-    targeted_reassign: bool = True  # False: re-evaluate every VPA on every roster change (tests)
-
-    @classmethod
-    def of(cls, settings: Settings) -> "EngineLimits":
-        """The limits the settings give, the same for both runners."""
-        return cls(dedupe_window=timedelta(days=settings.dedupe_window_days),
-                   max_future=timedelta(minutes=settings.max_future_minutes))
-
-
-ROSTER_SLOT = "__roster__"  # roster input positions, recent event ids of keyless inputs
-# One slot per AT member (its record and its recent event ids): a roster event writes the member it
-# changed, never the whole roster, which grows with the company (one record of it passed Kafka's
-# 1 MB limit at 100,000 VPAs).
-MEMBER_PREFIX = "__member__/"
-META_SLOT = "__meta__"  # clock, last step, upstream watermarks
 _TIMER_ORIGIN = Origin("timer")
 _ROSTER_ORIGIN = Origin("roster re-evaluation")
 
@@ -271,16 +208,16 @@ class PartitionEngine:
                 out[key] = self.slots.get(key)
         return out
 
-    def meta_record(self) -> dict[str, Any]:
+    def meta_record(self) -> MetaRecord:
         return {"clock": self.clock.isoformat() if self.clock else None,
                 "last": list(self.done_key) if self.done_key else None,
                 "watermarks": {s: list(k) for s, k in self.watermarks.items() if k},
                 "pos": self.positions}
 
-    def roster_record(self) -> dict[str, Any]:
+    def roster_record(self) -> RosterRecord:
         return {"positions": {str(p): o for p, o in self.roster_positions.items()}, "seen": self._roster_seen}
 
-    def member_record(self, initials: str) -> dict[str, Any]:
+    def member_record(self, initials: str) -> MemberRecord:
         return {"member": self.roster[initials], "seen": self._member_seen.get(initials, {})}
 
     def _set_member(self, initials: str, member: dict[str, Any]) -> None:
@@ -449,9 +386,9 @@ class PartitionEngine:
               env: Optional[Envelope[Any]] = None, timer_id: Optional[str] = None) -> None:
         """handle (``env``), on_timer (``timer_id``) or else reassign, on a copy of the state: a
         failing call leaves the stored state as it was and sends its input to the DLQ."""
-        slot = self.slots.get(slot_key)
+        slot: Optional[Slot] = self.slots.get(slot_key)
         if slot is None:
-            slot = {"states": {}, "seen": {}, "timers": {}}
+            slot = new_slot()
         stored = slot.get("states", {}).get(proc.name, {})
         if env is None and timer_id is None and not stored:
             return  # nothing to re-evaluate
@@ -483,7 +420,7 @@ class PartitionEngine:
         if result.erase:
             self._erase(slot_key, proc)
 
-    def _store(self, slot_key: str, slot: dict[str, Any], proc: Processor, stored: dict[str, Any],
+    def _store(self, slot_key: str, slot: Slot, proc: Processor, stored: dict[str, Any],
                state: dict[str, Any], key: OrderKey) -> None:
         old_timers, new_timers = stored.get("timers", {}), state.get("timers", {})
         if state == stored and (slot_key in self.slots or not state):
@@ -511,7 +448,7 @@ class PartitionEngine:
     def _erase(self, slot_key: str, proc: Processor) -> None:
         """Drop ``proc``'s state of this VPA; its tasks leave the store (issue 13, erasure). The slot
         goes with its last state (recent event ids included: nothing of the VPA is kept)."""
-        slot = self.slots.get(slot_key)
+        slot: Optional[Slot] = self.slots.get(slot_key)
         if not slot:
             return
         state = slot.get("states", {}).pop(proc.name, None) or {}
@@ -588,9 +525,9 @@ class PartitionEngine:
                 seen = self._roster_seen
                 self._dirty.add(ROSTER_SLOT)
         else:
-            slot = self.slots.get(env.vpa_id)
+            slot: Optional[Slot] = self.slots.get(env.vpa_id)
             if slot is None:
-                slot = self.slots[env.vpa_id] = {"states": {}, "seen": {}, "timers": {}}
+                slot = self.slots[env.vpa_id] = new_slot()
             seen = slot.setdefault("seen", {})
             if origin.offset >= 0:
                 slot.setdefault("pos", {})[origin.topic] = origin.offset

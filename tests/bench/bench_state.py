@@ -25,7 +25,7 @@ from bench_replay import stream  # noqa: E402
 from services.app.bootstrap import processors  # noqa: E402
 from services.config.settings import Settings  # noqa: E402
 from services.core.clock import StreamClock  # noqa: E402
-from services.engine.partition import EngineLimits  # noqa: E402
+from services.engine.records import EngineLimits  # noqa: E402
 from services.runners.embedded.replay import read_lines  # noqa: E402
 from services.runners.embedded.runner import EmbeddedRunner  # noqa: E402
 

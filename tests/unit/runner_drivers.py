@@ -27,16 +27,16 @@ from typing import Any, Callable, Optional
 
 from schemas.envelope import topic_for_type
 from schemas.topics import CONTRACT_TOPICS, Topic
+from services.broker.dead_letters import DeadLetters
 from services.broker.local import LocalBroker
 from services.broker.port import Record
-from services.broker.dead_letters import DeadLetters
 from services.config.clock_mode import ClockMode
 from services.config.kafka import KafkaConfig
 from services.config.settings import Settings
 from services.core.clock import MachineClock, StreamClock, SystemClock
 from services.core.roster import roster_key
 from services.engine.decode import Decoded, decode
-from services.engine.partition import EngineLimits
+from services.engine.records import EngineLimits
 from services.ops.metrics import StreamMetrics
 from services.runners.embedded.runner import EmbeddedRunner
 from services.runners.kafka.roster_feed import RosterRecord

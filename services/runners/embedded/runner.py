@@ -13,11 +13,13 @@ from collections import Counter
 from datetime import datetime
 from typing import Any, Iterable, Iterator, Optional
 
+from services.config.clock_mode import ClockMode
 from services.config.settings import Settings
 from services.core.clock import Clock, StreamClock
 from services.core.processor import Processor
 from services.engine.decode import Decoded, decode
-from services.engine.partition import ClockMode, DlqRecord, EngineLimits, Origin, PartitionEngine
+from services.engine.partition import PartitionEngine
+from services.engine.records import DlqRecord, EngineLimits, Origin
 from services.ops.metrics import MetricSink, publish_engine
 
 __all__ = ["EmbeddedRunner", "DlqRecord", "replay_lines"]

@@ -24,9 +24,8 @@ counts the time-outs; it decides nothing itself. The tests of the waits at their
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from services.engine.order import OrderKey
 
@@ -37,8 +36,7 @@ class Action(Enum):
     idle = "idle"  # nothing buffered anywhere
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """The head of an input: the next record it would hand to the engine."""
 
     key: OrderKey
@@ -47,8 +45,7 @@ class Candidate:
     received: float  # monotonic seconds when the record was handed over
 
 
-@dataclass(frozen=True)
-class Empty:
+class Empty(NamedTuple):
     """An input with nothing buffered: a topic of the partition, or a roster partition."""
 
     topic: str
@@ -59,8 +56,7 @@ class Empty:
     end: Optional[tuple[int, float]]  # the end offset the broker last gave, and when it was asked
 
 
-@dataclass(frozen=True)
-class Upstream:
+class Upstream(NamedTuple):
     """A followed service."""
 
     name: str
@@ -68,8 +64,7 @@ class Upstream:
     mark: Optional[OrderKey]  # how far it is known to have emitted everything
 
 
-@dataclass(frozen=True)
-class View:
+class View(NamedTuple):
     candidates: tuple[Candidate, ...]
     empty: tuple[Empty, ...]
     upstreams: tuple[Upstream, ...] = ()
@@ -78,35 +73,45 @@ class View:
     upstream_wait_seconds: float = 30.0
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     action: Action
     take: Optional[Candidate] = None  # step: the record that goes next
     until: Optional[float] = None  # wait: the moment to look again at the latest (None: when woken)
     ask: tuple[tuple[str, int], ...] = ()  # end offsets to ask the broker for
     marks: tuple[tuple[str, OrderKey], ...] = ()  # followed services' progress to note
     timed_out: tuple[str, ...] = ()  # followed services gone on without
-    upstream_waiting_since: Optional[float] = field(default=None)
+    upstream_waiting_since: Optional[float] = None
+
+
+def _order(candidate: Candidate) -> OrderKey:
+    return candidate.key
 
 
 def decide(view: View, now: float) -> Decision:
     """What the worker does next, at monotonic time ``now``."""
     waiting_since = view.upstream_waiting_since
-    if not view.candidates:
+    candidates = view.candidates
+    if not candidates:
         return Decision(Action.idle, upstream_waiting_since=waiting_since)
-    take = min(view.candidates, key=lambda c: c.key)
-    stale = tuple((e.topic, e.partition) for e in view.empty if e.end is None or e.end[1] < take.received)
-    if stale:
-        return Decision(Action.wait, ask=stale, upstream_waiting_since=waiting_since)
-    if any(e.end is not None and e.end[0] > e.fetched_to for e in view.empty):
-        return Decision(Action.wait, upstream_waiting_since=waiting_since)  # records are on their way
+    take = candidates[0] if len(candidates) == 1 else min(candidates, key=_order)
+    received, idle = take.received, view.idle_seconds
+    ask: list[tuple[str, int]] = []
+    on_their_way = False
     until: Optional[float] = None
-    for e in view.empty:
-        if not e.caught_up:
-            return Decision(Action.wait, upstream_waiting_since=waiting_since)  # records are on their way
-        quiet_at = max(e.empty_since, take.received) + view.idle_seconds
-        if now < quiet_at:
-            until = quiet_at if until is None else min(until, quiet_at)
+    for e in view.empty:  # one pass (it runs for every record): the checks' order is kept below
+        end = e.end
+        if end is None or end[1] < received:
+            ask.append((e.topic, e.partition))
+            continue
+        if end[0] > e.fetched_to or not e.caught_up:
+            on_their_way = True
+        quiet_at = (e.empty_since if e.empty_since > received else received) + idle
+        if now < quiet_at and (until is None or quiet_at < until):
+            until = quiet_at
+    if ask:
+        return Decision(Action.wait, ask=tuple(ask), upstream_waiting_since=waiting_since)
+    if on_their_way:
+        return Decision(Action.wait, upstream_waiting_since=waiting_since)  # records are on their way
     marks: list[tuple[str, OrderKey]] = []
     timed_out: list[str] = []
     for up in view.upstreams:

@@ -13,7 +13,7 @@ import json
 from collections import OrderedDict
 from typing import Any, Iterator, MutableMapping, Optional
 
-from services.engine.partition import META_SLOT
+from services.engine.records import META_SLOT
 from services.runners.kafka.state_store import PartitionStore
 
 CACHE_SIZE = 4096  # parsed slots kept for the next steps; the rest stay serialised in the store

@@ -28,15 +28,15 @@ from typing import Callable, Optional
 
 from schemas.topics import CO_PARTITIONED
 from services.broker.client import KafkaBroker
-from services.broker.port import TP, Broker, Failure, Unreadable
 from services.broker.dead_letters import DeadLetters
+from services.broker.port import TP, Broker, Failure, Unreadable
 from services.broker.topics import app_id, changelog_topic, feedback_topic
 from services.config.clock_mode import ClockMode
 from services.config.kafka import KafkaConfig
 from services.config.settings import Settings
 from services.core.clock import MachineClock, SystemClock
 from services.core.processor import Processor
-from services.engine.partition import EngineLimits
+from services.engine.records import EngineLimits
 from services.ops.lifecycle import Stopped, until_stopped
 from services.ops.metrics import StreamMetrics, dlq_log_suppressed
 from services.runners.kafka.roster_feed import RosterFeed

@@ -37,8 +37,9 @@ from services.broker.port import OutRecord, Record, send_batch
 from services.broker.topics import erase_marker
 from services.config.clock_mode import ClockMode
 from services.engine.decode import Decoded, decode
-from services.engine.order import TOPIC_RANK, OrderKey
-from services.engine.partition import META_SLOT, Origin, Output, PartitionEngine
+from services.engine.order import TOPIC_RANK, OrderKey, micros
+from services.engine.partition import PartitionEngine
+from services.engine.records import META_SLOT, Origin, Output
 from services.runners.kafka.feedback import FeedbackCommand, ProgressMark, command_record, mark_record, parse_feedback
 from services.runners.kafka.keys import misrouted
 from services.runners.kafka.merge import Action, Candidate, Empty, Upstream, View, decide
@@ -46,6 +47,9 @@ from services.runners.kafka.slots import TableSlots
 from services.runners.kafka.state_store import BATCH_HEADER
 
 log = logging.getLogger("vpa.kafka.worker")
+_ROSTER = Topic.roster  # looked up once: the merge reads it for every roster partition at every step
+_ROSTER_RANK = TOPIC_RANK[Topic.roster]
+_NOTHING = View((), ())
 BATCH_STEPS = 500  # steps between two flushes while a backlog is worked through
 BUFFER_HIGH = 5000  # records buffered per input partition before its fetching pauses
 # Seconds a batch may take to reach the broker. The producer retries inside it; beyond it the
@@ -215,38 +219,42 @@ class PartitionWorker:
         """What the merge decides on: the inputs' heads, the empty inputs with what the broker said
         of them, the followed services' progress. A record that needs no place in the order (an
         undecodable one, a progress mark) goes at once, before anything is gathered further."""
-        engine, feed = self.engine, self.d.roster
+        engine, feed, known_end, p = self.engine, self.d.roster, self.d.known_end, self.p
         candidates: list[Candidate] = []
         empty: list[Empty] = []
         upstreams: list[Upstream] = []
         for buf in self.inputs.values():
-            if buf.records:
-                head = buf.records[0]
+            records = buf.records
+            if records:
+                head = records[0]
                 if head.key is None:
-                    return ("now", buf), View((), ())
+                    return ("now", buf), _NOTHING
                 candidates.append(Candidate(head.key, "input", buf, head.received))
             if buf.upstream is not None:
-                upstreams.append(Upstream(buf.upstream, buf.records[0].key if buf.records else None,
+                upstreams.append(Upstream(buf.upstream, records[0].key if records else None,
                                           engine.watermarks.get(buf.upstream)))
-            elif not buf.records:
-                empty.append(Empty(buf.topic, self.p, buf.fetched_to, buf.empty_since, self._caught_up(buf),
-                                   self.d.known_end(buf.topic, self.p)))
+            elif not records:
+                empty.append(Empty(buf.topic, p, buf.fetched_to, buf.empty_since, self._caught_up(buf),
+                                   known_end(buf.topic, p)))
+        cursors, positions, empty_since = self.roster_cursor, engine.roster_positions, self.roster_empty_since
         for q in feed.partitions:
-            cursor = self.roster_cursor.get(q, engine.roster_positions.get(q, 0))
+            cursor = cursors.get(q)
+            if cursor is None:
+                cursor = positions.get(q, 0)
             rec = feed.next_record(q, cursor)
             if rec is None:
-                since = self.roster_empty_since.get(q)
+                since = empty_since.get(q)
                 if since is None:
-                    since = self.roster_empty_since[q] = now
-                empty.append(Empty(Topic.roster, q, max(feed.fetched_to(q), cursor), since,
-                                   feed.caught_up(q, cursor), self.d.known_end(Topic.roster, q)))
+                    since = empty_since[q] = now
+                empty.append(Empty(_ROSTER, q, max(feed.fetched_to(q), cursor), since, feed.caught_up(q, cursor),
+                                   known_end(_ROSTER, q)))
                 continue
-            self.roster_empty_since[q] = None
+            empty_since[q] = None
             if not isinstance(rec.outcome, Decoded):
-                return ("roster", rec), View((), ())
+                return ("roster", rec), _NOTHING
             env = rec.outcome.envelope
-            key = (*_key_time(env.occurred_at), TOPIC_RANK[Topic.roster], q, rec.offset)
-            candidates.append(Candidate(key, "roster", rec, rec.received))
+            candidates.append(Candidate((micros(env.occurred_at), _ROSTER_RANK, q, rec.offset), "roster", rec,
+                                        rec.received))
         return None, View(tuple(candidates), tuple(empty), tuple(upstreams), self._upstream_waiting_since,
                           self.d.cfg.input_idle_seconds, self.d.cfg.upstream_wait_seconds)
 

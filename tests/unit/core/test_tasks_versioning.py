@@ -180,3 +180,18 @@ def test_a_tombstone_is_forgotten_after_the_retention():
     state["offboarded"] = False
     retire(state, later(days + 1))
     assert get_task(state, TASK_ID) is None and "closed" not in state
+
+
+# ---- tombstones: typed in the code, the same short lists in the state ------------------------
+
+def test_a_tombstone_reads_and_writes_the_list_the_state_has_always_held():
+    from services.core.tasks import Tombstone
+
+    reopenable = [3, "d", 20420, "2025-11-28T09:00:00+01:00"]
+    final = [1, "c", 20400]
+    assert Tombstone.decode(reopenable) == Tombstone(3, "done", 20420, "2025-11-28T09:00:00+01:00")
+    assert Tombstone.decode(final) == Tombstone(1, "cancelled", 20400)
+    assert Tombstone.decode(reopenable).encode() == reopenable
+    assert Tombstone.decode(final).encode() == final
+    assert Tombstone.decode(final).view("case:x") == {"task_id": "case:x", "status": "cancelled", "version": 1,
+                                                     "created_at": None, "closed": True}

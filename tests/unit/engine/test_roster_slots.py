@@ -9,7 +9,7 @@ import random
 from datetime import date, timedelta
 
 from services.detector.service import Detector
-from services.engine.partition import MEMBER_PREFIX, ROSTER_SLOT
+from services.engine.records import MEMBER_PREFIX, ROSTER_SLOT
 from services.engine.roster_index import BoundaryIndex, boundary_dates, members_with_boundary_on
 from tests.unit.runner_drivers import WorkerRunner
 

@@ -73,7 +73,7 @@ def test_targeted_reevaluation_ends_exactly_where_reevaluating_everyone_ends():
     from datetime import date
 
     from services.app.bootstrap import processors
-    from services.engine.partition import EngineLimits
+    from services.engine.records import EngineLimits
     from services.runners.embedded.replay import final_tasks
     from services.simulator import SimConfig, simulate
 
