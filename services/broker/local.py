@@ -82,10 +82,10 @@ class LocalBroker:
         rec = Record(topic, partition, len(log), key, value, int(self.machine.wall().timestamp() * 1000),
                      tuple(headers))
         log.append(rec)
-        self._notify()
+        self.notify()
         return rec
 
-    def _notify(self) -> None:
+    def notify(self) -> None:
         for wake in list(self._listeners):
             wake()
 
@@ -127,7 +127,7 @@ class LocalBroker:
 
     # ---- groups ------------------------------------------------------------------------------
 
-    async def _rebalance(self, group_id: str, joining: Optional["LocalGroupConsumer"] = None,
+    async def rebalance(self, group_id: str, joining: Optional["LocalGroupConsumer"] = None,
                          leaving: Optional["LocalGroupConsumer"] = None) -> None:
         group = self.groups.setdefault(group_id, _Group())
         async with group.lock:
@@ -147,7 +147,7 @@ class LocalBroker:
                 member.assigned = mine
                 member.positions = {tp: group.committed.get(tp, 0) for tp in mine}
                 await member.listener.on_assigned(set(mine))
-        self._notify()
+        self.notify()
 
 
 class LocalGroupConsumer:
@@ -162,12 +162,12 @@ class LocalGroupConsumer:
 
     async def start(self) -> None:
         self._started = True
-        await self.broker._rebalance(self.group_id, joining=self)
+        await self.broker.rebalance(self.group_id, joining=self)
 
     async def stop(self, timeout: float = 2.0) -> None:
         if self._started:
             self._started = False
-            await self.broker._rebalance(self.group_id, leaving=self)
+            await self.broker.rebalance(self.group_id, leaving=self)
 
     async def fetch(self, timeout: float) -> dict[TP, list[Record]]:
         out = self._take()
@@ -197,12 +197,12 @@ class LocalGroupConsumer:
 
     def resume(self, tp: TP) -> None:
         self.paused.discard(tp)
-        self.broker._notify()
+        self.broker.notify()
 
     def seek(self, tp: TP, offset: int) -> None:
         if tp in self.assigned:
             self.positions[tp] = offset
-            self.broker._notify()
+            self.broker.notify()
 
     async def position(self, tp: TP) -> Optional[int]:
         return self.positions.get(tp) if tp in self.assigned else None

@@ -12,20 +12,20 @@ from typing import Any, Awaitable, Callable, Optional
 from aiohttp import web
 
 from services.app.bootstrap import processors
+from services.app.demo import EmbeddedPipeline
 from services.config.settings import Settings
 from services.core.clock import StreamClock
 from services.dashlet.api import build_app
 from services.dashlet.auth import Principal
-from services.app.demo import EmbeddedPipeline
 from services.runners.embedded.runner import EmbeddedRunner
+from tests import builders
 
 TOKENS = {"tok-at": Principal("AB", "at"), "tok-vm": Principal("VM", "vpa_manager"),
           "tok-cd": Principal("CD", "at")}
 
 
 def envelope(eid: str, type_: str, at: str, vpa: Optional[str], data: dict, actor: Optional[dict] = None) -> str:
-    return json.dumps({"event_id": eid, "type": type_, "occurred_at": at, "vpa_id": vpa, "actor": actor,
-                       "schema_version": 1, "data": data})
+    return builders.line(type_, data, at=at, vpa_id=vpa, actor=actor, event_id=eid)
 
 
 class EmbeddedSink(EmbeddedPipeline):

@@ -15,6 +15,7 @@ from services.dashlet.auth import Principal
 from services.runners.embedded.replay import final_tasks
 from services.runners.embedded.runner import EmbeddedRunner
 from services.store.postgres import MemoryTaskStore
+from tests import builders
 
 TZ = ZoneInfo("Europe/Berlin")
 
@@ -43,9 +44,8 @@ def params(live: datetime) -> DemoParams:
 
 def command(type_: str, vpa_id: str, data: dict, n: int) -> bytes:
     # as the API hands it on: its own occurred_at, which the demo replaces with the server's instant
-    return json.dumps({"event_id": f"page-{n}", "type": type_, "occurred_at": "2020-01-01T00:00:00+00:00",
-                       "vpa_id": vpa_id, "actor": {"initials": "XX", "role": "at"}, "schema_version": 1,
-                       "data": data}).encode()
+    return builders.raw(type_, data, at="2020-01-01T00:00:00+00:00", vpa_id=vpa_id,
+                        actor={"initials": "XX", "role": "at"}, event_id=f"page-{n}")
 
 
 async def test_a_rebuild_from_simulation_and_input_log_is_the_live_pipeline():

@@ -12,14 +12,14 @@ from services.config.settings import Settings
 from services.core.clock import StreamClock
 from services.runners.embedded.replay import final_tasks
 from services.runners.embedded.runner import EmbeddedRunner
+from tests import builders
 from tests.unit.runner_drivers import WorkerRunner
 
 AT = "2026-11-02T09:00:00+01:00"
 
 
 def env(eid: str, type_: str, vpa: str | None, data: dict, at: str = AT, actor: dict | None = None) -> str:
-    return json.dumps({"event_id": eid, "type": type_, "occurred_at": at, "vpa_id": vpa, "actor": actor,
-                       "schema_version": 1, "data": data})
+    return builders.line(type_, data, at=at, vpa_id=vpa, actor=actor, event_id=eid)
 
 
 def company(runner) -> None:  # noqa: ANN001

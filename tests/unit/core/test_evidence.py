@@ -16,14 +16,14 @@ from services.core.clock import StreamClock
 from services.detector.drafts import draft_is_safe
 from services.runners.embedded.replay import final_tasks
 from services.runners.embedded.runner import EmbeddedRunner
+from tests import builders
 
 AB = {"initials": "AB", "role": "at"}
 SYS = {"initials": "SYS", "role": "system"}
 
 
 def line(eid, type_, at, vpa=None, data=None, actor=None) -> str:
-    return json.dumps({"event_id": eid, "type": type_, "occurred_at": at, "vpa_id": vpa, "actor": actor,
-                       "schema_version": 1, "data": data or {}})
+    return builders.line(type_, data, at=at, vpa_id=vpa, actor=actor, event_id=eid)
 
 
 def member(eid, initials, role="at", deputy=None, active=True, at="2026-11-01T08:00:00+01:00") -> str:

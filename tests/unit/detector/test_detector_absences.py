@@ -1,16 +1,14 @@
 """Absence cases through the detector processor (DESIGN 2.1, fine print 5.2, 5.6, 5.11, 5.15, 5.24, 5.25)."""
-import json
 from datetime import datetime, timezone
 
 import pytest
 
-from services.core.tasks import fold, get_task
-
 from services.config.settings import Settings
 from services.core.processor import Context
 from services.core.roster import apply_roster_event
+from services.core.tasks import fold, get_task
 from services.detector.service import Detector
-from services.engine.decode import Decoded, decode
+from tests import builders
 
 VPA = "V-1042"
 CASE = f"case:absence:{VPA}:abs-1"
@@ -26,11 +24,7 @@ _counter = iter(range(1, 10_000))
 
 def envelope(type_: str, data: dict | None = None, *, at: str = "2026-11-26T09:00:00+01:00",
              vpa_id: str | None = VPA, actor: dict | None = None, event_id: str | None = None):
-    raw = {"event_id": event_id or f"e{next(_counter)}", "type": type_, "occurred_at": at,
-           "vpa_id": vpa_id, "actor": actor, "schema_version": 1, "data": data or {}}
-    outcome = decode(json.dumps(raw))
-    assert isinstance(outcome, Decoded), outcome
-    return outcome.envelope
+    return builders.decoded(type_, data, at=at, vpa_id=vpa_id, actor=actor, event_id=event_id or f"e{next(_counter)}")
 
 
 def registered(at_owner: str = "AB", name: str = "Anna Schmidt", **kw):

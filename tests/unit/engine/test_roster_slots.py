@@ -11,14 +11,14 @@ from datetime import date, timedelta
 from services.detector.service import Detector
 from services.engine.records import MEMBER_PREFIX, ROSTER_SLOT
 from services.engine.roster_index import BoundaryIndex, boundary_dates, members_with_boundary_on
+from tests import builders
 from tests.unit.runner_drivers import WorkerRunner
 
 AT = "2026-03-02T05:00:00+01:00"
 
 
 def env(eid: str, type_: str, data: dict, at: str = AT) -> str:
-    return json.dumps({"event_id": eid, "type": type_, "occurred_at": at, "vpa_id": None, "actor": None,
-                       "schema_version": 1, "data": data})
+    return builders.line(type_, data, at=at, event_id=eid)
 
 
 def upsert(initials: str, deputy: str | None = None) -> str:

@@ -9,6 +9,7 @@ from services.config.settings import Settings
 from services.core.clock import StreamClock
 from services.core.processor import ProcessorDefaults, Result
 from services.runners.embedded.runner import EmbeddedRunner
+from tests import builders
 
 
 class Counting(ProcessorDefaults):
@@ -34,7 +35,7 @@ class Counting(ProcessorDefaults):
 
 
 def line(eid: str, type_: str, at: str, data: dict, vpa: str | None = None) -> str:
-    return json.dumps({"event_id": eid, "type": type_, "occurred_at": at, "vpa_id": vpa, "data": data})
+    return builders.line(type_, data, at=at, vpa_id=vpa, event_id=eid)
 
 
 def member(initials: str) -> dict:

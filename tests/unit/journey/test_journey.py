@@ -10,8 +10,8 @@ from services.core.ids import rendezvous_pick
 from services.core.processor import Context, pop_timer, timers_of
 from services.core.roster import apply_roster_event
 from services.core.tasks import fold
-from services.engine.decode import Decoded, decode
 from services.journey.service import TIMER_ID, Journey
+from tests import builders
 
 BERLIN = ZoneInfo("Europe/Berlin")
 VPA = "V-J1"
@@ -26,11 +26,7 @@ def local(y, m, d, hh=9, mm=0) -> datetime:
 
 
 def envelope(type_, data=None, *, at: datetime, vpa_id=VPA, actor=None):
-    raw = {"event_id": f"j{next(_ids)}", "type": type_, "occurred_at": at.isoformat(), "vpa_id": vpa_id,
-           "actor": actor, "schema_version": 1, "data": data or {}}
-    outcome = decode(json.dumps(raw))
-    assert isinstance(outcome, Decoded), outcome
-    return outcome.envelope
+    return builders.decoded(type_, data, at=at.isoformat(), vpa_id=vpa_id, actor=actor, event_id=f"j{next(_ids)}")
 
 
 def registered(started_on: str, at: datetime, owner="AB", buddy=None, cls=None, name="Anna Schmidt"):

@@ -1,16 +1,14 @@
 """Rules that span services, through the embedded runner: a rejected command changes nothing."""
 from __future__ import annotations
 
-import json
-
 from services.app.entrypoints import replay
 from services.config.settings import Settings
 from services.runners.embedded.replay import final_tasks
+from tests import builders
 
 
 def line(eid, type_, at, vpa, data, actor=None):
-    return json.dumps({"event_id": eid, "type": type_, "occurred_at": at, "vpa_id": vpa, "actor": actor,
-                       "schema_version": 1, "data": data})
+    return builders.line(type_, data, at=at, vpa_id=vpa, actor=actor, event_id=eid)
 
 
 AB = {"initials": "AB", "role": "at"}

@@ -16,6 +16,7 @@ from services.core.clock import StreamClock
 from services.core.processor import Context, ProcessorDefaults, Result, Timer, cancel_timer, set_timer
 from services.engine.decode import Decoded, decode
 from services.runners.embedded.runner import EmbeddedRunner
+from tests import builders
 from tests.unit.runner_drivers import DRIVERS, make
 
 VPA = "V-1"
@@ -29,8 +30,8 @@ def t(minutes: int) -> datetime:
 
 def envelope_dict(event_id: str, at: datetime, type_: str = "vpa.activity_seen", data: dict | None = None,
                   vpa_id: str | None = VPA, actor: dict | None = None) -> dict:
-    return {"event_id": event_id, "type": type_, "occurred_at": at.isoformat(), "vpa_id": vpa_id,
-            "actor": actor, "schema_version": 1, "data": {"channel": "web"} if data is None else data}
+    return builders.record(type_, {"channel": "web"} if data is None else data, at=at.isoformat(), vpa_id=vpa_id,
+                           actor=actor, event_id=event_id)
 
 
 def line(event_id: str, at: datetime, **kw) -> str:

@@ -7,11 +7,11 @@ import json
 from services.broker.client import default_partition
 from services.engine.decode import Decoded, Invalid, decode
 from services.runners.kafka.keys import misrouted, misrouted_roster
+from tests import builders
 
 
 def _event(vpa: str) -> bytes:
-    return json.dumps({"event_id": "e1", "type": "vpa.activity_seen", "occurred_at": "2026-03-02T09:00:00+01:00",
-                       "vpa_id": vpa, "data": {"channel": "web"}}).encode()
+    return json.dumps(builders.activity(vpa, at="2026-03-02T09:00:00+01:00", event_id="e1")).encode()
 
 
 def test_kafkas_default_partitioner_is_murmur2_as_the_java_client_computes_it():

@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 from services.app.cli import main
+from tests import builders
 
 # DESIGN 4.6, in the order listed there.
 TASK_KEYS = [
@@ -13,8 +14,7 @@ TASK_KEYS = [
 
 
 def env(event_id: str, type_: str, at: str, data: dict, vpa_id: str | None = "V-1", actor: dict | None = None) -> dict:
-    return {"event_id": event_id, "type": type_, "occurred_at": at, "vpa_id": vpa_id, "actor": actor,
-            "schema_version": 1, "data": data}
+    return builders.record(type_, data, at=at, vpa_id=vpa_id, actor=actor, event_id=event_id)
 
 
 def registered(event_id: str, at: str, vpa_id: str = "V-1", owner: str = "AB", name: str = "Anna Schmidt") -> dict:

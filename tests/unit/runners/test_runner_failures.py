@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.core.processor import ProcessorDefaults, Result, set_timer
+from tests import builders
 from tests.unit.runner_drivers import DRIVERS, make
 
 
@@ -36,8 +37,7 @@ class Fragile(ProcessorDefaults):
 
 
 def line(eid: str, absence_id: str, at: str = "2026-11-26T09:00:00+01:00", vpa: str = "V-1") -> str:
-    return json.dumps({"event_id": eid, "type": "vpa.absence_registered", "occurred_at": at, "vpa_id": vpa,
-                       "data": {"absence_id": absence_id, "starts_on": "2026-12-01", "ends_on": "2026-12-02"}})
+    return json.dumps(builders.vpa_absence(absence_id, "2026-12-01", "2026-12-02", vpa, at=at, event_id=eid))
 
 
 def tick(at: str) -> str:
