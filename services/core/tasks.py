@@ -22,9 +22,8 @@ together (``fold``), so a task as they show it has its whole history, as before.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Optional, TypeGuard
+from typing import Any, Callable, Iterable, NamedTuple, Optional, TypeGuard
 
 from schemas.task import PRIORITY_RANK, TASK_FIELDS
 from services.core.processor import Context
@@ -64,8 +63,7 @@ def _snapshot(task: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Tombstone:
+class Tombstone(NamedTuple):
     """What the state keeps of a closed task, stored as the list
     ``[version, "d" or "c", closed_on, created_at]`` (short: there are many)."""
 
