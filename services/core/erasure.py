@@ -8,22 +8,22 @@ its tasks from the store (a tombstone on ``dashlet.tasks`` in the Kafka runner).
 """
 from __future__ import annotations
 
-from typing import Any
 
 from datetime import datetime, timedelta
 
 from services.core.processor import Context, Result, Timer, cancel_timer, set_timer
+from services.core.state import ServiceState
 
 ERASE_COMMAND = "cmd.vpa.erase"
 TIMER_ID = "erase:after-offboarding"
 TIMER_NAME = "erase_after_offboarding"
 
 
-def schedule(state: dict[str, Any], offboarded_at: datetime, ctx: Context) -> None:
+def schedule(state: ServiceState, offboarded_at: datetime, ctx: Context) -> None:
     set_timer(state, TIMER_ID, offboarded_at + timedelta(days=ctx.settings.erase_after_days), TIMER_NAME)
 
 
-def cancel(state: dict[str, Any]) -> None:
+def cancel(state: ServiceState) -> None:
     """A new registration: the VPA works here again, its data stays."""
     cancel_timer(state, TIMER_ID)
 

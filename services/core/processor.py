@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping, Optional, Protocol
 
 from schemas.envelope import Envelope
 from services.config.settings import Settings
+from services.core.state import ServiceState, TimerRecord
 from services.core.timeutil import parse
 
 
@@ -127,26 +128,26 @@ def json_copy(value: Any) -> Any:
 
 # ---- timers inside the state -------------------------------------------------------------
 
-def set_timer(state: dict[str, Any], timer_id: str, due_at: datetime, name: str,
+def set_timer(state: ServiceState, timer_id: str, due_at: datetime, name: str,
               payload: Optional[dict[str, Any]] = None) -> None:
     """Set (or move) a timer. Setting an existing id replaces it (one timer per id)."""
     timers = state.setdefault("timers", {})
     # Re-insert so the dict keeps the order timers were (re)set: same-instant timers fire in it.
     timers.pop(timer_id, None)
-    timers[timer_id] = {"due_at": due_at.isoformat(), "name": name, "payload": payload or {}}
+    timers[timer_id] = TimerRecord(due_at=due_at.isoformat(), name=name, payload=payload or {})
 
 
-def cancel_timer(state: dict[str, Any], timer_id: str) -> None:
+def cancel_timer(state: ServiceState, timer_id: str) -> None:
     state.get("timers", {}).pop(timer_id, None)
 
 
-def timers_of(state: Mapping[str, Any]) -> list[Timer]:
+def timers_of(state: ServiceState) -> list[Timer]:
     return [
         Timer(tid, parse(t["due_at"]), t["name"], t["payload"]) for tid, t in state.get("timers", {}).items()
     ]
 
 
-def pop_timer(state: dict[str, Any], timer_id: str) -> Optional[Timer]:
+def pop_timer(state: ServiceState, timer_id: str) -> Optional[Timer]:
     t = state.get("timers", {}).pop(timer_id, None)
     if t is None:
         return None

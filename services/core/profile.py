@@ -5,13 +5,15 @@ One definition, so the detector, reminders and journey agree on owner, name and 
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, cast
+
+from services.core.state import Profile
 
 # Fields an update may clear with null; for the others a null means "no change".
 CLEARABLE = {"buddy"}
 
 
-def from_registration(data: Any, known: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def from_registration(data: Any, known: Optional[Profile] = None) -> Profile:
     """The profile a registration describes; a class seen before the registration is kept."""
     known = known or {}
     return {
@@ -21,10 +23,10 @@ def from_registration(data: Any, known: Optional[dict[str, Any]] = None) -> dict
     }
 
 
-def apply_update(profile: dict[str, Any], data: Any) -> dict[str, Any]:
+def apply_update(profile: Profile, data: Any) -> Profile:
     """Apply the fields present in a ``vpa.profile_updated``; returns the same dict."""
     for name in data.model_fields_set:
         value = getattr(data, name)
         if value is not None or name in CLEARABLE:
-            profile[name] = value
+            cast(dict[str, Any], profile)[name] = value  # the update names its fields
     return profile

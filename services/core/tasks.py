@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Optional, TypeGuard
 
 from schemas.task import PRIORITY_RANK, TASK_FIELDS
 from services.core.processor import Context
+from services.core.state import ServiceState, Stone, TaskDict
 from services.core.timeutil import fmt, local_date
 
 _BOOKKEEPING = {"updated_at", "history", "version", "created_at"}
@@ -39,7 +40,7 @@ ACTIVE = ("waiting", "open")
 _STATUS = {"d": "done", "c": "cancelled"}  # a tombstone's status, by its first letter
 
 
-def is_active(task: Optional[dict[str, Any]]) -> TypeGuard[dict[str, Any]]:
+def is_active(task: Optional[TaskDict]) -> TypeGuard[TaskDict]:
     return task is not None and task["status"] in ACTIVE
 
 
@@ -72,14 +73,14 @@ class Tombstone(NamedTuple):
     closed_on: int  # days since 1970-01-01, local, in stream time
     created_at: Optional[str] = None  # only for a task a rule may reopen
 
-    def encode(self) -> list[Any]:
-        stone: list[Any] = [self.version, self.status[0], self.closed_on]
+    def encode(self) -> Stone:
+        stone: Stone = [self.version, self.status[0], self.closed_on]
         if self.created_at is not None:
             stone.append(self.created_at)
         return stone
 
     @classmethod
-    def decode(cls, stone: list[Any]) -> "Tombstone":
+    def decode(cls, stone: Stone) -> "Tombstone":
         return cls(stone[0], _STATUS[stone[1]], stone[2], stone[3] if len(stone) > 3 else None)
 
     def view(self, task_id: str) -> dict[str, Any]:
@@ -88,8 +89,8 @@ class Tombstone(NamedTuple):
                 "closed": True}
 
 
-def put_task(state: dict[str, Any], task_id: str, fields: dict[str, Any], ctx: Context, by: str,
-             change: str) -> Optional[dict[str, Any]]:
+def put_task(state: ServiceState, task_id: str, fields: dict[str, Any], ctx: Context, by: str,
+             change: str) -> Optional[TaskDict]:
     """Create or update ``task_id`` in ``state["tasks"]``; return the version to publish, if any.
 
     A task known only by its tombstone is reopened: the next version, its first ``created_at``,
@@ -120,7 +121,6 @@ def put_task(state: dict[str, Any], task_id: str, fields: dict[str, Any], ctx: C
             task.update(created_at=now, updated_at=now, version=1)
         tasks[task_id] = _without_nulls(task)
         return _snapshot(task, entry)
-    old.pop("history", None)  # a state written before history left it
     changed = {k: v for k, v in fields.items()
                if k not in _BOOKKEEPING and k not in _FOLLOWERS and old.get(k) != v}
     if not changed:
@@ -139,7 +139,7 @@ def _without_nulls(task: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in task.items() if v is not None}
 
 
-def get_task(state: dict[str, Any], task_id: str) -> Optional[dict[str, Any]]:
+def get_task(state: ServiceState, task_id: str) -> Optional[TaskDict]:
     """The live (or kept) task, or a closed one's tombstone view (``task_id``, ``status``,
     ``version``, ``created_at``), or None."""
     task: Optional[dict[str, Any]] = state.get("tasks", {}).get(task_id)
@@ -156,7 +156,7 @@ def _day_number(ctx: Context) -> int:
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 
 
-def retire(state: dict[str, Any], ctx: Context, keep: Iterable[str] = (),
+def retire(state: ServiceState, ctx: Context, keep: Iterable[str] = (),
            reopens: Callable[[str], bool] = lambda task_id: True) -> list[str]:
     """Closed tasks leave ``state["tasks"]`` as tombstones (except ``keep``); tombstones older
     than the retention are forgotten. ``reopens(task_id)``: whether a rule may reopen that task
@@ -185,7 +185,7 @@ def retire(state: dict[str, Any], ctx: Context, keep: Iterable[str] = (),
     return retired
 
 
-def live_tasks(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def live_tasks(state: ServiceState) -> dict[str, TaskDict]:
     tasks: dict[str, dict[str, Any]] = state.get("tasks", {})
     return tasks
 

@@ -12,24 +12,26 @@ from services.core.processor import Context
 from services.core.tasks import is_active
 from services.core.timeutil import local_date
 from services.detector import class_rules, drafts
+from services.core.state import Profile
+from services.detector.state import DetectorState
 
 SERVICE = "detector"
 SYSTEM_ACTOR = {"initials": "SYS", "role": "system"}
 
 
-def profile(state: dict[str, Any]) -> dict[str, Any]:
+def profile(state: DetectorState) -> Profile:
     return state.get("profile") or {}
 
 
-def owner(state: dict[str, Any]) -> Optional[str]:
+def owner(state: DetectorState) -> Optional[str]:
     return profile(state).get("at_owner")
 
 
-def name(state: dict[str, Any]) -> Optional[str]:
+def name(state: DetectorState) -> Optional[str]:
     return profile(state).get("name")
 
 
-def assignment(state: dict[str, Any], task_id: str, reasons: list[str], ctx: Context,
+def assignment(state: DetectorState, task_id: str, reasons: list[str], ctx: Context,
                facts: Optional[list[dict[str, Any]]]) -> dict[str, Any]:
     """owner, assignee and reasons of a case under the handover policy (DESIGN 2.2), and its
     evidence: ``facts`` (the case's own) followed by why it is handed over, if it is."""
@@ -45,7 +47,7 @@ def base_reasons(task: dict[str, Any]) -> list[str]:
     return [r for r in task["reasons"] if r not in FLAGS]
 
 
-def open_case_of_kind(state: dict[str, Any], kind: str) -> Optional[dict[str, Any]]:
+def open_case_of_kind(state: DetectorState, kind: str) -> Optional[dict[str, Any]]:
     """The open case of a per-VPA identity (schedule change, class change): at most one (5.15)."""
     tasks: dict[str, dict[str, Any]] = state.get("tasks", {})
     for task in tasks.values():
@@ -54,7 +56,7 @@ def open_case_of_kind(state: dict[str, Any], kind: str) -> Optional[dict[str, An
     return None
 
 
-def draft_for(state: dict[str, Any], kind: str, reasons: list[str]) -> Optional[str]:
+def draft_for(state: DetectorState, kind: str, reasons: list[str]) -> Optional[str]:
     """The message draft a case carries, built from its reasons and the VPA's current name."""
     if kind == "class_change" and class_rules.wants_praise(reasons):
         return drafts.praise_draft(name(state))

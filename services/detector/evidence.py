@@ -13,6 +13,7 @@ from services.core.evidence import days, days_dative, fact
 from services.core.german import day, moment
 from services.core.timeutil import local_date, months_between
 from services.detector.absence_rules import AbsenceFacts
+from services.detector.state import ComplaintFacts, InactivityTrack
 
 
 def _yes_no(flag: bool) -> str:
@@ -124,7 +125,7 @@ def inactivity_opened(inactive_at: datetime, follow_up: datetime, s: Settings, e
             fact("follow_up", f"Follow-up am {moment(follow_up, tz)}: {why}.", event_id)]
 
 
-def activity(track: dict[str, Any]) -> list[dict[str, Any]]:
+def activity(track: InactivityTrack) -> list[dict[str, Any]]:
     """What activity was seen since the inactivity (the decision's first question)."""
     if track.get("web"):
         return [fact("active_again", "Seit der Inaktivität Aktivität im Web gesehen.", track.get("web_event"))]
@@ -142,8 +143,8 @@ def complaint(at: datetime, summary: Optional[str], s: Settings, event_id: Optio
     return fact("customer_complaint", f"Kundenmeldung am {moment(at, s.tz)}{said}.", event_id)
 
 
-def decision(track: dict[str, Any], reasons: Iterable[str], part_time: bool,
-             complaints: list[tuple[datetime, dict[str, Any]]], s: Settings) -> list[dict[str, Any]]:
+def decision(track: InactivityTrack, reasons: Iterable[str], part_time: bool,
+             complaints: list[tuple[datetime, ComplaintFacts]], s: Settings) -> list[dict[str, Any]]:
     """The facts of the follow-up decision; ``complaints`` are those inside its window."""
     reasons = set(reasons)
     out = activity(track)

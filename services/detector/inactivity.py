@@ -24,6 +24,7 @@ from services.core.tasks import get_task, max_priority, put_task
 from services.core.timeutil import fmt, local_date, parse
 from services.detector import evidence, inactivity_rules, texts
 from services.detector.cases import SERVICE, assignment, base_reasons, draft_for, owner, profile, system_command
+from services.detector.state import ComplaintFacts, DetectorState, InactivityTrack
 
 FOLLOW_UP_TIMER = "inactive.follow_up"
 OPENING_FACTS = ("inactive", "follow_up")  # evidence codes of the episode's start, kept by every update
@@ -33,11 +34,11 @@ def timer_id(task_id: str) -> str:
     return f"follow-up:{task_id}"
 
 
-def _undecided(state: dict[str, Any]) -> list[dict[str, Any]]:
+def _undecided(state: DetectorState) -> list[InactivityTrack]:
     return [t for t in state.get("inactivity", {}).values() if not t["decided"]]
 
 
-def status_changed(state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+def status_changed(state: DetectorState, env: Envelope[Any], ctx: Context) -> Result:
     if env.data.status.value == "active":
         for track in _undecided(state):
             track["status_active"] = True
@@ -72,15 +73,20 @@ def status_changed(state: dict[str, Any], env: Envelope[Any], ctx: Context) -> R
     return out
 
 
-def activity_seen(state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
-    channel = "web" if env.data.channel.value == "web" else "mobile"
+def activity_seen(state: DetectorState, env: Envelope[Any], ctx: Context) -> Result:
+    web = env.data.channel.value == "web"
     for track in _undecided(state):
-        track[channel] = True
-        track.setdefault(f"{channel}_event", env.event_id)  # the first one, for the evidence
+        # the first one of its channel, for the evidence
+        if web:
+            track["web"] = True
+            track.setdefault("web_event", env.event_id)
+        else:
+            track["mobile"] = True
+            track.setdefault("mobile_event", env.event_id)
     return Result()
 
 
-def customer_complaint(state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+def customer_complaint(state: DetectorState, env: Envelope[Any], ctx: Context) -> Result:
     complaints = state.setdefault("complaints", {})
     complaints[env.data.complaint_id] = env.occurred_at.isoformat()
     state.setdefault("complaint_facts", {})[env.data.complaint_id] = {"event_id": env.event_id,
@@ -121,7 +127,7 @@ def customer_complaint(state: dict[str, Any], env: Envelope[Any], ctx: Context) 
     return Result(tasks=[t] if t else [])
 
 
-def decide(state: dict[str, Any], task_id: str, ctx: Context) -> Result:
+def decide(state: DetectorState, task_id: str, ctx: Context) -> Result:
     """The follow-up time has come (timer): decide the waiting case (DESIGN 2.1, 5.22)."""
     task, track = get_task(state, task_id), state.get("inactivity", {}).get(task_id)
     if task is None or track is None or track["decided"] or task["status"] != "waiting":
@@ -134,9 +140,11 @@ def decide(state: dict[str, Any], task_id: str, ctx: Context) -> Result:
         bool(p.get("uses_mobile_app")), [parse(t) for t in state.get("complaints", {}).values()],
         follow_up, ctx.settings,
     )
-    counted = sorted((parse(at), state.get("complaint_facts", {}).get(cid, {}))
-                     for cid, at in state.get("complaints", {}).items()
-                     if inactivity_rules.complaint_counts(parse(at), follow_up, ctx.settings))
+    # By time alone, in the order they came at the same instant: facts cannot be compared.
+    counted = sorted(((parse(at), state.get("complaint_facts", {}).get(cid, ComplaintFacts()))
+                      for cid, at in state.get("complaints", {}).items()
+                      if inactivity_rules.complaint_counts(parse(at), follow_up, ctx.settings)),
+                     key=lambda c: c[0])
     facts = _opening(task) + evidence.decision(track, decision.reasons, bool(p.get("part_time")), counted,
                                                ctx.settings)
     fields = _fields(state, task, decision.status, decision.reasons, ctx, facts)
@@ -155,7 +163,7 @@ def _opening(task: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in task.get("evidence") or [] if e["code"] in OPENING_FACTS]
 
 
-def _fields(state: dict[str, Any], task: dict[str, Any], status: str, reasons: list[str], ctx: Context,
+def _fields(state: DetectorState, task: dict[str, Any], status: str, reasons: list[str], ctx: Context,
             facts: list[dict[str, Any]]) -> dict[str, Any]:
     priority = max_priority(task["priority"], inactivity_rules.priority_of(reasons))  # never falls (5.15)
     return {
@@ -165,7 +173,7 @@ def _fields(state: dict[str, Any], task: dict[str, Any], status: str, reasons: l
     }
 
 
-def _prune_complaints(state: dict[str, Any], ctx: Context) -> None:
+def _prune_complaints(state: DetectorState, ctx: Context) -> None:
     """Forget complaints too old to fall into the window of any decision still to come."""
     horizon = ctx.now - timedelta(days=ctx.settings.complaint_window_days + 31)
     complaints = state.get("complaints", {})
@@ -174,7 +182,7 @@ def _prune_complaints(state: dict[str, Any], ctx: Context) -> None:
         state.get("complaint_facts", {}).pop(cid, None)
 
 
-def closed_by_hand(state: dict[str, Any], task_id: str) -> None:
+def closed_by_hand(state: DetectorState, task_id: str) -> None:
     """Resolved by a person or cancelled: nothing left to decide, and it did not close itself."""
     track = state.get("inactivity", {}).get(task_id)
     if track is not None:
@@ -182,7 +190,7 @@ def closed_by_hand(state: dict[str, Any], task_id: str) -> None:
         cancel_timer(state, timer_id(task_id))
 
 
-def offboarded(state: dict[str, Any], task_id: str, ctx: Context) -> list[Envelope[Any]]:
+def offboarded(state: DetectorState, task_id: str, ctx: Context) -> list[Envelope[Any]]:
     """The case was cancelled by the offboarding: no decision, and its reminder goes too."""
     closed_by_hand(state, task_id)
     return cancel_reminder(state, task_id, ctx, "offboarded")
@@ -190,7 +198,7 @@ def offboarded(state: dict[str, Any], task_id: str, ctx: Context) -> list[Envelo
 
 # ---- the automatic follow-up reminder (5.13) -------------------------------------------------
 
-def request_reminder(state: dict[str, Any], task_id: str, ctx: Context, count_skip: bool, out: Result) -> None:
+def request_reminder(state: DetectorState, task_id: str, ctx: Context, count_skip: bool, out: Result) -> None:
     """``cmd.reminder.set`` for the at_owner, while the case waits and the owner is an active member."""
     track, task = state["inactivity"][task_id], get_task(state, task_id)
     assert task is not None  # a tracked episode's case is kept (live or as its tombstone)
@@ -209,13 +217,13 @@ def request_reminder(state: dict[str, Any], task_id: str, ctx: Context, count_sk
                                        command_id(SERVICE, "reminder.set", task_id), ctx, data))
 
 
-def pending_reminders(state: dict[str, Any], ctx: Context, out: Result) -> None:
+def pending_reminders(state: DetectorState, ctx: Context, out: Result) -> None:
     """Reminders skipped earlier (owner unknown or no active member), once the owner qualifies."""
     for task_id in state.get("inactivity", {}):
         request_reminder(state, task_id, ctx, False, out)
 
 
-def cancel_reminder(state: dict[str, Any], task_id: str, ctx: Context, why: str) -> list[Envelope[Any]]:
+def cancel_reminder(state: DetectorState, task_id: str, ctx: Context, why: str) -> list[Envelope[Any]]:
     """The case closed by itself: a system ``cmd.case.resolve``, on which the reminder is cancelled."""
     track, task = state["inactivity"][task_id], get_task(state, task_id)
     assert task is not None  # a tracked episode's case is kept (live or as its tombstone)

@@ -32,6 +32,7 @@ from services.detector import cases
 from services.detector import class_rules, evidence, inactivity, schedule_rules, texts
 from services.detector.absence_rules import PRIORITY, REASON_ORDER, AbsenceFacts, absence_reasons, absences_in_window
 from services.detector.cases import SERVICE, assignment, base_reasons, draft_for, open_case_of_kind
+from services.detector.state import CODEC, AbsenceRecord, DetectorState
 
 __all__ = ["Detector", "SERVICE"]
 
@@ -43,13 +44,13 @@ ABSENCE_CASE = "case:absence:"  # the only cases a rule reopens (an absence regi
 LATE_ABSENCE_DAYS = 31
 
 
-def _facts(absence_id: str, a: dict[str, Any]) -> AbsenceFacts:
+def _facts(absence_id: str, a: AbsenceRecord) -> AbsenceFacts:
     """A remembered absence: only its start and whether it was cancelled count for later ones."""
     start = date.fromisoformat(a["starts_on"])
     return AbsenceFacts(absence_id, start, start, a.get("cancelled", False))
 
 
-def _vpa_case(state: dict[str, Any], kind: str, env: Envelope[Any], reasons: list[str], rules: Any,
+def _vpa_case(state: DetectorState, kind: str, env: Envelope[Any], reasons: list[str], rules: Any,
               title: Callable[[list[str]], str], ctx: Context,
               facts: list[dict[str, Any]]) -> Result:
     """Schedule and class changes: one open case per VPA (DESIGN 5.15). A later event updates
@@ -76,7 +77,7 @@ def _vpa_case(state: dict[str, Any], kind: str, env: Envelope[Any], reasons: lis
     return Result(tasks=[task] if task else [])
 
 
-def tidy(state: dict[str, Any], ctx: Context) -> None:
+def tidy(state: DetectorState, ctx: Context) -> None:
     """What the rules no longer need leaves the state (issue 11): closed cases become tombstones
     (the running inactivity episode's case stays whole: a complaint may still reopen it), their
     inactivity bookkeeping goes with them, and absences starting before the `frequent` window of
@@ -96,12 +97,13 @@ def tidy(state: dict[str, Any], ctx: Context) -> None:
             del absences[absence_id]
 
 
-class Detector(RuleService):
+class Detector(RuleService[DetectorState]):
     name = SERVICE
     rank = 0
     topics = frozenset({Topic.events, Topic.commands})
+    codec = CODEC
 
-    def handlers(self) -> Mapping[str, Handler]:
+    def handlers(self) -> Mapping[str, Handler[DetectorState]]:
         return {
             "vpa.profile_updated": self._profile_updated,
             "vpa.schedule_changed": self._schedule_changed,
@@ -115,20 +117,20 @@ class Detector(RuleService):
             "cmd.case.resolve": self._resolve,
         }
 
-    def due(self, state: dict[str, Any], timer: Timer, ctx: Context) -> Result:
+    def due(self, state: DetectorState, timer: Timer, ctx: Context) -> Result:
         if timer.name == inactivity.FOLLOW_UP_TIMER:
             return inactivity.decide(state, timer.payload["case_id"], ctx)
         return Result()
 
-    def tidy(self, state: dict[str, Any], ctx: Context) -> None:
+    def tidy(self, state: DetectorState, ctx: Context) -> None:
         tidy(state, ctx)
 
-    def roster_dependencies(self, state: dict[str, Any]) -> set[str]:
+    def roster_facts(self, state: DetectorState) -> set[str]:
         """Open cases depend on their owner's record (and through it on the deputy's); a case
         handed over or flagged depends on which AT members are present (a rendezvous pick)."""
         return handover_dependencies(cases.owner(state), state.get("tasks", {}).values())
 
-    def reassign(self, state: dict[str, Any], ctx: Context) -> Result:
+    def reevaluate(self, state: DetectorState, ctx: Context) -> Result:
         """Roster changed or a new day began: apply the handover policy to every open case, and
         request the follow-up reminders that had to be skipped while the owner was no active member."""
         out = Result()
@@ -150,7 +152,7 @@ class Detector(RuleService):
 
     # ---- profile -------------------------------------------------------------------------
 
-    def registered(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def registered(self, state: DetectorState, env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
         state["offboarded"] = False
         erasure.cancel(state)
@@ -158,11 +160,11 @@ class Detector(RuleService):
         state["profile"] = vpa_profile.from_registration(d, cases.profile(state))
         return self._sync_profile_to_cases(state, ctx)
 
-    def _profile_updated(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _profile_updated(self, state: DetectorState, env: Envelope[Any], ctx: Context) -> Result:
         vpa_profile.apply_update(state.setdefault("profile", {}), env.data)
         return self._sync_profile_to_cases(state, ctx)
 
-    def _sync_profile_to_cases(self, state: dict[str, Any], ctx: Context) -> Result:
+    def _sync_profile_to_cases(self, state: DetectorState, ctx: Context) -> Result:
         """DESIGN 5.11: a changed owner or name moves onto the open cases (and into their drafts)."""
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):
@@ -180,7 +182,7 @@ class Detector(RuleService):
 
     # ---- schedule changes (5.16, 5.17) -------------------------------------------------------
 
-    def _schedule_changed(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _schedule_changed(self, state: DetectorState, env: Envelope[Any], ctx: Context) -> Result:
         d, s, profile = env.data, ctx.settings, cases.profile(state)
         started_on = date.fromisoformat(profile["started_on"]) if profile.get("started_on") else None
         # DESIGN 5.2/5.17: tenure on the event's own local date.
@@ -193,7 +195,7 @@ class Detector(RuleService):
 
     # ---- absences ------------------------------------------------------------------------
 
-    def _absence_registered(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _absence_registered(self, state: DetectorState, env: Envelope[Any], ctx: Context) -> Result:
         d, s = env.data, ctx.settings
         absences = state.setdefault("absences", {})
         facts = AbsenceFacts(d.absence_id, d.starts_on, d.ends_on)
@@ -229,7 +231,7 @@ class Detector(RuleService):
         task = put_task(state, task_id, fields, ctx, SERVICE, texts.HISTORY[change])
         return Result(tasks=[task] if task else [])
 
-    def _absence_cancelled(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _absence_cancelled(self, state: DetectorState, env: Envelope[Any], ctx: Context) -> Result:
         absence = state.get("absences", {}).get(env.data.absence_id)
         if absence is not None:
             absence["cancelled"] = True
@@ -241,7 +243,7 @@ class Detector(RuleService):
 
     # ---- class changes (5.20, 5.21) ----------------------------------------------------------
 
-    def _class_changed(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _class_changed(self, state: DetectorState, env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
         profile = state.setdefault("profile", {})
         new = d.vpa_class.value
@@ -257,7 +259,7 @@ class Detector(RuleService):
 
     # ---- closing ---------------------------------------------------------------------------
 
-    def _offboarded(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _offboarded(self, state: DetectorState, env: Envelope[Any], ctx: Context) -> Result:
         state["offboarded"] = True
         erasure.schedule(state, env.occurred_at, ctx)
         state["episode"] = None  # a new registration starts without a running inactivity episode
@@ -272,7 +274,7 @@ class Detector(RuleService):
                 out.commands += inactivity.offboarded(state, task_id, ctx)
         return out
 
-    def _resolve(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _resolve(self, state: DetectorState, env: Envelope[Any], ctx: Context) -> Result:
         task_id = env.data.task_id
         if not task_id.startswith("case:"):
             return Result()  # not a case: another service owns it

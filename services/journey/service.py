@@ -32,6 +32,8 @@ from services.journey.stages import (
     NEW_0_3, NEW_3_6, NEW_6_9, NEW_9_12, NEW_GT_12, STAGE_NAMES, STAGES, next_boundary, stage_on, stage_start,
     within_first_days,
 )
+from services.core.state import Profile
+from services.journey.state import CODEC, JourneyState
 
 SERVICE = "journey"
 TIMER_ID = "journey:next-stage"
@@ -57,7 +59,7 @@ def manager_pick(vpa_id: str, roster: Mapping[str, dict[str, Any]], on: date) ->
     return pick_among(vpa_id, present_managers(roster, on))
 
 
-def assignee_for(stage: str, vpa_id: str, profile: dict[str, Any], ctx: Context) -> tuple[Optional[str], bool]:
+def assignee_for(stage: str, vpa_id: str, profile: Profile, ctx: Context) -> tuple[Optional[str], bool]:
     """Who works ``stage`` (DESIGN 2.3, 5.10), and whether that is a fallback to the at_owner."""
     owner = profile.get("at_owner")
     if stage == NEW_3_6:
@@ -68,7 +70,7 @@ def assignee_for(stage: str, vpa_id: str, profile: dict[str, Any], ctx: Context)
     return owner, False
 
 
-def _facts(state: dict[str, Any], stage: str, reasons: list[str], assignee: Optional[str],
+def _facts(state: JourneyState, stage: str, reasons: list[str], assignee: Optional[str],
            fallback: bool) -> list[dict[str, Any]]:
     """Why the stage's task exists and who works it: tenure and stage, class, assignee."""
     profile = state.get("profile") or {}
@@ -82,7 +84,7 @@ def _facts(state: dict[str, Any], stage: str, reasons: list[str], assignee: Opti
     return out + ([who] if who else [])
 
 
-def _derived(state: dict[str, Any], stage: str, ctx: Context) -> dict[str, Any]:
+def _derived(state: JourneyState, stage: str, ctx: Context) -> dict[str, Any]:
     """The fields of a stage's task that follow from the profile and the roster."""
     profile = state.get("profile") or {}
     reasons = class_reasons(stage, profile.get("class"))
@@ -98,12 +100,13 @@ def _one(task: Optional[dict[str, Any]]) -> Result:
     return Result(tasks=[task] if task else [])
 
 
-class Journey(RuleService):
+class Journey(RuleService[JourneyState]):
     name = SERVICE
     rank = 2
     topics = frozenset({Topic.events, Topic.commands})
+    codec = CODEC
 
-    def handlers(self) -> Mapping[str, Handler]:
+    def handlers(self) -> Mapping[str, Handler[JourneyState]]:
         return {
             "vpa.profile_updated": self._profile_updated,
             "vpa.class_changed": self._class_changed,
@@ -113,10 +116,10 @@ class Journey(RuleService):
             "cmd.journey.clear": self._clear_command,
         }
 
-    def tidy(self, state: dict[str, Any], ctx: Context) -> None:
+    def tidy(self, state: JourneyState, ctx: Context) -> None:
         retire(state, ctx)
 
-    def due(self, state: dict[str, Any], timer: Timer, ctx: Context) -> Result:
+    def due(self, state: JourneyState, timer: Timer, ctx: Context) -> Result:
         """The 06:00 sweep for this VPA on the first day of its next stage."""
         if timer.name != TIMER_NAME or state.get("offboarded") or not state.get("profile"):
             return Result()
@@ -129,7 +132,7 @@ class Journey(RuleService):
         self._schedule(state, started, stage_start(started, stage), ctx)
         return out
 
-    def roster_dependencies(self, state: dict[str, Any]) -> set[str]:
+    def roster_facts(self, state: JourneyState) -> set[str]:
         """Only an open NEW_GT_12 reads the roster, the present VPA Managers: a task with a picked
         manager changes when that manager leaves or one scoring higher arrives (the pick); one
         that fell back to the at_owner, when any manager arrives (or leaves: the owner may be one)."""
@@ -143,7 +146,7 @@ class Journey(RuleService):
             return {role_token("vpa_manager")}
         return {pick_token(assignee, vpa_id, role="vpa_manager")}
 
-    def reassign(self, state: dict[str, Any], ctx: Context) -> Result:
+    def reevaluate(self, state: JourneyState, ctx: Context) -> Result:
         """Roster changed (or an absence boundary): re-pick the VPA Manager of an open NEW_GT_12."""
         vpa_id = state.get("vpa_id")
         if vpa_id is None:
@@ -160,9 +163,9 @@ class Journey(RuleService):
 
     # ---- registration and the sweep timer ----------------------------------------------------
 
-    def registered(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def registered(self, state: JourneyState, env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
-        state["vpa_id"] = env.vpa_id
+        state["vpa_id"] = vpa_of(env)
         state["offboarded"] = False
         erasure.cancel(state)
         state["registered_event"] = env.event_id  # the source of the tenure fact
@@ -176,7 +179,7 @@ class Journey(RuleService):
         self._schedule(state, d.started_on, on, ctx)
         return out
 
-    def _schedule(self, state: dict[str, Any], started: date, after: date, ctx: Context) -> None:
+    def _schedule(self, state: JourneyState, started: date, after: date, ctx: Context) -> None:
         """Set the VPA's one timer: sweep time on the first day of the next stage after ``after``."""
         nxt = next_boundary(started, after)
         if nxt is None:
@@ -186,7 +189,7 @@ class Journey(RuleService):
         due = at_local(first_day, ctx.settings.journey_sweep_time, ctx.settings.tz)
         set_timer(state, TIMER_ID, due, TIMER_NAME, {"stage": stage})
 
-    def _open(self, state: dict[str, Any], stage: str, ctx: Context, reopen: bool) -> Result:
+    def _open(self, state: JourneyState, stage: str, ctx: Context, reopen: bool) -> Result:
         """Open ``stage``'s task. An existing task is left alone (cleared stays cleared), except that
         a re-registration (``reopen``) reopens one cancelled by an earlier offboarding."""
         task_id = journey_task_id(state["vpa_id"], stage)
@@ -201,15 +204,15 @@ class Journey(RuleService):
 
     # ---- profile and class -------------------------------------------------------------------
 
-    def _profile_updated(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _profile_updated(self, state: JourneyState, env: Envelope[Any], ctx: Context) -> Result:
         vpa_profile.apply_update(state.setdefault("profile", {}), env.data)
         return self._sync_open_tasks(state, ctx)
 
-    def _class_changed(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _class_changed(self, state: JourneyState, env: Envelope[Any], ctx: Context) -> Result:
         state.setdefault("profile", {})["class"] = env.data.vpa_class.value
         return self._sync_open_tasks(state, ctx)
 
-    def _sync_open_tasks(self, state: dict[str, Any], ctx: Context) -> Result:
+    def _sync_open_tasks(self, state: JourneyState, ctx: Context) -> Result:
         """DESIGN 5.11 and 5.23: owner, assignee, name and class reasons follow the profile."""
         out = Result()
         if "vpa_id" not in state:
@@ -227,7 +230,7 @@ class Journey(RuleService):
 
     # ---- clearing ----------------------------------------------------------------------------
 
-    def _clear(self, state: dict[str, Any], stage: str, ctx: Context, by: str, change: str) -> Result:
+    def _clear(self, state: JourneyState, stage: str, ctx: Context, by: str, change: str) -> Result:
         """Mark an open task of ``stage`` done; without one nothing changes (5.23)."""
         if "vpa_id" not in state:
             return Result()
@@ -236,15 +239,15 @@ class Journey(RuleService):
             return Result()
         return _one(put_task(state, task_id, {"status": "done"}, ctx, by, change))
 
-    def _onboarding_done(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _onboarding_done(self, state: JourneyState, env: Envelope[Any], ctx: Context) -> Result:
         return self._clear(state, NEW_0_3, ctx, SERVICE, texts.HISTORY["onboarding"])
 
-    def _checkin_scheduled(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _checkin_scheduled(self, state: JourneyState, env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
         when = german.moment(d.scheduled_for, ctx.settings.tz)
         return self._clear(state, NEW_3_6, ctx, SERVICE, texts.checkin_cleared(when, d.buddy))
 
-    def _clear_command(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _clear_command(self, state: JourneyState, env: Envelope[Any], ctx: Context) -> Result:
         stage = env.data.stage.value
         actor = env.actor
         role = actor.role.value if actor else None
@@ -263,7 +266,7 @@ class Journey(RuleService):
 
     # ---- offboarding -------------------------------------------------------------------------
 
-    def _offboarded(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _offboarded(self, state: JourneyState, env: Envelope[Any], ctx: Context) -> Result:
         state["offboarded"] = True
         erasure.schedule(state, env.occurred_at, ctx)
         cancel_timer(state, TIMER_ID)

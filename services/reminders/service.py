@@ -30,6 +30,7 @@ from services.core.roster import is_active_member
 from services.core.tasks import get_task, is_active, put_task, retire
 from services.core.timeutil import fmt, local_date, parse
 from services.reminders import texts
+from services.reminders.state import CODEC, RemindersState
 
 SERVICE = "reminders"
 DUE_TIMER = "reminder_due"
@@ -43,7 +44,7 @@ def _reminder_id(task_id: str) -> str:
     return task_id.removeprefix("reminder:")
 
 
-def _name(state: dict[str, Any]) -> Optional[str]:
+def _name(state: RemindersState) -> Optional[str]:
     return (state.get("profile") or {}).get("name")
 
 
@@ -76,7 +77,7 @@ def _publish(out: Result, task: Optional[dict[str, Any]]) -> None:
         out.tasks.append(task)
 
 
-def _live_reminder(state: dict[str, Any], env: Envelope[Any]) -> tuple[Optional[dict[str, Any]], Optional[Result]]:
+def _live_reminder(state: RemindersState, env: Envelope[Any]) -> tuple[Optional[dict[str, Any]], Optional[Result]]:
     """The waiting/open reminder a command is about, or the rejection (reschedule, complete)."""
     reminder_id = env.data.reminder_id
     task = get_task(state, reminder_task_id(reminder_id))
@@ -87,7 +88,7 @@ def _live_reminder(state: dict[str, Any], env: Envelope[Any]) -> tuple[Optional[
     return task, None
 
 
-def tidy(state: dict[str, Any], ctx: Context) -> None:
+def tidy(state: RemindersState, ctx: Context) -> None:
     """Closed reminders become tombstones (issue 11); the link to a case is kept only while the
     reminder is live (a resolved case cancels live reminders only)."""
     retire(state, ctx, reopens=lambda task_id: False)  # a reminder_id is never set twice
@@ -101,14 +102,15 @@ def tidy(state: dict[str, Any], ctx: Context) -> None:
             del state["links"]
 
 
-class Reminders(RuleService):
+class Reminders(RuleService[RemindersState]):
     name = SERVICE
     rank = 1
     topics = frozenset({Topic.events, Topic.commands})
+    codec = CODEC
 
     # ---- processor protocol ----------------------------------------------------------------
 
-    def handlers(self) -> Mapping[str, Handler]:
+    def handlers(self) -> Mapping[str, Handler[RemindersState]]:
         return {
             "vpa.profile_updated": self._profile_updated,
             "vpa.offboarded": self._offboarded,
@@ -118,10 +120,10 @@ class Reminders(RuleService):
             "cmd.case.resolve": self._case_resolved,
         }
 
-    def tidy(self, state: dict[str, Any], ctx: Context) -> None:
+    def tidy(self, state: RemindersState, ctx: Context) -> None:
         tidy(state, ctx)
 
-    def due(self, state: dict[str, Any], timer: Timer, ctx: Context) -> Result:
+    def due(self, state: RemindersState, timer: Timer, ctx: Context) -> Result:
         if timer.name != DUE_TIMER:
             return Result()
         reminder_id = timer.payload["reminder_id"]
@@ -136,14 +138,14 @@ class Reminders(RuleService):
         _publish(out, put_task(state, task_id, fields, ctx, SERVICE, texts.with_assignment(texts.DUE, moved)))
         return out
 
-    def roster_dependencies(self, state: dict[str, Any]) -> set[str]:
+    def roster_facts(self, state: RemindersState) -> set[str]:
         """Each live reminder depends on its owner (who set it), handed-over ones on who is present."""
         deps: set[str] = set()
         for task in state.get("tasks", {}).values():
             deps |= handover_dependencies(task["owner"], [task], lambda t: _reminder_id(t["task_id"]))
         return deps
 
-    def reassign(self, state: dict[str, Any], ctx: Context) -> Result:
+    def reevaluate(self, state: RemindersState, ctx: Context) -> Result:
         """Roster changed or an absence boundary passed: re-apply the policy to every live reminder."""
         out = Result()
         cause = texts.reassign_cause(ctx.now.astimezone(ctx.settings.tz).time())
@@ -158,26 +160,26 @@ class Reminders(RuleService):
 
     # ---- profile ---------------------------------------------------------------------------
 
-    def registered(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def registered(self, state: RemindersState, env: Envelope[Any], ctx: Context) -> Result:
         state["offboarded"] = False
         erasure.cancel(state)
         state["profile"] = {"name": env.data.name}
         return self._sync_name(state, ctx)
 
-    def _profile_updated(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _profile_updated(self, state: RemindersState, env: Envelope[Any], ctx: Context) -> Result:
         if "name" not in env.data.model_fields_set or env.data.name is None:
             return Result()  # reminders keep the owner who set them (5.11): only the name matters
         state.setdefault("profile", {})["name"] = env.data.name
         return self._sync_name(state, ctx)
 
-    def _sync_name(self, state: dict[str, Any], ctx: Context) -> Result:
+    def _sync_name(self, state: RemindersState, ctx: Context) -> Result:
         out = Result()
         for task_id, task in list(state.get("tasks", {}).items()):
             if is_active(task):
                 _publish(out, put_task(state, task_id, {"vpa_name": _name(state)}, ctx, SERVICE, texts.PROFILE))
         return out
 
-    def _offboarded(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _offboarded(self, state: RemindersState, env: Envelope[Any], ctx: Context) -> Result:
         state["offboarded"] = True
         erasure.schedule(state, env.occurred_at, ctx)
         out = Result()
@@ -189,7 +191,7 @@ class Reminders(RuleService):
 
     # ---- commands --------------------------------------------------------------------------
 
-    def _set(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _set(self, state: RemindersState, env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
         task_id = reminder_task_id(d.reminder_id)
         if state.get("offboarded"):
@@ -217,7 +219,7 @@ class Reminders(RuleService):
         _publish(out, put_task(state, task_id, fields, ctx, _by(env), change))
         return out
 
-    def _reschedule(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _reschedule(self, state: RemindersState, env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
         task_id = reminder_task_id(d.reminder_id)
         task, rejection = _live_reminder(state, env)
@@ -237,7 +239,7 @@ class Reminders(RuleService):
                                                      moved)))
         return out
 
-    def _complete(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _complete(self, state: RemindersState, env: Envelope[Any], ctx: Context) -> Result:
         d = env.data
         task_id = reminder_task_id(d.reminder_id)
         task, rejection = _live_reminder(state, env)
@@ -252,7 +254,7 @@ class Reminders(RuleService):
         _publish(out, put_task(state, task_id, {"status": "done"}, ctx, _by(env), texts.COMPLETED))
         return out
 
-    def _case_resolved(self, state: dict[str, Any], env: Envelope[Any], ctx: Context) -> Result:
+    def _case_resolved(self, state: RemindersState, env: Envelope[Any], ctx: Context) -> Result:
         """DESIGN 5.13 and 5.13a: what a closed case does to the reminders linked to it.
 
         Only the detector's confirmation counts (its event id; it sends one when a case really
@@ -286,7 +288,7 @@ class Reminders(RuleService):
     # ---- helpers ---------------------------------------------------------------------------
 
     @staticmethod
-    def _schedule(state: dict[str, Any], reminder_id: str, due_at: datetime, ctx: Context) -> str:
+    def _schedule(state: RemindersState, reminder_id: str, due_at: datetime, ctx: Context) -> str:
         """``waiting`` with a due timer when ``due_at`` is ahead of the clock, else ``open`` at once."""
         if due_at > ctx.now:
             set_timer(state, _timer_id(reminder_id), due_at, DUE_TIMER, {"reminder_id": reminder_id})

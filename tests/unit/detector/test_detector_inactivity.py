@@ -464,3 +464,18 @@ def test_a_complaint_leaves_a_case_closed_as_active_closed(channel, closed_as):
     assert (h.task(case)["status"], h.task(case)["reasons"]) == ("done", [closed_as])
     assert h.send(complaint("c-1", "2026-12-01T10:00:00+01:00")).tasks == []
     assert (h.task(case)["status"], h.task(case)["reasons"]) == ("done", [closed_as])
+
+
+def test_two_complaints_at_the_same_instant_both_count_in_the_order_they_came():
+    """Two complaints of one moment: the decision lists both (sorting their facts by time alone;
+    the facts themselves cannot be ordered, and comparing them ended the decision with an error)."""
+    h = start()
+    h.send(complaint("c-2", "2026-11-20T09:00:00+01:00"))
+    h.send(envelope("vpa.customer_complaint", {"complaint_id": "c-1", "summary": "nicht erreichbar"},
+                    at="2026-11-20T09:00:00+01:00"))
+    case = open_episode(h)
+    h.until(FOLLOW_UP)
+    task = h.task(case)
+    assert (task["status"], task["reasons"]) == ("open", ["contact_needed", "customer_complaint"])
+    said = [f["text"] for f in task["evidence"] if f["code"] == "customer_complaint"]
+    assert len(said) == 2 and "keine Antwort" in said[0] and "nicht erreichbar" in said[1]

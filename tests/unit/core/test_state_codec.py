@@ -1,0 +1,91 @@
+"""A service's state is read through its versioned codec (issue 21): a state written before
+versions existed is upgraded when read, one newer than the code is refused without being touched,
+and a state is written in the current form the first time it changes."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from services.app.bootstrap import processors
+from services.config.settings import Settings
+from services.core.clock import StreamClock
+from services.core.state import StateCodec, StateTooNew
+from services.detector.state import CODEC as DETECTOR
+from services.journey.state import CODEC as JOURNEY
+from services.reminders.state import CODEC as REMINDERS
+from services.runners.embedded.runner import EmbeddedRunner
+from tests import builders
+
+CASE = "case:absence:V-1:a-1"
+
+
+def test_the_upgrades_run_in_order_from_the_version_found():
+    seen: list[int] = []
+    codec: StateCodec = StateCodec("x", {1: lambda raw: seen.append(1), 2: lambda raw: seen.append(2)})
+    assert codec.version == 3
+    state = codec.read({"tasks": {}})
+    assert seen == [1, 2] and state["v"] == 3
+    seen.clear()
+    codec.read({"v": 2, "tasks": {}})
+    assert seen == [2]
+    seen.clear()
+    codec.read({"v": 3})
+    assert seen == []
+
+
+def test_an_empty_state_stays_empty():
+    """A VPA a service keeps nothing of gets no state (the engine stores none)."""
+    state = DETECTOR.read({})
+    DETECTOR.mark(state)
+    assert state == {}
+
+
+def test_version_1_kept_the_history_in_each_task_and_version_2_does_not():
+    raw = {"tasks": {CASE: {"task_id": CASE, "version": 3, "history": [{"change": "x"}] * 3}}}
+    for codec in (DETECTOR, REMINDERS, JOURNEY):
+        state = codec.read(copy.deepcopy(raw))
+        assert state == {"v": 2, "tasks": {CASE: {"task_id": CASE, "version": 3}}}
+
+
+def test_a_state_newer_than_the_code_is_refused_and_names_both_versions():
+    with pytest.raises(StateTooNew, match="version 3, this detector reads up to 2"):
+        DETECTOR.read({"v": 3, "tasks": {}})
+
+
+def runner_with_an_open_case() -> EmbeddedRunner:
+    runner = EmbeddedRunner(processors(), Settings(), StreamClock())
+    runner.submit_raw(builders.line(**builders.as_kwargs(builders.registered())), "t")
+    runner.submit_raw(builders.line(**builders.as_kwargs(
+        builders.vpa_absence("a-1", "2026-12-01", "2026-12-30", event_id="e-abs"))), "t")
+    runner.drain_tasks()
+    return runner
+
+
+def cancel() -> str:
+    return builders.line("vpa.absence_cancelled", {"absence_id": "a-1"}, vpa_id="V-1", event_id="e-cancel",
+                         at="2026-11-27T09:00:00+01:00")
+
+
+def test_a_state_written_before_versions_gives_the_same_tasks_and_is_written_in_the_new_form():
+    fresh, old = runner_with_an_open_case(), runner_with_an_open_case()
+    stored = old.state_of("detector", "V-1")
+    assert stored is not None and stored["v"] == 2
+    del stored["v"]  # as the changelog holds it from before versions
+    stored["tasks"][CASE]["history"] = [{"at": "2026-11-26T09:00:00+01:00", "change": "Fall eröffnet", "by": "detector"}]
+    fresh.submit_raw(cancel(), "t")
+    old.submit_raw(cancel(), "t")
+    assert old.drain_tasks() == fresh.drain_tasks() != []
+    assert old.state_of("detector", "V-1") == fresh.state_of("detector", "V-1")
+    assert old.state_of("detector", "V-1")["v"] == 2
+
+
+def test_a_newer_state_sends_the_input_to_the_dlq_and_stays_as_it_was():
+    runner = runner_with_an_open_case()
+    stored = runner.state_of("detector", "V-1")
+    stored["v"] = 3
+    before = copy.deepcopy(stored)
+    runner.submit_raw(cancel(), "t")
+    assert runner.state_of("detector", "V-1") == before
+    [dead] = [d for d in runner.dlq if d.service == "detector"]
+    assert dead.kind.value == "error" and "reads up to 2" in dead.detail
