@@ -107,6 +107,11 @@ class ProducerPort(Protocol):
     async def send(self, topic: str, key: Optional[bytes], value: Optional[bytes], partition: Optional[int] = None,
                    headers: Iterable[tuple[str, bytes]] = ()) -> Awaitable[Any]: ...
 
+    async def send_and_wait(self, topic: str, key: Optional[bytes], value: Optional[bytes],
+                            partition: Optional[int] = None) -> int:
+        """One record, sent and acknowledged: its offset (a command from the dashlet or the CLI)."""
+        ...
+
     def failure(self, exc: BaseException) -> Failure:
         """What a failed send means: a broker away or busy (sending again may succeed), a broken
         producer (only a renewed producer id can send again) or a refusal."""

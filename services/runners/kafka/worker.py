@@ -28,7 +28,6 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Optional
 
 from schemas.dead_letters import DlqReason
@@ -154,7 +153,7 @@ class PartitionWorker:
             key = None
             if isinstance(outcome, Decoded):
                 env = outcome.envelope
-                key = (*_key_time(env.occurred_at), TOPIC_RANK.get(msg.topic, 3), msg.partition, msg.offset)
+                key = (micros(env.occurred_at), TOPIC_RANK.get(msg.topic, 3), msg.partition, msg.offset)
             rec = Buffered(key, outcome, raw, origin, msg.timestamp_ms, self.machine.monotonic())
         buf.records.append(rec)
         buf.fetched_to = max(buf.fetched_to, msg.offset + 1)
@@ -424,9 +423,3 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
         await asyncio.wait((waiter,), timeout=timeout)
     finally:
         waiter.cancel()
-
-
-def _key_time(t: datetime) -> tuple[int]:
-    from services.engine.order import micros
-
-    return (micros(t),)
