@@ -2,9 +2,9 @@
 
 A synchronous, I/O-free engine over one partition's worth of VPAs (the embedded runner: all of
 them; the Kafka runner: one partition of one service). It owns what both runners used to write
-twice: decode outcomes, duplicate detection, the clock, the timer index, the local midnights of
-roster boundaries, re-evaluation on roster changes, and copy-and-catch around every call into a
-service's rules. A driver feeds it inputs in key order (``services.engine.order``) and takes back
+twice: decode outcomes, duplicate detection and input positions (``ledger``), the clock, the timer
+index, the local midnights of roster boundaries, re-evaluation on roster changes, and
+copy-and-catch around every call into a service's rules. A driver feeds it inputs in key order (``services.engine.order``) and takes back
 what to send (task versions, commands, DLQ records) and what to store (changed slots, meta).
 
 State is kept in *slots*, one per VPA (``Slot``): each service's domain state plus the runner's
@@ -36,7 +36,7 @@ from services.core.roster import Roster, apply_roster_event, is_present, roster_
 from services.core.timeutil import at_local, local_date, parse
 from services.engine.decode import Decoded, Invalid, Outcome, Unknown
 from services.engine.order import (
-    OrderKey, child_key, end_key, input_key, instant_of, micros, midnight_key, timer_key,
+    OrderKey, child_key, end_key, input_key, instant_of, midnight_key, timer_key,
 )
 from services.engine.roster_index import (
     BoundaryIndex, DependencyIndex, MemberChange, policy_view,
@@ -45,17 +45,11 @@ from services.engine.records import (
     MEMBER_PREFIX, META_SLOT, ROSTER_SLOT, DlqRecord, EngineLimits, MemberRecord, MetaRecord, Origin, Output,
     RosterRecord, Slot, new_slot,
 )
+from services.engine.ledger import InputLedger
 from services.engine.timer_index import TimerIndex
 
 _TIMER_ORIGIN = Origin("timer")
 _ROSTER_ORIGIN = Origin("roster re-evaluation")
-
-
-def _dedupe_key(env: Envelope[Any]) -> str:
-    """DESIGN 5.4a: a repeated event_id is dropped only within its source. Commands (the dashlet's,
-    already scoped to their principal, and the system's) are kept apart from the upstream's events,
-    so no command's id can make an upstream event look repeated, or the other way round."""
-    return f"cmd|{env.event_id}" if env.type.startswith("cmd.") else env.event_id
 
 
 class PartitionEngine:
@@ -79,16 +73,13 @@ class PartitionEngine:
         # The highest key of any step done: everything this engine will still do lies after it
         # (in stream mode), which is what a service following this one waits for.
         self.done_key: Optional[OrderKey] = tuple(meta["last"]) if meta.get("last") else None
-        # The last offset applied per input topic: of keyless inputs (ticks) by the engine, of every
-        # input by a driver that calls note_input.
-        self.positions: dict[str, int] = dict(meta.get("pos", {}))
         self.watermarks: dict[str, Optional[OrderKey]] = {
             s: (tuple(meta["watermarks"][s]) if meta.get("watermarks", {}).get(s) else None) for s in follows}
-        roster = self.slots.get(ROSTER_SLOT) or {}
+        roster = cast(RosterRecord, self.slots.get(ROSTER_SLOT) or {})
         self.roster: dict[str, dict[str, Any]] = Roster()  # versioned: see handover.presence
-        self.roster_positions: dict[int, int] = {int(k): v for k, v in roster.get("positions", {}).items()}
-        self._roster_seen: dict[str, int] = dict(roster.get("seen", {}))
-        self._member_seen: dict[str, dict[str, int]] = {}
+        self.ledger = InputLedger(self.slots, self._dirty, limits.dedupe_window, dict(meta.get("pos", {})), roster)
+        self.positions = self.ledger.positions  # the last offset applied per input topic (META)
+        self.roster_positions = self.ledger.roster_positions  # roster partition -> the next offset to read
         self._boundaries = BoundaryIndex()
         for initials, member in roster.get("members", {}).items():
             # Written before members had slots of their own: rewritten so with the next batch.
@@ -109,7 +100,7 @@ class PartitionEngine:
                 initials = key[len(MEMBER_PREFIX):]
                 self.roster[initials] = slot["member"]
                 self._boundaries.update(initials, slot["member"])
-                self._member_seen[initials] = dict(slot.get("seen", {}))
+                self.ledger.member_seen[initials] = dict(slot.get("seen", {}))
                 continue
             for service, timers in slot.get("timers", {}).items():
                 for timer_id, tkey in timers.items():
@@ -152,16 +143,12 @@ class PartitionEngine:
 
     def note_roster_position(self, partition: int, next_offset: int) -> None:
         """Every roster record read counts as read, valid or not (a restart starts after it)."""
-        if self.roster_positions.get(partition, 0) < next_offset:
-            self.roster_positions[partition] = next_offset
-            self._dirty.add(ROSTER_SLOT)
+        self.ledger.note_roster_position(partition, next_offset)
 
     def note_input(self, topic: str, offset: int) -> None:
         """A driver handed over the record at ``offset`` of its partition of ``topic``: kept with the
         state (META), so a restarted driver knows where its inputs stand with the state it loads."""
-        if self.positions.get(topic, -1) < offset:
-            self.positions[topic] = offset
-            self._dirty.add(META_SLOT)
+        self.ledger.note_input(topic, offset)
 
     def set_watermark(self, service: str, key: OrderKey) -> None:
         """``service`` (which this engine follows) has done every step up to ``key``."""
@@ -195,7 +182,8 @@ class PartitionEngine:
 
     def take_dirty(self) -> dict[str, Any]:
         """The slots changed since the last call (meta and roster included), to store."""
-        dirty, self._dirty = self._dirty, set()
+        dirty = set(self._dirty)
+        self._dirty.clear()  # one set, shared with the ledger
         out: dict[str, Any] = {}
         for key in sorted(dirty):
             if key == META_SLOT:
@@ -215,10 +203,10 @@ class PartitionEngine:
                 "pos": self.positions}
 
     def roster_record(self) -> RosterRecord:
-        return {"positions": {str(p): o for p, o in self.roster_positions.items()}, "seen": self._roster_seen}
+        return {"positions": {str(p): o for p, o in self.roster_positions.items()}, "seen": self.ledger.roster_seen}
 
     def member_record(self, initials: str) -> MemberRecord:
-        return {"member": self.roster[initials], "seen": self._member_seen.get(initials, {})}
+        return {"member": self.roster[initials], "seen": self.ledger.member_seen.get(initials, {})}
 
     def _set_member(self, initials: str, member: dict[str, Any]) -> None:
         self.roster[initials] = member
@@ -234,8 +222,8 @@ class PartitionEngine:
         try:
             if self.mode is ClockMode.wall and wall is not None:
                 self._move_clock(self._work(end_key(wall), wall))
-            replayed = self._already_applied(env, origin)
-            if not replayed and self._is_duplicate(env):
+            replayed = self.ledger.already_applied(env, origin)
+            if not replayed and self.ledger.is_duplicate(env):
                 self.stats["duplicates"] += 1
                 self.out.counts[("duplicates",)] += 1
                 return
@@ -250,7 +238,7 @@ class PartitionEngine:
             elif self.clock is None:
                 self.clock = t
             if not replayed:
-                self._remember(env, origin)
+                self.ledger.remember(env, origin, self.clock)
                 self.stats["processed"] += 1
                 self._apply(env, key, origin, raw)
             else:
@@ -338,11 +326,11 @@ class PartitionEngine:
         return (-1,) if any(m is None for m in marks) else min(marks)  # type: ignore[type-var]
 
     def _handle_command(self, env: Envelope[Any], key: OrderKey, origin: Origin) -> None:
-        if self._is_duplicate(env):
+        if self.ledger.is_duplicate(env):
             self.stats["duplicates"] += 1
             self.out.counts[("duplicates",)] += 1
             return
-        self._remember(env, origin)
+        self.ledger.remember(env, origin, self.clock)
         self.stats["processed"] += 1
         self._apply(env, key, origin, None)
 
@@ -487,70 +475,6 @@ class PartitionEngine:
              key: Optional[str]) -> None:
         self.out.dlq.append(DlqRecord(kind, detail, service, origin, value, key))
         self.out.counts[("dlq", kind.value)] += 1
-
-    # ---- duplicates and restarts ----------------------------------------------------------------
-
-    def _seen_of(self, env: Envelope[Any]) -> Optional[dict[str, Any]]:
-        if env.vpa_id is None:
-            if topic_for_type(env.type) == Topic.roster:
-                return self._member_seen.get(roster_key(env))
-            return self._roster_seen
-        slot = self.slots.get(env.vpa_id)
-        return slot.get("seen") if slot else None
-
-    def _is_duplicate(self, env: Envelope[Any]) -> bool:
-        seen = self._seen_of(env)
-        if seen and _dedupe_key(env) in seen:
-            return True
-        # Roster event ids kept in the roster slot before members had slots of their own.
-        return env.vpa_id is None and env.event_id in self._roster_seen
-
-    def _remember(self, env: Envelope[Any], origin: Origin) -> None:
-        """Keep the event id for the dedupe window (DESIGN 4.2), forgetting older ones."""
-        at = micros(env.occurred_at)
-        horizon = micros(self.clock) - self.limits.dedupe_window // timedelta(microseconds=1) if self.clock else at
-        if env.vpa_id is None:
-            if origin.offset >= 0 and origin.topic != Topic.roster:
-                self.positions[origin.topic] = origin.offset
-            if env.type == "clock.tick":
-                return  # ticks carry no meaning to repeat, and there are many
-            if topic_for_type(env.type) == Topic.roster:
-                initials = roster_key(env)
-                seen = self._member_seen.setdefault(initials, {})
-                self._dirty.add(MEMBER_PREFIX + initials)
-                if self._roster_seen and min(self._roster_seen.values()) < horizon:
-                    self._roster_seen = {e: t for e, t in self._roster_seen.items() if t >= horizon}
-                    self._dirty.add(ROSTER_SLOT)
-            else:
-                seen = self._roster_seen
-                self._dirty.add(ROSTER_SLOT)
-        else:
-            slot: Optional[Slot] = self.slots.get(env.vpa_id)
-            if slot is None:
-                slot = self.slots[env.vpa_id] = new_slot()
-            seen = slot.setdefault("seen", {})
-            if origin.offset >= 0:
-                slot.setdefault("pos", {})[origin.topic] = origin.offset
-            self.slots[env.vpa_id] = slot  # a write-back store must know the slot changed
-            self._dirty.add(env.vpa_id)
-        for event_id in [e for e, t in seen.items() if t < horizon]:
-            del seen[event_id]
-        seen[_dedupe_key(env)] = at
-
-    def _already_applied(self, env: Envelope[Any], origin: Origin) -> bool:
-        """After a restart the records since the last commit come again: recognise those whose
-        effect is stored already (by the input position the slot records)."""
-        if origin.offset < 0 or not origin.topic:
-            return False
-        if origin.topic == Topic.roster:
-            return origin.offset < self.roster_positions.get(origin.partition, 0)
-        if env.vpa_id is not None:
-            slot = self.slots.get(env.vpa_id)
-            if not slot:
-                return False
-            applied: int = slot.get("pos", {}).get(origin.topic, -1)
-            return applied >= origin.offset
-        return self.positions.get(origin.topic, -1) >= origin.offset
 
 
 def _rank_of(proc: Processor) -> int:
