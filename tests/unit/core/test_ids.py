@@ -1,6 +1,5 @@
 """Deterministic ids (DESIGN 3 "Determinism", fine print 5.6 and 5.7)."""
 import hashlib
-import json
 import struct
 from datetime import timezone
 
@@ -15,7 +14,7 @@ from services.core.ids import (
 )
 from services.core.processor import Context
 from services.detector.service import Detector
-from services.engine.decode import decode
+from tests import builders
 
 
 def expected_score(key: str, initials: str) -> int:
@@ -77,16 +76,15 @@ def test_command_ids_are_stable():
 
 
 def _events() -> list:
-    base = {"schema_version": 1, "vpa_id": "V-1042", "actor": None}
-    raws = [
-        dict(base, event_id="r1", type="vpa.registered", occurred_at="2026-11-01T09:00:00+01:00",
-             data={"name": "Anna", "started_on": "2025-01-15", "at_owner": "AB"}),
-        dict(base, event_id="a1", type="vpa.absence_registered", occurred_at="2026-11-26T09:00:00+01:00",
-             data={"absence_id": "abs-7", "starts_on": "2026-11-27", "ends_on": "2026-12-31"}),
-        dict(base, event_id="c1", type="vpa.absence_cancelled", occurred_at="2026-11-26T10:00:00+01:00",
-             data={"absence_id": "abs-7"}),
+    return [
+        builders.decoded("vpa.registered", {"name": "Anna", "started_on": "2025-01-15", "at_owner": "AB"},
+                         at="2026-11-01T09:00:00+01:00", vpa_id="V-1042", event_id="r1"),
+        builders.decoded("vpa.absence_registered",
+                         {"absence_id": "abs-7", "starts_on": "2026-11-27", "ends_on": "2026-12-31"},
+                         at="2026-11-26T09:00:00+01:00", vpa_id="V-1042", event_id="a1"),
+        builders.decoded("vpa.absence_cancelled", {"absence_id": "abs-7"},
+                         at="2026-11-26T10:00:00+01:00", vpa_id="V-1042", event_id="c1"),
     ]
-    return [decode(json.dumps(r)).envelope for r in raws]
 
 
 def test_replaying_the_same_events_gives_the_same_tasks_and_ids():

@@ -15,6 +15,7 @@ from services.config.settings import Settings
 from services.core.timeutil import parse
 from services.detector.drafts import draft_is_safe
 from services.runners.embedded.replay import final_tasks
+from tests import builders
 
 DIR = Path(__file__).resolve().parents[2] / "scenarios" / "detector"
 
@@ -203,8 +204,7 @@ def test_a_late_stream_is_decided_as_soon_as_it_arrives():
     runner = EmbeddedRunner(processors(), Settings(), StreamClock())
     path = DIR / "detector_inactive_contact.jsonl"
     lines = _lines(path)
-    tick = json.dumps({"event_id": "late-tick", "type": "clock.tick", "occurred_at": "2026-12-05T10:00:00+01:00",
-                       "vpa_id": None, "actor": None, "schema_version": 1, "data": {}})
+    tick = builders.line("clock.tick", at="2026-12-05T10:00:00+01:00", event_id="late-tick")
     runner.submit_raw(tick, "tick")
     for n, line in enumerate(lines):
         runner.submit_raw(json.dumps(line), f"{path.name}:{n + 1}")

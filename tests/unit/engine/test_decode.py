@@ -5,16 +5,15 @@ from datetime import date, timedelta
 import pytest
 
 from services.engine.decode import Decoded, Invalid, Unknown, decode
+from tests import builders
 
 AT = {"initials": "AB", "role": "at"}
 SYS = {"initials": "SYS", "role": "system"}
 
 
 def raw(type_: str, data: dict | None = None, **overrides) -> str:
-    env = {"event_id": "e-1", "type": type_, "occurred_at": "2026-11-26T09:12:00+01:00",
-           "vpa_id": "V-1042", "actor": None, "schema_version": 1, "data": data or {}}
-    if type_.startswith("cmd."):
-        env["actor"] = AT
+    env = builders.record(type_, data, at="2026-11-26T09:12:00+01:00", vpa_id="V-1042",
+                          actor=AT if type_.startswith("cmd.") else None, event_id="e-1")
     env.update(overrides)
     return json.dumps(env)
 
