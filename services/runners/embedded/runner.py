@@ -7,8 +7,6 @@ their cause, duplicates, bad input) live in the engine, shared with the Kafka ru
 """
 from __future__ import annotations
 
-import json
-import zlib
 from collections import Counter
 from datetime import datetime
 from typing import Any, Iterable, Iterator, Optional
@@ -21,6 +19,7 @@ from services.engine.decode import Decoded, decode
 from services.engine.partition import PartitionEngine
 from services.engine.records import DlqRecord, EngineLimits, Origin
 from services.ops.metrics import MetricSink, publish_engine
+from services.runners.embedded.latest import LatestTasks
 
 __all__ = ["EmbeddedRunner", "DlqRecord", "replay_lines"]
 
@@ -39,7 +38,7 @@ class _EngineClock:
 class EmbeddedRunner:
     def __init__(self, processors: list[Processor], settings: Settings, clock: Optional[Clock] = None,
                  limits: EngineLimits = EngineLimits(), keep_versions: bool = True,
-                 keep_upstream: bool = False) -> None:
+                 keep_upstream: bool = False, hold_tasks: int = 50_000) -> None:
         mode = ClockMode.stream if clock is None or isinstance(clock, StreamClock) else ClockMode.wall
         self.engine = PartitionEngine(processors, settings, name="embedded", mode=mode, limits=limits)
         self.processors, self.settings = self.engine.processors, settings
@@ -51,9 +50,9 @@ class EmbeddedRunner:
         # Replay needs only the latest version of each task; the demo writes every version.
         self._keep_versions = keep_versions
         self._emitted: list[dict] = []
-        # Without versions: per task its latest version, compressed JSON without history, and its
-        # history entries (a big replay holds every task until the end: a third of a dict's size).
-        self._latest: dict[str, tuple[int, bytes, list]] = {}
+        # Without versions: per task its latest version and its whole history, held up to
+        # ``hold_tasks`` tasks and then written to temporary files (``LatestTasks``).
+        self._latest = LatestTasks(hold_tasks)
         self._erased: list[str] = []
         self._of_vpa: dict[str, set[str]] = {}  # vpa_id -> its task ids, for an erasure
         # The demo's store keeps a read model of the upstream (profiles, events, roster) beside the
@@ -98,12 +97,7 @@ class EmbeddedRunner:
     def drain_latest(self) -> Iterator[dict]:
         """Without versions: the latest version of every task since the last call, with its whole
         history, sorted by task_id, one at a time (``vpa replay`` writes them as they come)."""
-        latest, self._latest = self._latest, {}
-        for task_id in sorted(latest):
-            _, blob, history = latest.pop(task_id)
-            task = json.loads(zlib.decompress(blob))
-            task["history"] = history
-            yield task
+        yield from self._latest.drain()
 
     def known_vpas(self) -> list[str]:
         """The VPAs this runner keeps state or tasks of (its slots are keyed by VPA; the rest by ``__``)."""
@@ -127,23 +121,14 @@ class EmbeddedRunner:
             for task in out.tasks:
                 self._of_vpa.setdefault(task["vpa_id"], set()).add(task["task_id"])
         else:
-            latest = self._latest
-            for task in out.tasks:  # versions carry their own history entry: put together here (tasks.fold)
+            for task in out.tasks:  # versions carry their own history entry: put together there (tasks.fold)
                 self._of_vpa.setdefault(task["vpa_id"], set()).add(task["task_id"])
-                held = latest.get(task["task_id"])
-                if held is not None and task["version"] <= held[0]:
-                    continue
-                history = list(task.get("history") or [])
-                if held is not None and len(history) < task["version"]:
-                    history = held[2] + history
-                doc = json.dumps({**task, "history": None}, ensure_ascii=False, separators=(",", ":"))
-                latest[task["task_id"]] = (task["version"], zlib.compress(doc.encode(), 1), history)
+                self._latest.put(task)
         if out.erased or out.erased_vpas:
             # every task the runner ever put out for an erased VPA, named by a service or not
             gone = set(out.erased).union(*(self._of_vpa.pop(v, set()) for v in out.erased_vpas))
             self._emitted = [t for t in self._emitted if t["task_id"] not in gone]
-            for task_id in gone:
-                self._latest.pop(task_id, None)
+            self._latest.erase(gone)
             self._erased += sorted(gone)
         self.dlq += out.dlq
         self._metrics.apply(out.counts)
