@@ -17,6 +17,7 @@ seek, commit, send, end offsets. What aiokafka does not give in one piece is bui
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ def _reason(exc: BaseException) -> str:
     return text if text.startswith(type(exc).__name__) else f"{type(exc).__name__}: {text}"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # checked for every record read; keys (vpa_ids) come again and again
 def default_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (the Java client's, aiokafka's) picks for ``key``."""
     from aiokafka.partitioner import murmur2
