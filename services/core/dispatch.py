@@ -69,9 +69,10 @@ class RuleService(ProcessorDefaults, Generic[S]):
         return result
 
     def reassign(self, raw: dict[str, Any], ctx: Context) -> Result:
+        # No tidy-up here: a service whose re-evaluation can close tasks tidies in ``reevaluate``
+        # (the journey's never closes one, and tidying it would forget tombstones a step early).
         state = self.codec.read(raw)
         result = self.reevaluate(state, ctx)
-        self.tidy(state, ctx)
         self.codec.mark(state)
         return result
 
