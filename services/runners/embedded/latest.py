@@ -39,7 +39,7 @@ def _fold(acc: Optional[Held], version: int, doc: bytes | str, history: list[dic
 
 
 class LatestTasks:
-    def __init__(self, hold: int = 50_000) -> None:
+    def __init__(self, hold: int = 20_000) -> None:
         self._hold = hold
         self._held: dict[str, Held] = {}
         self._runs: list[IO[str]] = []

@@ -38,7 +38,7 @@ class _EngineClock:
 class EmbeddedRunner:
     def __init__(self, processors: list[Processor], settings: Settings, clock: Optional[Clock] = None,
                  limits: EngineLimits = EngineLimits(), keep_versions: bool = True,
-                 keep_upstream: bool = False, hold_tasks: int = 50_000) -> None:
+                 keep_upstream: bool = False, hold_tasks: int = 20_000) -> None:
         mode = ClockMode.stream if clock is None or isinstance(clock, StreamClock) else ClockMode.wall
         self.engine = PartitionEngine(processors, settings, name="embedded", mode=mode, limits=limits)
         self.processors, self.settings = self.engine.processors, settings
