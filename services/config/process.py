@@ -55,6 +55,9 @@ class StoreConfig(EnvModel):
 
 class NotifierConfig(EnvModel):
     notifier_batch: int = setting(500, "a positive integer", gt=0)
+    # connections a batch's versions are written over at once (each task on one, by its key); the
+    # store's pool has four
+    notifier_write_connections: int = setting(2, "an integer from 1 to 4", gt=0, le=4)
     # how often each notifier reads the open-work gauges from the store (services/store/gauges.py)
     store_gauge_seconds: float = setting(30.0, "a positive number of seconds", gt=0)
 

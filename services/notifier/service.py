@@ -7,64 +7,27 @@ skipped, so no valid version is lost (the offsets are only committed once it is 
 from __future__ import annotations
 
 import asyncio
-import time
-import json
 import logging
-from typing import Any, Optional, Union
+import time
+import zlib
+from typing import Any, Coroutine, Optional
 
-from pydantic import ValidationError
-
-from schemas.base import MAX_YEAR, MIN_YEAR
-from schemas.dead_letters import DlqKind, DlqReason
-from schemas.task import Task
+from schemas.dead_letters import DlqReason
 from schemas.topics import Topic
 from services.broker.client import GroupConsumer, Producer, Record, wait_all
 from services.broker.dead_letters import DeadLetters
-from services.broker.topics import app_id, erased_vpa
+from services.broker.topics import app_id
 from services.config.kafka import KafkaConfig
 from services.config.process import NotifierConfig, StoreConfig
 from services.config.settings import Settings
-from services.engine.decode import Invalid, poison_in
+from services.engine.decode import Invalid
+from services.notifier.batches import CheckedBatch, Delete, Erase, Versions, check_batch, task_steps
 from services.ops import metrics
 from services.store import gauges as store_gauges
 
 log = logging.getLogger("vpa.notifier")
 SERVICE = "notifier"
 UPSTREAM_TOPICS = (Topic.events, Topic.roster)
-
-
-MAX_VERSION = 2**31 - 1  # the store's version column is an integer
-_DATETIMES = ("created_at", "updated_at", "due_at")
-
-
-def parse_task(raw: bytes | None) -> Union[dict, Invalid]:
-    """The task dict, or why it is not a task version the store can take."""
-    if not raw:
-        return Invalid("empty record (a null value or no bytes)", DlqKind.undecodable)
-    try:
-        obj = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return Invalid(str(exc), DlqKind.undecodable)
-    except RecursionError:
-        return Invalid("task nested too deeply")
-    poison = poison_in(obj)  # U+0000 (PostgreSQL refuses it), deep nesting
-    if poison:
-        return Invalid(poison)
-    try:
-        # Strict JSON validation: datetimes must be RFC 3339 strings with an offset, so nothing
-        # reaches the store that PostgreSQL would refuse (a refused batch would be retried forever).
-        Task.model_validate_json(raw, strict=True)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        return Invalid(f"task {'.'.join(map(str, first['loc']))}: {first['msg']}")
-    if not 0 < obj["version"] <= MAX_VERSION:
-        return Invalid(f"task version {obj['version']} is outside 1 to {MAX_VERSION}")
-    stamps = [obj.get(k) for k in _DATETIMES] + [h.get("at") for h in obj.get("history", [])]
-    for value in filter(None, stamps):
-        year = int(value[:4]) if value[:4].isdigit() else 0
-        if not MIN_YEAR <= year <= MAX_YEAR:
-            return Invalid(f"task datetime {value} is outside the years {MIN_YEAR} to {MAX_YEAR}")
-    return obj
 
 
 async def write_batch(store: Any, tasks: list[dict], attempts: int = 0) -> list[str]:
@@ -86,6 +49,20 @@ async def write_batch(store: Any, tasks: list[dict], attempts: int = 0) -> list[
                 raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+
+async def after(writing: Optional[asyncio.Task], write: Coroutine[Any, Any, None]) -> asyncio.Task:
+    """Start ``write`` once the write before it (``writing``) is done; it runs on while the caller
+    fetches and checks the next batch (one batch in flight, so batches are written in order)."""
+    if writing is not None:
+        try:
+            await writing
+        except BaseException:
+            write.close()  # never started: its batch is fetched again after the restart
+            raise
+    started = asyncio.ensure_future(write)
+    await asyncio.sleep(0)  # let it send its first statement before the caller's CPU work
+    return started
 
 
 def _header_ms(record: Any, name: str) -> int:
@@ -116,42 +93,37 @@ class StoreWriter:
     restarting, a missing socket, a closed pool); only then does the notifier commit the offsets,
     so an offset is committed only after its version is in the store or the DLQ."""
 
-    def __init__(self, producer: Any, store_cfg: StoreConfig, batch_size: int) -> None:
+    def __init__(self, producer: Any, store_cfg: StoreConfig, batch_size: int, store: Any = None,
+                 connections: int = 1) -> None:
         self.producer, self.store_cfg, self.batch_size = producer, store_cfg, batch_size
         self.dead_letters = DeadLetters(SERVICE, on_suppressed=metrics.dlq_log_suppressed(SERVICE))
-        self._store: Any = None
+        self._store: Any = store  # opened on first use from store_cfg when not given
+        self._opening = asyncio.Lock()  # parallel writes open one store, not one each
+        # A batch's versions are written over this many connections at once, each task always on
+        # the same one (by its key), so a task's versions stay in order (issue 22: PostgreSQL
+        # works one statement on one core; two connections wrote 1.5 times as much per second).
+        self.connections = connections
         self.healthy = True
         self.retrying = False
         self._last_ok = 0.0  # loop time of the last answer from the store
 
     async def write(self, batch: list[Record]) -> None:
-        """One batch, in order: a tombstone (a null value, from an erasure) deletes its task; the
-        task versions between tombstones are written together."""
-        run: list[Record] = []
-        for rec in batch:
-            vpa_id = erased_vpa(rec.key, rec.value)
-            if (rec.value is None and rec.key) or vpa_id:
-                await self._write_versions(run)
-                run = []
-                if vpa_id:
-                    await self._erase_vpa(vpa_id, rec.key)
-                else:
-                    await self._delete([rec.key.decode("utf-8", "replace")])
+        """One batch of ``dashlet.tasks`` records, checked and written in order."""
+        await self.write_steps(task_steps(batch))
+
+    async def write_steps(self, steps: list[Versions | Delete | Erase]) -> None:
+        """Checked steps, in order: a tombstone (a null value, from an erasure) deletes its task;
+        the task versions between tombstones are written together."""
+        for step in steps:
+            if isinstance(step, Versions):
+                await self._write_versions(step)
+            elif isinstance(step, Erase):
+                await self._erase_vpa(step.vpa_id, step.marker_key)
             else:
-                run.append(rec)
-        await self._write_versions(run)
+                await self._delete([step.task_id])
 
-    async def project(self, records: list[Record], tz: Any) -> None:
-        """The upstream's valid envelopes into the read model (profiles, events, roster); what is
-        invalid the stream services send to vpa.dlq, so it is only skipped here."""
-        from services.engine.decode import Decoded, decode
-        from services.store import projection
-
-        envelopes = []
-        for rec in records:
-            outcome = decode(rec.value or b"")
-            if isinstance(outcome, Decoded) and projection.relevant(outcome.envelope):
-                envelopes.append(outcome.envelope)
+    async def project(self, envelopes: list[Any], tz: Any) -> None:
+        """The upstream's envelopes into the read model (profiles, events, roster)."""
         if envelopes:
             await self._retrying("read model", lambda store: store.apply_upstream(envelopes, tz))
 
@@ -177,8 +149,10 @@ class StoreWriter:
 
         delay = 0.2
         while True:
+            store = None
             try:
-                result = await op(await self._open())
+                store = await self._open()
+                result = await op(store)
                 self._set_health(True, f"{what} succeeded")
                 self.retrying = False
                 return result
@@ -189,34 +163,29 @@ class StoreWriter:
                 metrics.STORE_WRITE_ERRORS.inc()
                 self._set_health(False, f"{what} failed: {type(exc).__name__}: {exc}"[:300])
                 log.warning("store %s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay)
-                await self._drop()
+                if store is not None:  # not opened: nothing to close
+                    await self._drop(store)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def _write_versions(self, batch: list[Record]) -> None:
-        if not batch:
-            return
-        good: list[tuple[dict, Record]] = []
-        rejected: list[tuple[Invalid, Record]] = []
-        for rec in batch:
-            parsed = parse_task(rec.value)
-            if isinstance(parsed, Invalid):
-                rejected.append((parsed, rec))
-            else:
-                good.append((parsed, rec))
-        if rejected:
-            await self._to_dlq(rejected)
-        # The bytes as they arrived (validated above) go to PostgreSQL, which parses them itself.
-        items = [(bytes(rec.value or b""), rec) for _, rec in good]
+    async def _write_versions(self, versions: Versions) -> None:
+        if versions.refused:
+            await self._to_dlq(versions.refused)
+        # The bytes as they arrived (checked already) go to PostgreSQL, which parses them itself.
+        items = [(bytes(rec.value or b""), rec) for rec in versions.good]
         while items:
-            refused = await self._apply(items)
+            shards: list[list[tuple[bytes, Any]]] = [[] for _ in range(self.connections)]
+            for item in items:
+                shards[zlib.crc32(item[1].key or b"") % self.connections].append(item)
+            outcomes = await asyncio.gather(*(self._apply(shard) for shard in shards if shard))
+            refused = [one for outcome in outcomes for one in outcome]
             if not refused:
                 break
             await self._to_dlq([(invalid, event) for invalid, (_, event) in refused])
             gone = {id(item) for _, item in refused}
             items = [item for item in items if id(item) not in gone]
-        metrics.EVENTS.labels(SERVICE, "task").inc(len(good))
-        observe_latency([rec for _, rec in good], time.time())
+        metrics.EVENTS.labels(SERVICE, "task").inc(len(versions.good))
+        observe_latency(versions.good, time.time())
 
     async def _apply(self, items: list[tuple[bytes, Any]]) -> list[tuple[Invalid, tuple[bytes, Any]]]:
         """Write the task versions ``items`` ((JSON bytes, event)); retries until the store takes
@@ -236,16 +205,21 @@ class StoreWriter:
         return []
 
     async def _open(self) -> Any:
-        if self._store is None:
-            from services.store.postgres import open_store
+        async with self._opening:
+            if self._store is None:
+                from services.store.postgres import open_store
 
-            self._store = await open_store(self.store_cfg.url, self.store_cfg.data_dir)
-        return self._store
+                self._store = await open_store(self.store_cfg.url, self.store_cfg.data_dir)
+            return self._store
 
     async def close(self) -> None:
         await self._drop()
 
-    async def _drop(self) -> None:
+    async def _drop(self, failed: Any = None) -> None:
+        """Close the store; with ``failed``, only if that is still the open one (a parallel write
+        may have opened a new one after the same failure)."""
+        if failed is not None and failed is not self._store:
+            return
         store, self._store = self._store, None
         if store is not None:
             try:
@@ -297,7 +271,8 @@ class Notifier:
                  settings: Settings) -> None:
         self.cfg = cfg
         self.producer = Producer(cfg)
-        self.writer = StoreWriter(self.producer, store_cfg, notifier_cfg.notifier_batch)
+        self.writer = StoreWriter(self.producer, store_cfg, notifier_cfg.notifier_batch,
+                                  connections=notifier_cfg.notifier_write_connections)
         # dashlet.tasks into the store; vpa.events and at.roster into the read model beside it
         self.consumer = GroupConsumer(cfg, app_id(cfg, SERVICE), (Topic.tasks, *UPSTREAM_TOPICS), self,
                                       max_records=notifier_cfg.notifier_batch)
@@ -313,12 +288,16 @@ class Notifier:
         from services.ops.lifecycle import Stopped, until_stopped
 
         background: list[asyncio.Task] = []
+        writing: Optional[asyncio.Task] = None  # the batch the store is writing
         try:
             await until_stopped(stop, self.producer.start())
             await until_stopped(stop, self.consumer.start())
             background = [asyncio.ensure_future(self.writer.watch()), asyncio.ensure_future(self._gauges())]
             delay = 0.2
             while not stop.is_set():
+                if writing is not None and writing.done():
+                    writing, done = None, writing
+                    done.result()  # its failure ends the notifier here
                 try:
                     fetched = await self.consumer.fetch(0.2)
                     delay = 0.2
@@ -328,14 +307,19 @@ class Notifier:
                     delay = min(delay * 2, 10.0)
                     continue
                 if fetched:
-                    await self._write(fetched)
+                    # Checked while the store writes the batch before: one batch in flight, in order.
+                    writing = await after(writing, self._write(check_batch(fetched, Topic.tasks)))
                 self.writer.dead_letters.flush_log()
+            if writing is not None:
+                await writing  # stopping: the batch being written is written and committed first
         except Stopped:
             pass
         except Exception as exc:  # noqa: BLE001 - e.g. the broker refused a DLQ record: exit, restart from the commit
             log.exception("the store writer failed; the notifier exits and starts again from its last commit")
             self.failed = exc
         finally:
+            if writing is not None and not writing.done():
+                writing.cancel()  # the notifier itself was cancelled: so is its write, as before
             for task in background:
                 task.cancel()
             await self._commit()
@@ -343,14 +327,11 @@ class Notifier:
             await self.producer.stop(1.0)
             await self.writer.close()
 
-    async def _write(self, fetched: dict[tuple[str, int], list[Record]]) -> None:
+    async def _write(self, batch: CheckedBatch) -> None:
         async with self._writing:
-            records = [rec for tp in sorted(fetched) if tp[0] == Topic.tasks for rec in fetched[tp]]
-            upstream = [rec for tp in sorted(fetched) if tp[0] != Topic.tasks for rec in fetched[tp]]
-            await self.writer.write(records)
-            await self.writer.project(upstream, self.tz)
-            for tp, recs in fetched.items():
-                self._pending[tp] = recs[-1].offset + 1
+            await self.writer.write_steps(batch.steps)
+            await self.writer.project(batch.envelopes, self.tz)
+            self._pending.update(batch.offsets)
             await self._commit()
 
     async def _commit(self) -> None:

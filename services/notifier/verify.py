@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any, Iterable, Mapping, Optional
 
 from schemas.topics import Topic
-from services.notifier.service import parse_task
+from services.notifier.validation import parse_task
 
 # What the AT sees of a task (issue 9): the fields on which the Kafka runner must agree with replay
 # (history, created_at and updated_at are bookkeeping of when, not what).

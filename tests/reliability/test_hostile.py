@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from schemas.envelope import topic_for_type
 from services.engine.decode import Decoded, Invalid, Unknown, decode
-from services.notifier.service import parse_task
+from services.notifier.validation import parse_task
 from services.runners.kafka.keys import misrouted, misrouted_roster
 from tests.integration.harness import ALL_SERVICES, STREAM_SERVICES, Pipeline, replay_tasks, write_stream
 from tests.integration.pipeline import bootstrap, produce_fast

@@ -8,7 +8,7 @@ import pytest
 
 from schemas.dead_letters import DlqKind
 from services.engine.decode import Invalid
-from services.notifier.service import parse_task
+from services.notifier.validation import parse_task
 
 TASK = {"task_id": "case:absence:V-1:A", "tab": "cases", "kind": "absence", "stage": None, "vpa_id": "V-1",
         "vpa_name": "Anna", "status": "open", "priority": "normal", "reasons": ["long"], "title": "t", "action": "a",
