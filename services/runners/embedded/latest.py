@@ -16,12 +16,11 @@ from __future__ import annotations
 import heapq
 import json
 import tempfile
-import zlib
 from typing import IO, Any, Iterable, Iterator, Optional
 
-# version, the task without history (compressed JSON while held, its JSON text once read back from a
-# run: reading does not compress again), history
-Held = tuple[int, bytes | str, list[dict[str, Any]]]
+# version, the task without history as JSON text, history. Not compressed: at most ``hold`` tasks
+# are held (about 30 MB of text at 20,000), and compressing every version took a tenth of a replay.
+Held = tuple[int, str, list[dict[str, Any]]]
 
 
 
@@ -29,7 +28,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _fold(acc: Optional[Held], version: int, doc: bytes | str, history: list[dict[str, Any]]) -> Optional[Held]:
+def _fold(acc: Optional[Held], version: int, doc: str, history: list[dict[str, Any]]) -> Optional[Held]:
     """``acc`` with one more record of the task: None when the record is older (nothing changes)."""
     if acc is not None and version <= acc[0]:
         return None
@@ -64,7 +63,7 @@ class LatestTasks:
         history = list(task.get("history") or [])
         held = self._held.get(task_id)
         doc = _dumps({**task, "history": None})
-        folded = _fold(held, task["version"], zlib.compress(doc.encode(), 1), history)
+        folded = _fold(held, task["version"], doc, history)
         assert folded is not None
         self._held[task_id] = folded
         if len(self._held) > self._hold:
@@ -85,7 +84,7 @@ class LatestTasks:
         erased, self._erased_before = self._erased_before, {}
         self._top = {}
         try:
-            sources: list[Iterator[tuple[str, int, int, bytes | str, list[dict[str, Any]]]]] = [
+            sources: list[Iterator[tuple[str, int, int, str, list[dict[str, Any]]]]] = [
                 self._read(run, n, erased) for n, run in enumerate(runs)]
             sources.append(((tid, len(runs), *held.pop(tid)) for tid in sorted(held)))
             current: Optional[str] = None
@@ -106,8 +105,7 @@ class LatestTasks:
         run = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="vpa-replay-tasks-")
         for task_id in sorted(self._held):
             version, doc, history = self._held[task_id]
-            text = zlib.decompress(doc).decode() if isinstance(doc, bytes) else doc
-            run.write(_dumps([task_id, version, history, text]))
+            run.write(_dumps([task_id, version, history, doc]))
             run.write("\n")
         run.flush()
         self._runs.append(run)
@@ -115,7 +113,7 @@ class LatestTasks:
 
     @staticmethod
     def _read(run: IO[str], n: int,
-              erased: dict[str, int]) -> Iterator[tuple[str, int, int, bytes | str, list[dict[str, Any]]]]:
+              erased: dict[str, int]) -> Iterator[tuple[str, int, int, str, list[dict[str, Any]]]]:
         run.seek(0)
         for line in run:
             task_id, version, history, doc = json.loads(line)
@@ -126,6 +124,6 @@ class LatestTasks:
 
 def _task(held: Held) -> dict[str, Any]:
     version, doc, history = held
-    task: dict[str, Any] = json.loads(zlib.decompress(doc) if isinstance(doc, bytes) else doc)
+    task: dict[str, Any] = json.loads(doc)
     task["history"] = history
     return task
