@@ -200,4 +200,11 @@ def fold(held: Optional[dict[str, Any]], version: dict[str, Any]) -> dict[str, A
     history = version.get("history") or []
     if held is None or len(history) >= version["version"]:
         return version
-    return {**version, "history": list(held.get("history") or []) + list(history)}
+    return {**version, "history": history_after(held.get("history") or [], version["version"], history)}
+
+
+def history_after(held: list[Any], version: int, history: list[Any]) -> list[Any]:
+    """The whole history once version ``version``, carrying ``history``, follows a task whose
+    history was ``held``: its own entries appended, or, when it carries N entries for version N,
+    its own."""
+    return list(history) if len(history) >= version else list(held) + list(history)

@@ -18,6 +18,8 @@ import json
 import tempfile
 from typing import IO, Any, Iterable, Iterator, Optional
 
+from services.core.tasks import history_after
+
 # version, the task without history as JSON text, history. Not compressed: at most ``hold`` tasks
 # are held (about 30 MB of text at 20,000), and compressing every version took a tenth of a replay.
 Held = tuple[int, str, list[dict[str, Any]]]
@@ -30,11 +32,11 @@ def _dumps(value: Any) -> str:
 
 def _fold(acc: Optional[Held], version: int, doc: str, history: list[dict[str, Any]]) -> Optional[Held]:
     """``acc`` with one more record of the task: None when the record is older (nothing changes)."""
-    if acc is not None and version <= acc[0]:
+    if acc is None:
+        return version, doc, history
+    if version <= acc[0]:
         return None
-    if acc is not None and len(history) < version:
-        history = acc[2] + history
-    return version, doc, history
+    return version, doc, history_after(acc[2], version, history)
 
 
 class LatestTasks:
