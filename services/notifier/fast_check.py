@@ -60,7 +60,7 @@ def _struct_of(model: type[BaseModel], structs: dict[type, type]) -> type:
     return structs[model]
 
 
-_DECODER = msgspec.json.Decoder(_struct_of(Task, {}))
+_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_struct_of(Task, {}))
 
 
 def _plausible(value: Optional[datetime]) -> bool:

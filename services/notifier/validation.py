@@ -3,7 +3,7 @@ what PostgreSQL would refuse goes to ``vpa.dlq`` with its reason instead of bein
 from __future__ import annotations
 
 import json
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from pydantic import ValidationError
 
@@ -17,12 +17,12 @@ from services.notifier.fast_check import MAX_VERSION
 _DATETIMES = ("created_at", "updated_at", "due_at")
 
 
-def parse_task(raw: bytes | None) -> Union[dict, Invalid]:
+def parse_task(raw: bytes | None) -> Union[dict[str, Any], Invalid]:
     """The task dict, or why it is not a task version the store can take."""
     if not raw:
         return Invalid("empty record (a null value or no bytes)", DlqKind.undecodable)
     try:
-        obj = json.loads(raw)
+        obj: dict[str, Any] = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return Invalid(str(exc), DlqKind.undecodable)
     except RecursionError:
