@@ -165,8 +165,10 @@ async def wait_committed(group: str, want: dict, proc: subprocess.Popen, timeout
 async def amain(args: argparse.Namespace) -> dict:
     env = dict(os.environ, VPA_PARTITIONS=str(args.partitions), PYTHONUNBUFFERED="1")
     t = time.perf_counter()
-    subprocess.run([VPA, "simulate", "--vpas", str(args.vpas), "--days", str(args.days), "--seed", "1",
-                    "--start", "2026-01-05", "--kafka"], env=env, check=True, stderr=subprocess.DEVNULL)
+    sim = subprocess.run([VPA, "simulate", "--vpas", str(args.vpas), "--days", str(args.days), "--seed", "1",
+                          "--start", "2026-01-05", "--kafka"], env=env, stderr=subprocess.PIPE, text=True)
+    if sim.returncode != 0:  # e.g. topics left with another partition count: the bench wants a fresh broker
+        raise SystemExit(f"vpa simulate --kafka failed ({sim.returncode}):\n{sim.stderr[-3000:]}")
     produce_s = time.perf_counter() - t
     ends = await end_offsets(TOPIC)
     total = sum(ends.values())
