@@ -62,10 +62,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             import asyncio
 
             from services.config.kafka import KafkaConfig
-            from services.simulator.kafka import produce
+            from services.simulator.kafka import TopicsUnfit, produce
 
             kafka = KafkaConfig.from_env("simulate")
-            asyncio.run(produce(counted, kafka))
+            try:
+                asyncio.run(produce(counted, kafka))
+            except TopicsUnfit as exc:  # a message for the user, not a traceback
+                print(f"vpa simulate: the topics at {kafka.bootstrap_servers} do not fit:\n{exc}", file=sys.stderr)
+                return 1
             where = f"Kafka at {kafka.bootstrap_servers}"
         else:
             out = open(args.output, "wb") if args.output else sys.stdout.buffer

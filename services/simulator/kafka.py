@@ -18,10 +18,14 @@ from services.simulator.lines import Item, record_of, to_line
 IN_FLIGHT = 5000  # sends awaited in groups: memory stays flat on long runs
 
 
+class TopicsUnfit(RuntimeError):
+    """The contract topics exist in a form the services cannot use (e.g. another partition count)."""
+
+
 async def produce(items: Iterable[Item], cfg: KafkaConfig) -> int:
     report = await ensure_topics(cfg)  # with VPA_PARTITIONS partitions, co-partitioned like the services expect
     if report.errors:
-        raise RuntimeError("; ".join(report.errors))
+        raise TopicsUnfit("\n".join(report.errors))
     # upstream's records as an upstream producer sends them: uncompressed, in large batches
     producer = Producer(cfg, compression_type=None, linger_ms=20, max_batch_size=256 * 1024)
     await producer.start()

@@ -60,3 +60,16 @@ async def test_simulate_produces_each_line_to_its_topic_in_order(tmp_path):
             assert order == sorted(order), f"{where} is not in output order"
     finally:
         await recreate_topics()  # leave empty topics to the tests after this one
+
+
+async def test_topics_of_another_partition_count_are_named_without_a_traceback():
+    await recreate_topics()
+    have = int(os.environ.get("VPA_PARTITIONS", "4"))
+    first = subprocess.run([VPA, "simulate", "--vpas", "1", "--days", "1", "--kafka"], capture_output=True,
+                           text=True, timeout=120, env=dict(os.environ))  # the topics, with `have` partitions
+    assert first.returncode == 0, first.stderr
+    done = subprocess.run([VPA, *ARGS, "--kafka"], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, VPA_PARTITIONS=str(have + 2)))
+    assert done.returncode == 1, done.stderr
+    assert f"vpa.events has {have} partitions, expected {have + 2}" in done.stderr
+    assert "Traceback" not in done.stderr
