@@ -21,7 +21,7 @@ from services.config.kafka import KafkaConfig
 from services.config.process import NotifierConfig, StoreConfig
 from services.config.settings import Settings
 from services.engine.decode import Invalid
-from services.notifier.batches import CheckedBatch, Delete, Erase, Versions, check_batch, task_steps
+from services.notifier.batches import CheckedBatch, Delete, Erase, Versions, check_batch
 from services.ops import metrics
 from services.store import gauges as store_gauges
 
@@ -106,10 +106,6 @@ class StoreWriter:
         self.healthy = True
         self.retrying = False
         self._last_ok = 0.0  # loop time of the last answer from the store
-
-    async def write(self, batch: list[Record]) -> None:
-        """One batch of ``dashlet.tasks`` records, checked and written in order."""
-        await self.write_steps(task_steps(batch))
 
     async def write_steps(self, steps: list[Versions | Delete | Erase]) -> None:
         """Checked steps, in order: a tombstone (a null value, from an erasure) deletes its task;
