@@ -197,10 +197,10 @@ def fold(held: Optional[dict[str, Any]], version: dict[str, Any]) -> dict[str, A
     taken as it is. An older or repeated version leaves ``held`` as it is."""
     if held is not None and version["version"] <= held["version"]:
         return held
-    history = version.get("history") or []
-    if held is None or len(history) >= version["version"]:
+    if held is None:
         return version
-    return {**version, "history": history_after(held.get("history") or [], version["version"], history)}
+    history = history_after(held.get("history") or [], version["version"], version.get("history") or [])
+    return {**version, "history": history}
 
 
 def history_after(held: list[Any], version: int, history: list[Any]) -> list[Any]:

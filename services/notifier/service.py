@@ -21,7 +21,7 @@ from services.config.kafka import KafkaConfig
 from services.config.process import NotifierConfig, StoreConfig
 from services.config.settings import Settings
 from services.engine.decode import Invalid
-from services.notifier.batches import CheckedBatch, Delete, Erase, Versions, check_batch
+from services.notifier.batches import CheckedBatch, Erase, Step, Versions, check_batch
 from services.ops import metrics
 from services.store import gauges as store_gauges
 
@@ -107,7 +107,7 @@ class StoreWriter:
         self.retrying = False
         self._last_ok = 0.0  # loop time of the last answer from the store
 
-    async def write_steps(self, steps: list[Versions | Delete | Erase]) -> None:
+    async def write_steps(self, steps: list[Step]) -> None:
         """Checked steps, in order: a tombstone (a null value, from an erasure) deletes its task;
         the task versions between tombstones are written together."""
         for step in steps:
