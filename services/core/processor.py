@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Optional, Protocol
 
+import msgspec
+
 from schemas.envelope import Envelope
 from services.config.settings import Settings
 from services.core.state import ServiceState, TimerRecord
@@ -120,10 +122,19 @@ class ProcessorDefaults:
         return {ANY_ROSTER_CHANGE} if state else set()
 
 
+_PACK = msgspec.msgpack.Encoder()
+_UNPACK: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder()
+
+
 def json_copy(value: Any) -> Any:
-    """Deep copy of JSON-shaped state (dicts, lists, scalars). A pickle round trip runs in C: about
-    4 times faster than copying the tree in Python, 10 times faster than ``copy.deepcopy``."""
-    return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+    """Deep copy of JSON-shaped state (dicts, lists, strings, numbers, booleans, null): a msgpack
+    round trip in C, about half the time of a pickle round trip (which took a tenth of a replay)
+    and ten times faster than ``copy.deepcopy``. A tuple comes back as a list, as it would from
+    the Kafka runner's JSON store; what msgpack cannot hold (an int beyond 64 bits) is pickled."""
+    try:
+        return _UNPACK.decode(_PACK.encode(value))
+    except (TypeError, OverflowError, msgspec.EncodeError):
+        return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
 
 
 # ---- timers inside the state -------------------------------------------------------------
