@@ -14,23 +14,24 @@ An erased task leaves what is held at once; its records already written are skip
 from __future__ import annotations
 
 import heapq
-import json
 import tempfile
 from typing import IO, Any, Iterable, Iterator, Optional
 
+import msgspec
+
 from services.core.tasks import history_after
 
-# version, the task without history as JSON text, history. Not compressed: at most ``hold`` tasks
-# are held (about 30 MB of text at 20,000), and compressing every version took a tenth of a replay.
-Held = tuple[int, str, list[dict[str, Any]]]
+# version, the task without history as compact JSON, history. Not compressed: at most ``hold``
+# tasks are held (about 30 MB at 20,000), and compressing every version took a tenth of a replay.
+Held = tuple[int, bytes, list[dict[str, Any]]]
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
+# A run's line: task_id, version, history, and the task as the JSON it was held as (not parsed)
+_RUN_LINE = msgspec.json.Decoder(tuple[str, int, list[dict[str, Any]], msgspec.Raw])
 
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _fold(acc: Optional[Held], version: int, doc: str, history: list[dict[str, Any]]) -> Optional[Held]:
+def _fold(acc: Optional[Held], version: int, doc: bytes, history: list[dict[str, Any]]) -> Optional[Held]:
     """``acc`` with one more record of the task: None when the record is older (nothing changes)."""
     if acc is None:
         return version, doc, history
@@ -43,7 +44,7 @@ class LatestTasks:
     def __init__(self, hold: int = 20_000) -> None:
         self._hold = hold
         self._held: dict[str, Held] = {}
-        self._runs: list[IO[str]] = []
+        self._runs: list[IO[bytes]] = []
         self._erased_before: dict[str, int] = {}  # task_id -> records of runs below this index are void
         # task_id -> its highest version, held or written out: an older one arriving after the task
         # was written out changes nothing either (an int per task; the runner keeps their ids anyway)
@@ -64,7 +65,7 @@ class LatestTasks:
         self._top[task_id] = task["version"]
         history = list(task.get("history") or [])
         held = self._held.get(task_id)
-        doc = _dumps({**task, "history": None})
+        doc = _ENCODER.encode({**task, "history": None})
         folded = _fold(held, task["version"], doc, history)
         assert folded is not None
         self._held[task_id] = folded
@@ -86,7 +87,7 @@ class LatestTasks:
         erased, self._erased_before = self._erased_before, {}
         self._top = {}
         try:
-            sources: list[Iterator[tuple[str, int, int, str, list[dict[str, Any]]]]] = [
+            sources: list[Iterator[tuple[str, int, int, bytes, list[dict[str, Any]]]]] = [
                 self._read(run, n, erased) for n, run in enumerate(runs)]
             sources.append(((tid, len(runs), *held.pop(tid)) for tid in sorted(held)))
             current: Optional[str] = None
@@ -104,21 +105,22 @@ class LatestTasks:
                 run.close()
 
     def _spill(self) -> None:
-        run = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="vpa-replay-tasks-")
+        run = tempfile.TemporaryFile("w+b", prefix="vpa-replay-tasks-")
         for task_id in sorted(self._held):
             version, doc, history = self._held[task_id]
-            run.write(_dumps([task_id, version, history, doc]))
-            run.write("\n")
+            run.write(_ENCODER.encode([task_id, version, history, msgspec.Raw(doc)]))
+            run.write(b"\n")  # compact JSON has no newline of its own
         run.flush()
         self._runs.append(run)
         self._held.clear()
 
     @staticmethod
-    def _read(run: IO[str], n: int,
-              erased: dict[str, int]) -> Iterator[tuple[str, int, int, str, list[dict[str, Any]]]]:
+    def _read(run: IO[bytes], n: int,
+              erased: dict[str, int]) -> Iterator[tuple[str, int, int, bytes, list[dict[str, Any]]]]:
         run.seek(0)
         for line in run:
-            task_id, version, history, doc = json.loads(line)
+            task_id, version, history, raw = _RUN_LINE.decode(line)
+            doc = bytes(raw)
             if erased.get(task_id, 0) > n:
                 continue  # erased after this run was written
             yield task_id, n, version, doc, history
@@ -126,6 +128,6 @@ class LatestTasks:
 
 def _task(held: Held) -> dict[str, Any]:
     version, doc, history = held
-    task: dict[str, Any] = json.loads(doc)
+    task: dict[str, Any] = _DECODER.decode(doc)
     task["history"] = history
     return task
