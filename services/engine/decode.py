@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Optional, Union
 
+import msgspec
 from pydantic import ValidationError
 
 from schemas.dead_letters import DlqKind, DlqReason
@@ -78,11 +79,47 @@ def poison_in(obj: object) -> str | None:
     return None
 
 
+class _Head(msgspec.Struct):
+    """The one field read before the envelope's own model: its type (the rest is skipped)."""
+
+    type: Any = None
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+
+
+def _type_of_clean(raw: bytes | str) -> Optional[str]:
+    """The type of an envelope that is plainly free of poison, read in C without building it; None
+    when that is not plain (the full read in ``decode`` then says why, in its own words).
+
+    U+0000 can reach a decoded string only through the escape ``\\u0000`` (a raw control character
+    is not JSON), and nesting deeper than ``MAX_DEPTH`` needs more than ``MAX_DEPTH`` brackets: a
+    record with neither cannot hold what ``poison_in`` looks for."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if b"\\u0000" in data or data.count(b"{") + data.count(b"[") > MAX_DEPTH:
+        return None
+    try:
+        if not data.isascii():
+            data.decode("utf-8")  # msgspec does not check the bytes of what it skips
+        type_ = _HEAD.decode(data).type
+    except Exception:  # not JSON, not an object, or what only Python's reader takes (NaN)
+        return None
+    return type_ if isinstance(type_, str) and type_ else None
+
+
 def decode(raw: bytes | str | None) -> Outcome:
     if not raw:
         return Invalid("empty record (a null value or no bytes)", DlqKind.undecodable)
     if len(raw) > MAX_BYTES:
         return Invalid(f"{len(raw)} bytes, more than the {MAX_BYTES} an envelope may have")
+    type_ = _type_of_clean(raw)
+    if type_ is None:
+        return _decode_checked(raw)
+    return _validate(raw, type_)
+
+
+def _decode_checked(raw: bytes | str) -> Outcome:
+    """Every check, one after the other (a record the fast read of ``decode`` did not take)."""
     try:
         obj = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -97,13 +134,16 @@ def decode(raw: bytes | str | None) -> Outcome:
     type_ = obj.get("type")
     if not isinstance(type_, str) or not type_:
         return Invalid("type: missing or not a string")
+    return _validate(raw, type_)
+
+
+def _validate(raw: bytes | str, type_: str) -> Outcome:
     model = ENVELOPE_TYPES.get(type_)
     if model is None:
         return Unknown(type_)
     try:
         # Validate from JSON so strict mode accepts RFC 3339 strings for dates and datetimes.
-        text = raw if isinstance(raw, (bytes, str)) else json.dumps(obj)
-        return Decoded(model.model_validate_json(text))
+        return Decoded(model.model_validate_json(raw))
     except ValidationError as exc:
         return Invalid(_summarise(exc))
     except (ValueError, OverflowError, RecursionError) as exc:  # anything else pydantic lets through
