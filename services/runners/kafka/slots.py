@@ -9,14 +9,20 @@ recognises.
 """
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from typing import Any, Iterator, MutableMapping, Optional
+
+import msgspec
 
 from services.engine.records import META_SLOT
 from services.runners.kafka.state_store import PartitionStore
 
 CACHE_SIZE = 4096  # parsed slots kept for the next steps; the rest stay serialised in the store
+
+
+# A slot is compact UTF-8 JSON in the changelog and the local copy, encoded and read in C.
+_JSON = msgspec.json.Encoder()
+_JSON_READ: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 
 
 class TableSlots(MutableMapping):
@@ -38,7 +44,7 @@ class TableSlots(MutableMapping):
         raw = self.store.get(key)
         if raw is None:
             raise KeyError(key)
-        slot = json.loads(raw)  # a copy of its own: the engine changes slots in place
+        slot = _JSON_READ.decode(raw)  # a copy of its own: the engine changes slots in place
         self._remember(key, slot)
         return slot
 
@@ -80,7 +86,7 @@ class TableSlots(MutableMapping):
         changed = {**changed, META_SLOT: changed.get(META_SLOT) or self.get(META_SLOT) or {}}
         for key in sorted(changed, key=lambda k: k == META_SLOT):
             slot = changed[key]
-            out.append((key, None if slot is None else json.dumps(slot, separators=(",", ":")).encode()))
+            out.append((key, None if slot is None else _JSON.encode(slot)))
         return out
 
     def stored(self, records: list[tuple[str, Optional[bytes]]], changelog_offset: int) -> None:

@@ -22,13 +22,14 @@ continues right after it: a crash at any point repeats at most the batch, with t
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Optional
+
+import msgspec
 
 from schemas.dead_letters import DlqReason
 from schemas.topics import Topic
@@ -75,6 +76,10 @@ class InputBuffer:
     done_offset: Optional[int] = None  # after the last record handled
     empty_since: float = 0.0  # monotonic seconds (the machine clock) since the buffer is empty
     paused: bool = False
+
+
+# Task versions leave as compact UTF-8 JSON, encoded in C (json.dumps took 7% of a drain).
+_JSON = msgspec.json.Encoder()
 
 
 class PartitionWorker:
@@ -356,7 +361,7 @@ class PartitionWorker:
         for out, occurred_ms, ingested_ms in outputs:
             headers = (("occurred_at_ms", str(occurred_ms).encode()), ("ingested_at_ms", str(ingested_ms).encode()))
             for task in out.tasks:
-                records.append((Topic.tasks, task["task_id"].encode(), json.dumps(task, ensure_ascii=False).encode(),
+                records.append((Topic.tasks, task["task_id"].encode(), _JSON.encode(task),
                                 None, headers))
             for task_id in out.erased:  # erasure: the compacted topic and the store forget the task
                 records.append((Topic.tasks, task_id.encode(), None, None, headers))
