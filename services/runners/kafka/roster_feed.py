@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from schemas.topics import Topic
 from services.broker.port import Broker, ReaderPort
 from services.core.clock import MachineClock
-from services.engine.decode import Outcome, decode
+from services.engine.decode import Decoded, Outcome, decode
+from services.engine.order import TOPIC_RANK, OrderKey, micros
 from services.runners.kafka.keys import misrouted_roster
 
 log = logging.getLogger("vpa.roster_feed")
@@ -34,6 +35,14 @@ class RosterRecord:
     key: Optional[bytes]
     timestamp_ms: int
     received: float = 0.0  # the machine clock's monotonic seconds when it was fetched (the merge policy: services.runners.kafka.merge)
+    # Its place in the order (a valid record): the merge reads the head of every roster partition
+    # at every step, so the key is made once, when the record is read.
+    order_key: Optional[OrderKey] = field(init=False, default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.outcome, Decoded):
+            key = (micros(self.outcome.envelope.occurred_at), TOPIC_RANK[TOPIC], self.partition, self.offset)
+            object.__setattr__(self, "order_key", key)
 
 
 class RosterFeed:

@@ -48,7 +48,6 @@ from services.runners.kafka.state_store import BATCH_HEADER
 
 log = logging.getLogger("vpa.kafka.worker")
 _ROSTER = Topic.roster  # looked up once: the merge reads it for every roster partition at every step
-_ROSTER_RANK = TOPIC_RANK[Topic.roster]
 _NOTHING = View((), ())
 BATCH_STEPS = 500  # steps between two flushes while a backlog is worked through
 BUFFER_HIGH = 5000  # records buffered per input partition before its fetching pauses
@@ -257,11 +256,9 @@ class PartitionWorker:
                                    known_end(_ROSTER, q)))
                 continue
             empty_since[q] = None
-            if not isinstance(rec.outcome, Decoded):
+            if rec.order_key is None:  # not a valid record: no place in the order
                 return ("roster", rec), _NOTHING
-            env = rec.outcome.envelope
-            candidates.append(Candidate((micros(env.occurred_at), _ROSTER_RANK, q, rec.offset), "roster", rec,
-                                        rec.received))
+            candidates.append(Candidate(rec.order_key, "roster", rec, rec.received))
         return None, View(tuple(candidates), tuple(empty), tuple(upstreams), self._upstream_waiting_since,
                           self.d.cfg.input_idle_seconds, self.d.cfg.upstream_wait_seconds)
 
