@@ -8,6 +8,7 @@ current year. Pure functions; the time zone is the caller's (the business time z
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 WEEKDAYS = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
@@ -15,6 +16,16 @@ WEEKDAYS = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
 
 def day(d: date) -> str:
     """``Mo 30.11.2026``."""
+    # Only plain dates are cached: equal aware datetimes may lie on different local days.
+    return _day(d) if type(d) is date else _day_text(d)
+
+
+@lru_cache(maxsize=4096)  # a rule names the same few days again and again, and strftime is slow
+def _day(d: date) -> str:
+    return _day_text(d)
+
+
+def _day_text(d: date) -> str:
     return f"{WEEKDAYS[d.weekday()]} {d:%d.%m.%Y}"
 
 

@@ -6,8 +6,21 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
+# The last answer of ``local_date`` and ``fmt``, by the identity of their arguments: a step asks
+# both many times for the same instant (every rule reads "now"), and the zone conversion is the
+# dear part. Datetimes are immutable, so the same object always gives the same answer.
+_last_date: tuple[object, object, date] = (None, None, date.min)
+_last_fmt: tuple[object, object, str] = (None, None, "")
+
+
 def local_date(dt: datetime, tz: ZoneInfo) -> date:
-    return dt.astimezone(tz).date()
+    global _last_date
+    last = _last_date
+    if last[0] is dt and last[1] is tz:
+        return last[2]
+    d = dt.astimezone(tz).date()
+    _last_date = (dt, tz, d)
+    return d
 
 
 def at_local(d: date, t: time, tz: ZoneInfo) -> datetime:
@@ -39,9 +52,15 @@ def next_midnight(t: datetime, tz: ZoneInfo) -> datetime:
 
 def fmt(dt: datetime | None, tz: ZoneInfo) -> str | None:
     """RFC 3339 in the business time zone, to the second (DESIGN 5.25)."""
+    global _last_fmt
     if dt is None:
         return None
-    return dt.astimezone(tz).replace(microsecond=0).isoformat()
+    last = _last_fmt
+    if last[0] is dt and last[1] is tz:
+        return last[2]
+    text = dt.astimezone(tz).replace(microsecond=0).isoformat()
+    _last_fmt = (dt, tz, text)
+    return text
 
 
 def parse(s: str) -> datetime:
