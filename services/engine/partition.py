@@ -36,7 +36,7 @@ from services.core.roster import Roster, apply_roster_event, is_present, roster_
 from services.core.timeutil import at_local, local_date, parse
 from services.engine.decode import Decoded, Invalid, Outcome, Unknown
 from services.engine.order import (
-    OrderKey, child_key, end_key, input_key, instant_of, midnight_key, timer_key,
+    RANK_MIDNIGHT, OrderKey, child_key, end_key, input_key, instant_of, micros, timer_key,
 )
 from services.engine.roster_index import (
     BoundaryIndex, DependencyIndex, MemberChange, policy_view,
@@ -81,6 +81,8 @@ class PartitionEngine:
         self.positions = self.ledger.positions  # the last offset applied per input topic (META)
         self.roster_positions = self.ledger.roster_positions  # roster partition -> the next offset to read
         self._boundaries = BoundaryIndex()
+        # (boundaries' version, the clock's local day ends at, the answer): see _next_midnight
+        self._midnight: Optional[tuple[int, int, Optional[tuple[int, datetime]]]] = None
         for initials, member in roster.get("members", {}).items():
             # Written before members had slots of their own: rewritten so with the next batch.
             self._set_member(initials, member)
@@ -284,16 +286,17 @@ class PartitionEngine:
         is below ``before`` and within the upstream watermark, in key order. Returns the instant
         reached (``upto``, or less when an upstream service has not got that far)."""
         limit = self._upstream_limit()
+        upto_us = micros(upto)  # keys against the instant as integers: no datetime per comparison
         while True:
             best: Optional[tuple[OrderKey, str]] = None
             if self._pending:
                 best = (self._pending[0][0], "command")
             head = self.timers.peek()
-            if head is not None and instant_of(head[0]) <= upto and (best is None or head[0] < best[0]):
+            if head is not None and head[0][0] <= upto_us and (best is None or head[0] < best[0]):
                 best = (head[0], "timer")
             midnight = self._next_midnight()
-            if midnight is not None and midnight <= upto:
-                mkey = midnight_key(midnight)
+            if midnight is not None and midnight[0] <= upto_us:
+                mkey = (midnight[0], RANK_MIDNIGHT)
                 if best is None or mkey < best[0]:
                     best = (mkey, "midnight")
             if best is None or (before is not None and best[0] >= before):
@@ -310,13 +313,13 @@ class PartitionEngine:
                 self._fire_timer()
             else:
                 assert midnight is not None  # chosen only when there is one
-                self._move_clock(midnight)
-                day = local_date(midnight, self.settings.tz)
+                self._move_clock(midnight[1])
+                day = local_date(midnight[1], self.settings.tz)
                 yesterday = day - timedelta(days=1)
                 changes = [MemberChange(m, self.roster[m].get("role"), self.roster[m].get("role"),
                                         is_present(self.roster[m], yesterday), is_present(self.roster[m], day))
                            for m in sorted(self._boundaries.members_on(day))]
-                self._reassign(changes, midnight_key(midnight))
+                self._reassign(changes, (midnight[0], RANK_MIDNIGHT))
             self._done(best[0])
 
     def _upstream_limit(self) -> Optional[OrderKey]:
@@ -342,11 +345,25 @@ class PartitionEngine:
         self._call(proc, slot_key, tkey, _TIMER_ORIGIN, None, timer_id=timer_id)
         self.stats["timers"] += 1
 
-    def _next_midnight(self) -> Optional[datetime]:
+    def _next_midnight(self) -> Optional[tuple[int, datetime]]:
+        """The next local midnight with a roster boundary after the clock's local day (its
+        microseconds and instant). Asked before every piece of work; the answer holds until the
+        clock leaves its local day or a boundary changes, so it is kept until then."""
         if self.clock is None or not self._boundaries.dates:
             return None
-        day = self._boundaries.next_after(local_date(self.clock, self.settings.tz))
-        return at_local(day, datetime.min.time(), self.settings.tz) if day else None
+        cached = self._midnight
+        if cached is not None and cached[0] == self._boundaries.version and micros(self.clock) < cached[1]:
+            return cached[2]
+        tz = self.settings.tz
+        today = local_date(self.clock, tz)
+        day = self._boundaries.next_after(today)
+        found = None
+        if day is not None:
+            at = at_local(day, datetime.min.time(), tz)
+            found = (micros(at), at)
+        tomorrow = at_local(today + timedelta(days=1), datetime.min.time(), tz)
+        self._midnight = (self._boundaries.version, micros(tomorrow), found)
+        return found
 
     def _done(self, key: OrderKey) -> None:
         if self.done_key is None or key > self.done_key:

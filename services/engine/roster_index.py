@@ -126,6 +126,7 @@ class BoundaryIndex:
         self._of: dict[str, frozenset[date]] = {}  # member -> its boundary dates
         self._on: dict[date, set[str]] = {}  # date -> members with a boundary on it
         self.dates: list[date] = []  # sorted keys of _on
+        self.version = 0  # grows with every change of the dates (a reader may keep an answer until then)
         for initials, member in roster.items():
             self.update(initials, member)
 
@@ -134,6 +135,7 @@ class BoundaryIndex:
         old = self._of.get(initials, frozenset())
         if new == old:
             return
+        self.version += 1
         for day in old - new:
             members = self._on[day]
             members.discard(initials)
