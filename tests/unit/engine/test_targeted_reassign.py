@@ -117,3 +117,37 @@ def test_a_rendezvous_pick_is_reevaluated_only_by_its_own_role():
         assert arrives(i, "at") == []
     for i in lower:
         assert arrives(i, "vpa_manager") == []
+
+
+def test_a_boundary_registered_later_the_same_day_comes_before_the_one_known_earlier():
+    """The engine keeps its answer to "which boundary midnight is next" while the clock stays in
+    its local day: an absence registered later that day must still replace the answer, and the
+    next day's midnight must be asked again once the clock reaches it."""
+    proc = Counting()
+    runner = EmbeddedRunner([proc], Settings(), StreamClock())
+    for ini in ("AA", "BB"):
+        runner.submit_raw(line(f"m-{ini}", "roster.member_upserted", "2026-11-02T08:00:00+01:00", member(ini)), "t")
+    for i, owner in enumerate(("AA", "BB")):
+        runner.submit_raw(line(f"r{i}", "vpa.registered", "2026-11-02T09:00:00+01:00",
+                               {"name": "N", "started_on": "2025-01-01", "at_owner": owner}, f"V-{i}"), "t")
+
+    def absence(eid: str, at: str, initials: str, starts: str, ends: str) -> None:
+        runner.submit_raw(line(eid, "roster.absence_registered", at,
+                               {"absence_id": eid, "initials": initials, "kind": "vacation",
+                                "starts_on": starts, "ends_on": ends}), "t")
+
+    def tick(eid: str, at: str) -> None:
+        runner.submit_raw(line(eid, "clock.tick", at, {}), "t")
+
+    absence("far", "2026-11-02T10:00:00+01:00", "BB", "2026-11-10", "2026-11-12")  # next: 10 Nov
+    tick("t0", "2026-11-02T10:30:00+01:00")
+    absence("near", "2026-11-02T11:00:00+01:00", "AA", "2026-11-03", "2026-11-03")  # now: 3 Nov
+    proc.reassigned.clear()
+    tick("t1", "2026-11-03T00:00:00+01:00")  # AA's absence starts at this very instant
+    assert proc.reassigned == ["AA"]
+    tick("t2", "2026-11-04T08:00:00+01:00")  # ... and ends at the midnight before
+    assert proc.reassigned == ["AA", "AA"]
+    tick("t3", "2026-11-09T23:59:59+01:00")
+    assert proc.reassigned == ["AA", "AA"]
+    tick("t4", "2026-11-10T00:00:01+01:00")
+    assert proc.reassigned == ["AA", "AA", "BB"]
