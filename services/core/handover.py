@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from services.core.ids import rendezvous_pick
+from services.core.ids import rendezvous_score
 from services.core.processor import pick_token, role_token
 from services.core.roster import Roster, is_present
 
@@ -38,7 +37,7 @@ def assign(owner: Optional[str], key: str, roster: Mapping[str, dict[str, Any]],
     deputy = member.get("deputy")
     if deputy and deputy != owner and deputy in present:
         return Assignment(deputy, HANDOVER)
-    pick = _pick(key, tuple(i for i in present_at if i != owner))
+    pick = _pick(key, present_at, owner)
     if pick:
         return Assignment(pick, HANDOVER)
     return Assignment(owner, UNAVAILABLE)
@@ -67,7 +66,7 @@ def present_managers(roster: Mapping[str, dict[str, Any]], on: date) -> tuple[st
 
 def pick_among(key: str, candidates: tuple[str, ...]) -> Optional[str]:
     """The rendezvous pick for ``key`` among ``candidates`` (a sorted tuple; cached)."""
-    return _pick(key, candidates)
+    return _pick(key, candidates, None)
 
 
 def _presence(roster: Mapping[str, dict[str, Any]],
@@ -89,9 +88,54 @@ def _presence(roster: Mapping[str, dict[str, Any]],
     return answer
 
 
-@lru_cache(maxsize=1 << 16)
-def _pick(key: str, candidates: tuple[str, ...]) -> Optional[str]:
-    return rendezvous_pick(key, list(candidates))
+# Rendezvous picks kept per key: the best two (score, initials) among the candidates they were
+# made among. A pick scores every candidate, and a large company has thousands of AT members, so
+# a task re-evaluated after the team changed costs only the members who arrived since: the best
+# two of a bigger set are the best two of the kept ones and the newcomers while both kept ones
+# stay (when one left, the pick is made again over everyone).
+_Scored = tuple[int, str]
+_PICKS: "OrderedDict[str, tuple[tuple[str, ...], frozenset[str], list[_Scored]]]" = OrderedDict()
+_PICKS_SIZE = 1 << 16
+_MEMBERS: "OrderedDict[int, tuple[tuple[str, ...], frozenset[str]]]" = OrderedDict()
+
+
+def _pick(key: str, candidates: tuple[str, ...], excluded: Optional[str]) -> Optional[str]:
+    """The pick for ``key`` among ``candidates`` without ``excluded`` (the absent owner)."""
+    kept = _PICKS.get(key)
+    if kept is None or kept[0] is not candidates:
+        members = _members_of(candidates)
+        if kept is not None and all(name in members for _, name in kept[2]):
+            top = _best_two(key, members - kept[1], list(kept[2]))
+        else:
+            top = _best_two(key, members, [])
+        kept = _PICKS[key] = (candidates, members, top)
+        if len(_PICKS) > _PICKS_SIZE:
+            _PICKS.popitem(last=False)
+    else:
+        _PICKS.move_to_end(key)
+    for _, name in kept[2]:
+        if name != excluded:
+            return name
+    return None
+
+
+def _best_two(key: str, names: Iterable[str], top: list[_Scored]) -> list[_Scored]:
+    for name in names:
+        top.append((rendezvous_score(key, name), name))
+    return sorted(top, reverse=True)[:2]
+
+
+def _members_of(candidates: tuple[str, ...]) -> frozenset[str]:
+    """The set of a candidates tuple; the tuples of a day's presence are reused, so kept by identity
+    (a kept entry holds its tuple: no identity is reused while it is kept)."""
+    hit = _MEMBERS.get(id(candidates))
+    if hit is not None and hit[0] is candidates:
+        return hit[1]
+    members = frozenset(candidates)
+    _MEMBERS[id(candidates)] = (candidates, members)
+    if len(_MEMBERS) > 16:
+        _MEMBERS.popitem(last=False)
+    return members
 
 
 def with_flag(reasons: list[str], flag: Optional[str]) -> list[str]:

@@ -181,3 +181,28 @@ def test_one_member_leaving_moves_only_that_members_reminders(prefix, leaver, ho
     else:
         apply(r, member(leaver))
     assert {k: assign("OW", k, r, DAY).assignee for k in keys} == before
+
+
+def test_kept_picks_equal_a_fresh_rendezvous_pick_as_the_team_changes():
+    """The policy keeps each key's best two and scores only newcomers: whatever the order of
+    arrivals and departures, its pick is the one rendezvous hashing makes over everyone."""
+    import random
+
+    from services.core import handover
+    from services.core.ids import rendezvous_pick
+
+    rng = random.Random(7)
+    team = [f"{a}{b}" for a in "ABCDEFGH" for b in "KLMNOPQR"]
+    keys = [f"case:absence:V-{n}:A-{n}" for n in range(40)]
+    present = set(rng.sample(team, 20))
+    for _ in range(400):
+        for name in rng.sample(team, rng.randint(0, 4)):  # some leave, some arrive
+            present ^= {name}
+        if rng.random() < 0.05:
+            present = set()  # the team day: nobody
+        candidates = tuple(sorted(present))
+        for key in rng.sample(keys, 10):
+            owner = rng.choice(team + [None])
+            want = rendezvous_pick(key, [c for c in candidates if c != owner])
+            assert handover._pick(key, candidates, owner) == want
+            assert handover.pick_among(key, candidates) == rendezvous_pick(key, list(candidates))
