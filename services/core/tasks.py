@@ -64,6 +64,9 @@ def _snapshot(task: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_CLOSED_ON = 2  # where a stone keeps closed_on
+
+
 class Tombstone(NamedTuple):
     """What the state keeps of a closed task, stored as the list
     ``[version, "d" or "c", closed_on, created_at]`` (short: there are many)."""
@@ -178,7 +181,8 @@ def retire(state: ServiceState, ctx: Context, keep: Iterable[str] = (),
     # every task of the VPA in the store; an offboarded VPA's are kept until its erasure either way.
     if closed and ctx.settings.task_retention_days and not state.get("offboarded"):
         horizon = today - ctx.settings.task_retention_days
-        for task_id in [t for t, stored in closed.items() if Tombstone.decode(stored).closed_on < horizon]:
+        # the stone's closed_on read in place (``Tombstone.encode``): this runs at every call
+        for task_id in [t for t, stored in closed.items() if stored[_CLOSED_ON] < horizon]:
             del closed[task_id]
         if not closed:
             del state["closed"]

@@ -195,3 +195,10 @@ def test_a_tombstone_reads_and_writes_the_list_the_state_has_always_held():
     assert Tombstone.decode(final).encode() == final
     assert Tombstone.decode(final).view("case:x") == {"task_id": "case:x", "status": "cancelled", "version": 1,
                                                      "created_at": None, "closed": True}
+
+
+def test_retire_reads_closed_on_where_a_tombstone_keeps_it():
+    from services.core.tasks import _CLOSED_ON, Tombstone
+
+    stone = Tombstone(3, "done", 20_400, "2025-11-02T09:00:00+01:00").encode()
+    assert stone[_CLOSED_ON] == 20_400 == Tombstone.decode(stone).closed_on
