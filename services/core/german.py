@@ -26,13 +26,13 @@ def _day(d: date) -> str:
 
 
 def _day_text(d: date) -> str:
-    return f"{WEEKDAYS[d.weekday()]} {d:%d.%m.%Y}"
+    return f"{WEEKDAYS[d.weekday()]} {d.day:02d}.{d.month:02d}.{d.year}"  # what %d.%m.%Y gives
 
 
 def moment(t: datetime, tz: ZoneInfo) -> str:
     """``Mo 30.11.2026, 12:00 Uhr`` in the time zone ``tz``."""
     local = t.astimezone(tz)
-    return f"{day(local.date())}, {local:%H:%M} Uhr"
+    return f"{day(local.date())}, {local.hour:02d}:{local.minute:02d} Uhr"  # strftime is three times slower
 
 
 def day_range(first: date, last: date) -> str:

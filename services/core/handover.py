@@ -7,12 +7,14 @@ else the owner, flagged ``handover_unavailable``. An owner not in the roster is 
 """
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
+from itertools import chain
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from services.core.ids import rendezvous_score
+from services.core.ids import rendezvous_ranks
 from services.core.processor import pick_token, role_token
 from services.core.roster import Roster, is_present
 
@@ -88,13 +90,13 @@ def _presence(roster: Mapping[str, dict[str, Any]],
     return answer
 
 
-# Rendezvous picks kept per key: the best two (score, initials) among the candidates they were
+# Rendezvous picks kept per key: the best two (rank, initials) among the candidates they were
 # made among. A pick scores every candidate, and a large company has thousands of AT members, so
 # a task re-evaluated after the team changed costs only the members who arrived since: the best
 # two of a bigger set are the best two of the kept ones and the newcomers while both kept ones
 # stay (when one left, the pick is made again over everyone).
-_Scored = tuple[int, str]
-_PICKS: "OrderedDict[str, tuple[tuple[str, ...], frozenset[str], list[_Scored]]]" = OrderedDict()
+_Ranked = tuple[bytes, str]  # ids.rendezvous_ranks
+_PICKS: "OrderedDict[str, tuple[tuple[str, ...], frozenset[str], list[_Ranked]]]" = OrderedDict()
 _PICKS_SIZE = 1 << 16
 _MEMBERS: "OrderedDict[int, tuple[tuple[str, ...], frozenset[str]]]" = OrderedDict()
 
@@ -105,7 +107,7 @@ def _pick(key: str, candidates: tuple[str, ...], excluded: Optional[str]) -> Opt
     if kept is None or kept[0] is not candidates:
         members = _members_of(candidates)
         if kept is not None and all(name in members for _, name in kept[2]):
-            top = _best_two(key, members - kept[1], list(kept[2]))
+            top = _best_two(key, members - kept[1], kept[2])
         else:
             top = _best_two(key, members, [])
         kept = _PICKS[key] = (candidates, members, top)
@@ -119,10 +121,8 @@ def _pick(key: str, candidates: tuple[str, ...], excluded: Optional[str]) -> Opt
     return None
 
 
-def _best_two(key: str, names: Iterable[str], top: list[_Scored]) -> list[_Scored]:
-    for name in names:
-        top.append((rendezvous_score(key, name), name))
-    return sorted(top, reverse=True)[:2]
+def _best_two(key: str, names: Iterable[str], top: list[_Ranked]) -> list[_Ranked]:
+    return heapq.nlargest(2, chain(top, rendezvous_ranks(key, names)))
 
 
 def _members_of(candidates: tuple[str, ...]) -> frozenset[str]:

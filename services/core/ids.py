@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Iterable, Iterator
 
 
 def case_id(kind: str, vpa_id: str, subject: str) -> str:
@@ -33,10 +34,23 @@ def issued_by(event_id: str, service: str) -> bool:
 
 def rendezvous_score(key: str, initials: str) -> int:
     """DESIGN 5.7: first 8 bytes, big-endian, of SHA-256 over key NUL initials."""
-    return int.from_bytes(hashlib.sha256(f"{key}\0{initials}".encode()).digest()[:8], "big")
+    return int.from_bytes(_digest8(f"{key}\0".encode(), initials), "big")
+
+
+def rendezvous_ranks(key: str, names: Iterable[str]) -> Iterator[tuple[bytes, str]]:
+    """(rank, initials) for each of ``names``: the rank is the 8 bytes ``rendezvous_score`` reads,
+    which as bytes order exactly as the score does (big-endian) and are cheaper to compare; a pick
+    over thousands of members makes these, not the integers."""
+    prefix = f"{key}\0".encode()
+    for name in names:
+        yield _digest8(prefix, name), name
+
+
+def _digest8(prefix: bytes, initials: str) -> bytes:
+    return hashlib.sha256(prefix + initials.encode()).digest()[:8]
 
 
 def rendezvous_pick(key: str, candidates: list[str]) -> str | None:
     if not candidates:
         return None
-    return max(candidates, key=lambda i: (rendezvous_score(key, i), i))
+    return max(rendezvous_ranks(key, candidates))[1]
