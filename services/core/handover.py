@@ -168,5 +168,5 @@ def handover_dependencies(owner: Optional[str], tasks: Iterable[dict[str, Any]],
         if UNAVAILABLE in task["reasons"]:
             deps.add(role_token("at"))
         elif HANDOVER in task["reasons"] and task.get("assignee") and task["assignee"] != owner:
-            deps.add(pick_token(task["assignee"], key_of(task)))
+            deps.add(pick_token(task["assignee"], key_of(task), owner=owner))
     return deps

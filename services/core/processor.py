@@ -71,11 +71,13 @@ def role_token(role: str) -> str:
 PICK = "pick\x00"
 
 
-def pick_token(assignee: str, key: str, role: str = "at") -> str:
+def pick_token(assignee: str, key: str, role: str = "at", owner: Optional[str] = None) -> str:
     """A task a member of ``role`` was picked for by rendezvous hashing on ``key`` among the present
     members of that role: it changes only when that member leaves the role (or is away), or when
-    one arrives in it who scores higher on ``key``."""
-    return f"{PICK}{role}\x00{assignee}\x00{key}"
+    one arrives in it who scores higher on ``key``. ``owner``: whose task it is, when the owner's
+    deputy goes first (the handover policy): while the assignee is that deputy, no arrival can
+    take the task (the owner's record, which the task depends on as well, covers the deputy)."""
+    return f"{PICK}{role}\x00{assignee}\x00{owner or ''}\x00{key}"
 
 
 class Processor(Protocol):

@@ -16,7 +16,7 @@ import bisect
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, NamedTuple, Optional
 
 from services.core.ids import rendezvous_score
 from services.core.processor import ANY_ROSTER_CHANGE, PICK, role_token
@@ -39,13 +39,19 @@ class MemberChange:
         return self.was_present and self.old_role == role and not (self.is_present and self.new_role == role)
 
 
+class _Pick(NamedTuple):
+    held: tuple[int, str]  # the assignee's score for the key, and the assignee
+    refs: set[Any]
+    owner: str
+
+
 class DependencyIndex:
     def __init__(self) -> None:
         self._by_token: dict[str, set[Any]] = defaultdict(set)
         self._tokens: dict[object, frozenset[str]] = {}
-        # rendezvous picks: role -> assignee -> key -> (its score for that assignee, the refs picked so)
-        self._picks: dict[str, dict[str, dict[str, tuple[tuple[int, str], set[Any]]]]] = defaultdict(
-            lambda: defaultdict(dict))
+        # rendezvous picks: role -> assignee -> key -> (its score for that assignee, the refs picked
+        # so, the owner whose deputy would go first: "" for none, or when refs disagree)
+        self._picks: dict[str, dict[str, dict[str, _Pick]]] = defaultdict(lambda: defaultdict(dict))
 
     def update(self, ref: object, tokens: Iterable[str]) -> None:
         new = frozenset(tokens)
@@ -63,12 +69,14 @@ class DependencyIndex:
                     del self._by_token[t]
         for t in new - old:
             if t.startswith(PICK):
-                role, assignee, key = t[len(PICK):].split("\x00", 2)
+                role, assignee, owner, key = t[len(PICK):].split("\x00", 3)
                 picks = self._picks[role][assignee]
                 entry = picks.get(key)
                 if entry is None:
-                    entry = picks[key] = ((rendezvous_score(key, assignee), assignee), set())
-                entry[1].add(ref)
+                    entry = picks[key] = _Pick((rendezvous_score(key, assignee), assignee), set(), owner)
+                elif entry.owner != owner:
+                    picks[key] = entry = entry._replace(owner="")
+                entry.refs.add(ref)
                 continue
             self._by_token[t].add(ref)
         if new:
@@ -77,13 +85,13 @@ class DependencyIndex:
             self._tokens.pop(ref, None)
 
     def _drop_pick(self, token: str, ref: object) -> None:
-        role, assignee, key = token[len(PICK):].split("\x00", 2)
+        role, assignee, _, key = token[len(PICK):].split("\x00", 3)
         by_assignee = self._picks.get(role, {})
         entry = by_assignee.get(assignee, {}).get(key)
         if entry is None:
             return
-        entry[1].discard(ref)
-        if not entry[1]:
+        entry.refs.discard(ref)
+        if not entry.refs:
             del by_assignee[assignee][key]
             if not by_assignee[assignee]:
                 del by_assignee[assignee]
@@ -105,11 +113,13 @@ class DependencyIndex:
                     tokens.add(role_token(role))
                 picks = self._picks.get(role, {})
                 if c.left(role):
-                    for _, picked in picks.get(c.initials, {}).values():
+                    for _, picked, _ in picks.get(c.initials, {}).values():
                         refs |= picked
                 if c.came(role):
-                    for keys in picks.values():
-                        for key, (held, picked) in keys.items():
+                    for assignee, keys in picks.items():
+                        for key, (held, picked, owner) in keys.items():
+                            if owner and (roster.get(owner) or {}).get("deputy") == assignee:
+                                continue  # the owner's deputy has it: nobody arriving goes before
                             if (rendezvous_score(key, c.initials), c.initials) > held:
                                 refs |= picked
         for t in tokens:

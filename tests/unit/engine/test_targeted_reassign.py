@@ -151,3 +151,26 @@ def test_a_boundary_registered_later_the_same_day_comes_before_the_one_known_ear
     assert proc.reassigned == ["AA", "AA"]
     tick("t4", "2026-11-10T00:00:01+01:00")
     assert proc.reassigned == ["AA", "AA", "BB"]
+
+
+def test_a_task_the_owners_deputy_took_is_not_reevaluated_by_arrivals():
+    """Handed over to the owner's deputy, a task stays with the deputy whoever arrives (the deputy
+    goes before any rendezvous pick): only the owner's record and the deputy's presence matter.
+    Handed over to someone else, an arrival scoring higher takes it."""
+    from services.core.ids import rendezvous_score
+    from services.core.processor import pick_token
+    from services.engine.roster_index import DependencyIndex, MemberChange
+
+    key, deputy = "case:absence:V-1:A-1", "DE"
+    higher = [i for i in ("XA", "XB", "XC", "XD", "XE", "XF", "XG", "XH")
+              if (rendezvous_score(key, i), i) > (rendezvous_score(key, deputy), deputy)]
+    assert higher
+    roster = {"OW": {"role": "at", "deputy": deputy}, deputy: {"role": "at", "deputy": None}}
+    index = DependencyIndex()
+    index.update(("V-1", "detector"), {"OW", pick_token(deputy, key, owner="OW")})
+    arrives = [MemberChange(higher[0], "at", "at", False, True)]
+    assert index.affected(arrives, roster) == []
+    # the deputy away: through the owner's record (whose deputy it is) and the pick it held
+    assert index.affected([MemberChange(deputy, "at", "at", True, False)], roster) == [("V-1", "detector")]
+    # once the owner names another deputy, DE holds the task as a rendezvous pick
+    assert index.affected(arrives, {**roster, "OW": {"role": "at", "deputy": "ZZ"}}) == [("V-1", "detector")]
