@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from services.engine.decode import Decoded, Invalid, Unknown, _decode_checked, decode
+from services.engine.decode import Decoded, _decode_checked, _type_of_clean, decode
 from services.simulator.config import SimConfig
 from services.simulator.generate import simulate
 from services.simulator.hostile import KINDS
@@ -22,7 +22,7 @@ VALID = _valid_lines()
 
 
 def _same(raw: bytes | str) -> None:
-    fast, checked = decode(raw), _decode_checked(raw) if raw else decode(raw)
+    fast, checked = decode(raw), _decode_checked(raw)
     assert type(fast) is type(checked), (raw, fast, checked)
     if isinstance(fast, Decoded):
         assert fast.envelope == checked.envelope
@@ -33,6 +33,7 @@ def _same(raw: bytes | str) -> None:
 def test_every_simulated_line_is_decoded_as_before():
     assert VALID
     for line in VALID:
+        assert _type_of_clean(line) is not None  # the fast read is taken, not the checked one
         assert isinstance(decode(line), Decoded)
         _same(line)
 
@@ -89,5 +90,13 @@ def test_random_damage_to_valid_lines_gets_the_same_outcome():
 def test_a_command_built_by_the_builders_takes_the_fast_read():
     raw = builders.raw("cmd.case.resolve", {"task_id": "case:x", "note": None}, vpa_id="V-1",
                        actor={"initials": "AB", "role": "at"})
-    assert isinstance(decode(raw), (Decoded, Invalid, Unknown))
+    assert _type_of_clean(raw) == "cmd.case.resolve"
+    assert isinstance(decode(raw), Decoded)
     _same(raw)
+
+
+@pytest.mark.parametrize("raw", [b'{"type":"vpa.activity_seen","x":"\\u0000"}',
+                                 b'{"type":"vpa.activity_seen","x":' + b"[" * 17 + b"]" * 17 + b"}",
+                                 b'{"type":"vpa.activity_seen","x":"\xff"}', b"[1]"])
+def test_what_might_hold_poison_or_is_not_an_object_takes_the_checked_read(raw):
+    assert _type_of_clean(raw) is None
