@@ -46,6 +46,11 @@ def rendezvous_ranks(key: str, names: Iterable[str]) -> Iterator[tuple[bytes, st
         yield _digest8(prefix, name), name
 
 
+def rendezvous_rank(key: str, initials: str) -> tuple[bytes, str]:
+    """One member's (rank, initials), as ``rendezvous_ranks`` gives them."""
+    return _digest8(f"{key}\0".encode(), initials), initials
+
+
 def _digest8(prefix: bytes, initials: str) -> bytes:
     return hashlib.sha256(prefix + initials.encode()).digest()[:8]
 

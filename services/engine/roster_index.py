@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Iterable, Mapping, NamedTuple, Optional
 
-from services.core.ids import rendezvous_score
+from services.core.ids import rendezvous_rank
 from services.core.processor import ANY_ROSTER_CHANGE, PICK, role_token
 
 
@@ -40,7 +40,7 @@ class MemberChange:
 
 
 class _Pick(NamedTuple):
-    held: tuple[int, str]  # the assignee's score for the key, and the assignee
+    held: tuple[bytes, str]  # the assignee's rank for the key, and the assignee (ids.rendezvous_rank)
     refs: set[Any]
     owner: str
 
@@ -49,7 +49,7 @@ class DependencyIndex:
     def __init__(self) -> None:
         self._by_token: dict[str, set[Any]] = defaultdict(set)
         self._tokens: dict[object, frozenset[str]] = {}
-        # rendezvous picks: role -> assignee -> key -> (its score for that assignee, the refs picked
+        # rendezvous picks: role -> assignee -> key -> (its rank for that assignee, the refs picked
         # so, the owner whose deputy would go first: "" for none, or when refs disagree)
         self._picks: dict[str, dict[str, dict[str, _Pick]]] = defaultdict(lambda: defaultdict(dict))
 
@@ -73,7 +73,7 @@ class DependencyIndex:
                 picks = self._picks[role][assignee]
                 entry = picks.get(key)
                 if entry is None:
-                    entry = picks[key] = _Pick((rendezvous_score(key, assignee), assignee), set(), owner)
+                    entry = picks[key] = _Pick(rendezvous_rank(key, assignee), set(), owner)
                 elif entry.owner != owner:
                     picks[key] = entry = entry._replace(owner="")
                 entry.refs.add(ref)
@@ -120,7 +120,7 @@ class DependencyIndex:
                         for key, (held, picked, owner) in keys.items():
                             if owner and (roster.get(owner) or {}).get("deputy") == assignee:
                                 continue  # the owner's deputy has it: nobody arriving goes before
-                            if (rendezvous_score(key, c.initials), c.initials) > held:
+                            if rendezvous_rank(key, c.initials) > held:
                                 refs |= picked
         for t in tokens:
             refs |= self._by_token.get(t, set())

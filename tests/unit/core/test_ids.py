@@ -10,6 +10,8 @@ from services.core.ids import (
     journey_task_id,
     reminder_task_id,
     rendezvous_pick,
+    rendezvous_rank,
+    rendezvous_ranks,
     rendezvous_score,
 )
 from services.core.processor import Context
@@ -33,6 +35,15 @@ def test_rendezvous_score_matches_design():
 def test_rendezvous_score_known_value():
     digest = hashlib.sha256(b"V-1042\x00AB").digest()
     assert rendezvous_score("V-1042", "AB") == int(digest[:8].hex(), 16)
+
+
+def test_ranks_order_exactly_as_the_design_scores_do():
+    """The picks compare 8-byte ranks, not integers: the same order, ties broken by initials."""
+    names = [f"{a}{b}" for a in "ABCDEFGHIJKLMNOP" for b in "QRSTUVWXYZ"] + ["AB", "AB"]
+    for key in ("reminder-1", "case:absence:V-1042:abs-7", "V-1042", "", "ü€"):
+        by_score = sorted(names, key=lambda i: (expected_score(key, i), i))
+        assert [name for _, name in sorted(rendezvous_ranks(key, names))] == by_score
+        assert all(rendezvous_rank(key, i) == (expected_score(key, i).to_bytes(8, "big"), i) for i in names)
 
 
 def test_rendezvous_pick_takes_the_highest_score():
