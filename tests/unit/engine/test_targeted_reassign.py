@@ -174,3 +174,32 @@ def test_a_task_the_owners_deputy_took_is_not_reevaluated_by_arrivals():
     assert index.affected([MemberChange(deputy, "at", "at", True, False)], roster) == [("V-1", "detector")]
     # once the owner names another deputy, DE holds the task as a rendezvous pick
     assert index.affected(arrives, {**roster, "OW": {"role": "at", "deputy": "ZZ"}}) == [("V-1", "detector")]
+
+
+def test_kept_next_midnight_across_the_days_clocks_change():
+    """The kept answer ends at the clock's next local midnight, which lies 23 hours after the one
+    before on the last Sunday of March and 25 hours after it on the last Sunday of October: a
+    boundary on the Monday after fires at its own midnight, once."""
+    for saturday, sunday, monday, before, after in (("2026-03-28", "2026-03-29", "2026-03-30", "+01:00", "+02:00"),
+                                                   ("2026-10-24", "2026-10-25", "2026-10-26", "+02:00", "+01:00")):
+        proc = Counting()
+        runner = EmbeddedRunner([proc], Settings(), StreamClock())
+        runner.submit_raw(line("m", "roster.member_upserted", f"{saturday}T08:00:00{before}", member("AA")), "t")
+        runner.submit_raw(line("r", "vpa.registered", f"{saturday}T09:00:00{before}",
+                               {"name": "N", "started_on": "2025-01-01", "at_owner": "AA"}, "V-1"), "t")
+        runner.submit_raw(line("a", "roster.absence_registered", f"{saturday}T10:00:00{before}",
+                               {"absence_id": "U", "initials": "AA", "kind": "vacation", "starts_on": monday,
+                                "ends_on": monday}), "t")
+        proc.reassigned.clear()
+        runner.submit_raw(line("t1", "clock.tick", f"{sunday}T12:00:00{after}", {}), "t")
+        runner.submit_raw(line("t2", "clock.tick", f"{sunday}T23:59:59{after}", {}), "t")
+        assert proc.reassigned == [], sunday
+        # kept until the local midnight itself (a day of 24 hours would keep it an hour too long
+        # in March, and the engine would do Monday's midnight again and again)
+        from services.engine.order import micros
+        from services.core.timeutil import parse
+        assert runner.engine._midnight is not None
+        assert runner.engine._midnight[1] == micros(parse(f"{monday}T00:00:00{after}")), sunday
+        runner.submit_raw(line("t3", "clock.tick", f"{monday}T00:00:00{after}", {}), "t")
+        runner.submit_raw(line("t4", "clock.tick", f"{monday}T00:30:00{after}", {}), "t")
+        assert proc.reassigned == ["AA"], sunday
