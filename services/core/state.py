@@ -10,6 +10,13 @@ older one in place, one version at a time, and refuses one newer than the code (
 back must not rewrite state it cannot read: the input goes to the DLQ and the state stays as it
 was). After each call a state that holds anything is marked with the current version, so a VPA's
 state is written in the new form the first time it changes.
+
+A state keeps no key that reads as its default (issue 22, state per VPA): every rule reads its
+keys with ``.get``, so a null, a ``False`` or an empty dict or list reads the same whether it is
+stored or not. ``mark`` leaves such keys out, at the top of the state and in its ``profile``, as
+``core.tasks`` leaves a task's null fields out. That is a sixth of a typical VPA's slot (the
+defaults of three services' profiles, ``offboarded``, ``episode``, empty ``timers``), and a service
+of an earlier version reads the shorter state as it reads the longer one.
 """
 from __future__ import annotations
 
@@ -78,9 +85,27 @@ class StateCodec(Generic[S]):
         return cast(S, raw)
 
     def mark(self, state: S) -> None:
-        """After a call: a state that holds anything says which version it is."""
-        if state and state.get("v") != self.version:
-            state["v"] = self.version
+        """After a call: a state that holds anything says which version it is, and leaves out
+        what reads as its default (the module's docstring)."""
+        if not state:
+            return
+        raw = cast(dict[str, Any], state)
+        profile = raw.get("profile")
+        if profile:
+            for key in [k for k, v in profile.items() if v is None or v is False]:
+                del profile[key]
+        for key in [k for k, v in raw.items() if _reads_as_default(v)]:
+            del raw[key]
+        if raw.keys() - {"v"}:
+            if raw.get("v") != self.version:
+                raw["v"] = self.version
+        else:
+            raw.clear()  # only defaults were left: the engine stores no state
+
+
+def _reads_as_default(value: Any) -> bool:
+    """Null, False or an empty dict or list (by type: 0 == False, but a 0 is a value)."""
+    return value is None or value is False or (type(value) in (dict, list) and not value)
 
 
 def drop_task_history(raw: dict[str, Any]) -> None:

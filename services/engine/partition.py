@@ -443,9 +443,15 @@ class PartitionEngine:
         for timer_id in [tid for tid in keys if tid not in new_timers]:
             del keys[timer_id]
             self.timers.discard((slot_key, proc.name, timer_id))
-        if not keys:
+        if not keys:  # the slot keeps no empty container either (issue 22, as ``StateCodec.mark``)
             del slot["timers"][proc.name]
-        slot.setdefault("states", {})[proc.name] = state
+            if not slot["timers"]:
+                del slot["timers"]
+        states = slot.setdefault("states", {})
+        if state:
+            states[proc.name] = state
+        else:
+            states.pop(proc.name, None)
         self.slots[slot_key] = slot
         self._dirty.add(slot_key)
         self.deps.update((slot_key, proc.name), _dependencies(proc, state))

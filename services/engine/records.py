@@ -24,7 +24,7 @@ class Slot(TypedDict, total=False):
 
 
 def new_slot() -> Slot:
-    return {"states": {}, "seen": {}, "timers": {}}
+    return {"states": {}}  # ``seen`` and ``timers`` are added when there is something to keep
 
 
 class MetaRecord(TypedDict):

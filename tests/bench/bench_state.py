@@ -4,8 +4,9 @@
 
 Replays a simulated company (seed 1, from 2026-01-05) through the embedded runner, as ``vpa
 replay`` does, and at the start of every month serialises each VPA's slot (every service's
-domain state plus the runner's bookkeeping: recent event ids, timer keys) as compact JSON, the
-form the Kafka runner writes to its table. Reports bytes per VPA on average (all services
+domain state plus the runner's bookkeeping: recent event ids, timer keys) with the Kafka runner's
+own encoder (compact UTF-8 JSON, ``runners/kafka/slots.encode_slot``): the bytes its table and
+changelog hold. Reports bytes per VPA on average (all services
 together, and per service), the median, and the share of the biggest part (live tasks).
 Issue 11: under 2 KiB on average after a year, and not growing from month 6 to month 12.
 """
@@ -28,10 +29,11 @@ from services.core.clock import StreamClock  # noqa: E402
 from services.engine.records import EngineLimits  # noqa: E402
 from services.runners.embedded.replay import read_lines  # noqa: E402
 from services.runners.embedded.runner import EmbeddedRunner  # noqa: E402
+from services.runners.kafka.slots import encode_slot  # noqa: E402
 
 
 def size(value) -> int:
-    return len(json.dumps(value, separators=(",", ":")).encode())
+    return len(encode_slot(value))
 
 
 def measure(runner: EmbeddedRunner, label: str) -> dict:

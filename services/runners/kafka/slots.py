@@ -25,6 +25,11 @@ _JSON = msgspec.json.Encoder()
 _JSON_READ: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 
 
+def encode_slot(slot: Any) -> bytes:
+    """A slot as the changelog and the local copy hold it (what ``bench_state.py`` measures)."""
+    return _JSON.encode(slot)
+
+
 class TableSlots(MutableMapping):
     def __init__(self, store: PartitionStore, cache_size: int = CACHE_SIZE) -> None:
         self.store = store
@@ -86,7 +91,7 @@ class TableSlots(MutableMapping):
         changed = {**changed, META_SLOT: changed.get(META_SLOT) or self.get(META_SLOT) or {}}
         for key in sorted(changed, key=lambda k: k == META_SLOT):
             slot = changed[key]
-            out.append((key, None if slot is None else _JSON.encode(slot)))
+            out.append((key, None if slot is None else encode_slot(slot)))
         return out
 
     def stored(self, records: list[tuple[str, Optional[bytes]]], changelog_offset: int) -> None:

@@ -55,7 +55,7 @@ def test_a_state_newer_than_the_code_is_refused_and_names_both_versions():
 
 def runner_with_an_open_case() -> EmbeddedRunner:
     runner = EmbeddedRunner(processors(), Settings(), StreamClock())
-    runner.submit_raw(builders.line(**builders.as_kwargs(builders.registered())), "t")
+    runner.submit_raw(builders.line(**builders.as_kwargs(builders.registered(event_id="e-reg"))), "t")
     runner.submit_raw(builders.line(**builders.as_kwargs(
         builders.vpa_absence("a-1", "2026-12-01", "2026-12-30", event_id="e-abs"))), "t")
     runner.drain_tasks()
@@ -89,3 +89,54 @@ def test_a_newer_state_sends_the_input_to_the_dlq_and_stays_as_it_was():
     assert runner.state_of("detector", "V-1") == before
     [dead] = [d for d in runner.dlq if d.service == "detector"]
     assert dead.kind.value == "error" and "reads up to 2" in dead.detail
+
+
+def test_a_state_keeps_no_key_that_reads_as_its_default():
+    """Null, False and empty containers are left out, at the top and in the profile (issue 22:
+    state per VPA); a value that means something, a 0 among them, stays."""
+    state = DETECTOR.read({
+        "v": 2, "offboarded": False, "episode": None, "timers": {}, "absences": {}, "inactivity": {},
+        "rising_star": True, "complaints": {"B-1": "2026-11-02T09:00:00+01:00"},
+        "profile": {"name": "Jana Hahn", "started_on": "2026-01-05", "part_time": False, "class": None,
+                    "at_owner": "OS", "buddy": None, "uses_mobile_app": False},
+    })
+    DETECTOR.mark(state)
+    assert state == {"v": 2, "rising_star": True, "complaints": {"B-1": "2026-11-02T09:00:00+01:00"},
+                     "profile": {"name": "Jana Hahn", "started_on": "2026-01-05", "at_owner": "OS"}}
+    kept = JOURNEY.read({"v": 2, "offboarded": True, "profile": {"part_time": True, "class": "A"}, "count": 0})
+    JOURNEY.mark(kept)
+    assert kept == {"v": 2, "offboarded": True, "profile": {"part_time": True, "class": "A"}, "count": 0}
+
+
+def test_a_state_holding_only_defaults_is_left_empty():
+    state = REMINDERS.read({"v": 2, "offboarded": False, "timers": {}, "links": {}})
+    REMINDERS.mark(state)
+    assert state == {}
+
+
+def with_defaults_written_out(runner: EmbeddedRunner) -> None:
+    """Each service's state as a service before issue 22 stored it: every default written out."""
+    for service in ("detector", "reminders", "journey"):
+        stored = runner.state_of(service, "V-1")
+        if stored is None:
+            continue
+        stored.update(offboarded=False, timers=stored.get("timers", {}))
+        if service == "detector":
+            stored.setdefault("episode", None)
+            stored.setdefault("absences", {})
+        profile = stored.setdefault("profile", {})
+        for name, default in (("buddy", None), ("part_time", False), ("uses_mobile_app", False), ("class", None)):
+            profile.setdefault(name, default)
+
+
+def test_a_state_with_its_defaults_written_out_gives_the_same_tasks_and_is_written_without_them():
+    fresh, old = runner_with_an_open_case(), runner_with_an_open_case()
+    with_defaults_written_out(old)
+    assert old.state_of("detector", "V-1") != fresh.state_of("detector", "V-1")
+    for line in (cancel(), builders.line("vpa.profile_updated", {"name": "Jana Hahn-Berg"}, vpa_id="V-1",
+                                         event_id="e-name", at="2026-11-28T09:00:00+01:00")):
+        fresh.submit_raw(line, "t")
+        old.submit_raw(line, "t")
+        assert old.drain_tasks() == fresh.drain_tasks()
+    for service in ("detector", "reminders", "journey"):
+        assert old.state_of(service, "V-1") == fresh.state_of(service, "V-1"), service
