@@ -7,6 +7,9 @@
    with ``--partitions`` partitions; 100,000 VPAs over 60 days is about 1,000,000 events there).
 2. Client ceilings on the same topic, one after the other: ``kcat`` consuming every record of
    ``vpa.events`` (to /dev/null), and a plain aiokafka loop that only ``json.loads`` each value.
+   Then ``vpa replay`` of the same simulated stream (same seed, start and size, as a file: what
+   ``bench_replay.py`` runs), the baseline of issue 22's target: one detector drains the backlog at
+   least half as fast as the replay works off the same stream (the ratio of their times).
 3. ``vpa run detector`` (stream clock, its own group) drains everything; the time runs from its
    start until its group has committed every partition of ``vpa.events`` to the end (its task
    versions are on ``dashlet.tasks`` before it commits). Reported also from its first commit
@@ -31,6 +34,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "bench"))
+
+from bench_replay import replay, stream  # noqa: E402  (the replay baseline: the same stream as a file)
+
 VPA = str(ROOT / ".venv" / "bin" / "vpa")
 TOPIC = "vpa.events"
 
@@ -106,7 +113,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def changelog_slots(topic: str) -> int:
-    """Slots the changelog holds: keys whose last record is not a tombstone."""
+    """Slots the changelog holds: keys whose last record in their partition is not a tombstone. Per
+    partition: every partition keeps its own copy of each AT member's slot under the same key."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap(), group_id=None, auto_offset_reset="earliest",
@@ -118,7 +126,7 @@ async def changelog_slots(topic: str) -> int:
             await asyncio.sleep(0.1)
             tps = consumer.assignment()
         ends = await consumer.end_offsets(list(tps))
-        last: dict[bytes, bool] = {}
+        last: dict[tuple[int, bytes], bool] = {}
 
         async def behind() -> bool:  # not any() over awaits: that is an async generator, never iterated
             return any([(await consumer.position(tp)) < end for tp, end in ends.items()])
@@ -126,7 +134,7 @@ async def changelog_slots(topic: str) -> int:
         while await behind():
             for msgs in (await consumer.getmany(timeout_ms=1000, max_records=50_000)).values():
                 for m in msgs:
-                    last[m.key] = m.value is not None
+                    last[(m.partition, m.key)] = m.value is not None
         return sum(last.values())
     finally:
         await consumer.stop()
@@ -177,6 +185,12 @@ async def amain(args: argparse.Namespace) -> dict:
     print(f"kcat: {total / kcat_s:,.0f} records/s ({kcat_s:.1f} s)", flush=True)
     loop_s = await aiokafka_loop(total)
     print(f"aiokafka + json.loads: {total / loop_s:,.0f} records/s ({loop_s:.1f} s)", flush=True)
+    path = stream(args.vpas, args.days)
+    with path.open("rb") as f:
+        lines = sum(1 for line in f if line.strip())
+    rep = replay(path)
+    print(f"vpa replay of the same stream: {lines:,} lines in {rep['wall_s']:.0f} s ({lines / rep['wall_s']:,.0f} "
+          f"lines/s, peak RSS {rep['peak_rss_mb']:.0f} MB)", flush=True)
 
     prefix = f"bench-{uuid.uuid4().hex[:6]}"
     state_dir = Path(tempfile.mkdtemp(prefix="vpa-bench-state-"))
@@ -193,15 +207,18 @@ async def amain(args: argparse.Namespace) -> dict:
         load1 = os.getloadavg()[0]
         drain_cpu = cpu_seconds(proc.pid)
         tasks = sum((await end_offsets("dashlet.tasks")).values())
+        print(f"ratio to vpa replay (its time over the drain's): {rep['wall_s'] / drain_s:.2f}", flush=True)
         print(f"detector: {total / drain_s:,.0f} records/s from its start ({drain_s:.0f} s; first commit after "
               f"{first_s:.0f} s: {total / max(drain_s - first_s, 1e-9):,.0f}/s after it; {drain_cpu:.0f} s CPU: "
               f"{total / drain_cpu:,.0f}/s of CPU); {tasks:,} task versions "
               f"on dashlet.tasks; store {args.store}", flush=True)
-        live = await changelog_slots(f"{prefix}-detector-detector-state-changelog")
         restarts = {}
         for n, store in enumerate((args.store, "memory" if args.store == "rocksdb" else "rocksdb")):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+            # counted after each kill: the event each restart takes moves the clock a year on, and the
+            # erasures that are due then change the changelog before the next restart
+            live = await changelog_slots(f"{prefix}-detector-detector-state-changelog")
             mark = log.stat().st_size
             restarted = time.perf_counter()
             proc = detector(dict(denv, VPA_STATE_STORE=store), log)
@@ -238,6 +255,8 @@ async def amain(args: argparse.Namespace) -> dict:
             "produce_s": produce_s, "kcat_s": kcat_s, "kcat_per_s": total / kcat_s, "aiokafka_s": loop_s,
             "aiokafka_per_s": total / loop_s, "detector_s": drain_s, "detector_first_commit_s": first_s,
             "detector_per_s": total / drain_s, "detector_cpu_s": drain_cpu, "detector_per_cpu_s": total / drain_cpu, "ratio_to_aiokafka": loop_s / drain_s, "task_versions": tasks,
+            "replay_lines": lines, "replay_s": rep["wall_s"], "replay_per_s": lines / rep["wall_s"],
+            "replay_peak_rss_mb": rep["peak_rss_mb"], "ratio_to_replay": rep["wall_s"] / drain_s,
             "restart_s": restart_s, "restarts": restarts, "store": args.store, "load_avg": (load0 + load1) / 2}
 
 

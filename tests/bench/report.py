@@ -230,6 +230,12 @@ def main(results_dir: str, out: str) -> int:
                   f"on `dashlet.tasks`;",
                   f"- ratio to the aiokafka loop {k['ratio_to_aiokafka']:.4f}; target at least 0.5: "
                   f"{verdict(k['ratio_to_aiokafka'] >= 0.5)}.",
+                  *([f"- `vpa replay` of the same stream (as a file, every service): {k['replay_lines']:,} lines in "
+                     f"{k['replay_s']:.0f} s ({k['replay_per_s']:,.0f} lines/s, peak RSS {k['replay_peak_rss_mb']:,.0f} "
+                     f"MB); the detector's drain against it (the replay's time over the drain's) "
+                     f"{k['ratio_to_replay']:.2f}; target at least 0.5 (issue 22): "
+                     f"{verdict(k['ratio_to_replay'] >= 0.5)}; and at least 5,000 records/s: "
+                     f"{verdict(k['detector_per_s'] >= 5000)}."] if "ratio_to_replay" in k else []),
                   f"- Killed (SIGKILL) holding {k['vpas']:,} VPAs and restarted (store `{k['store']}`, static group "
                   f"membership `VPA_INSTANCE_ID`): processing again {k['restart_s']:.1f} s after the restart; target "
                   f"within 30 s: {verdict(k['restart_s'] <= 30)}" + (
