@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Sequence
 
 from services.broker.assignor import assignor_for
 from services.broker.port import (  # noqa: F401 - the port's names, where the client's users found them
@@ -112,7 +113,7 @@ def producer_kwargs(cfg: KafkaConfig) -> dict[str, Any]:
     version), compressed with ``VPA_KAFKA_COMPRESSION``."""
     codec = cfg.compression.value
     return {**aiokafka_kwargs(cfg), "acks": "all", "enable_idempotence": True,
-            "compression_type": None if codec == "none" else codec, "linger_ms": 5,
+            "compression_type": None if codec == "none" else codec, "linger_ms": 5, "max_batch_size": 1 << 20,
             "max_request_size": 2 * 1024 * 1024, "request_timeout_ms": 30_000}
 
 
@@ -403,6 +404,44 @@ class Producer:
                    headers: Iterable[tuple[str, bytes]] = ()) -> Awaitable[Any]:
         """Hands the record over; the returned future resolves to its metadata (``.offset``) once the
         broker has it, or raises when it refused it."""
+        producer = await self._ready()
+        return await producer.send(topic, value, key=key, partition=partition, headers=list(headers) or None)
+
+    async def send_many(self, records: Sequence[OutRecord]) -> Awaitable[list[int]]:
+        """Each partition's records as whole batches (``create_batch``/``send_batch``): aiokafka's
+        ``send`` looks up the topic's metadata, picks the partition and makes a future for every
+        record, which took a tenth of a stream service's time while it worked off a backlog. A
+        record without a partition goes where ``send`` would put it (the key's murmur2 partition)."""
+        producer = await self._ready()
+        partitions: dict[str, int] = {}
+        by_tp: dict[tuple[str, int], list[int]] = {}
+        for i, (topic, key, _value, partition, _headers) in enumerate(records):
+            if partition is None:
+                if topic not in partitions:
+                    partitions[topic] = len(await producer.partitions_for(topic))
+                partition = (default_partition(key, partitions[topic]) if key is not None
+                             else random.randrange(partitions[topic]))
+            by_tp.setdefault((topic, partition), []).append(i)
+        sent: list[tuple[Awaitable[Any], list[int]]] = []  # a batch's future, the records it holds
+        for (topic, partition), indexes in by_tp.items():
+            batch, held = producer.create_batch(), []
+            for i in indexes:
+                _topic, key, value, _partition, headers = records[i]
+                if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
+                    sent.append((await producer.send_batch(batch, topic, partition=partition), held))
+                    batch, held = producer.create_batch(), []
+                    batch.append(key=key, value=value, timestamp=None, headers=list(headers))  # a first one fits
+                held.append(i)
+            sent.append((await producer.send_batch(batch, topic, partition=partition), held))
+        return _offsets_of(sent, len(records))
+
+    async def send_and_wait(self, topic: str, key: Optional[bytes], value: Optional[bytes],
+                            partition: Optional[int] = None) -> int:
+        fut = await self.send(topic, key, value, partition)
+        return (await fut).offset
+
+    async def _ready(self) -> Any:
+        """The running aiokafka producer; a renewed one whose start failed is started now."""
         if self._producer is None and self._restart_pending:
             async with self._renewing:
                 if self._producer is None and self._restart_pending:
@@ -411,17 +450,23 @@ class Producer:
                 raise ProducerRestarting("the producer is being started again with a new producer id")
         if self._producer is None:
             raise RuntimeError("the producer is not running")
-        return await self._producer.send(topic, value, key=key, partition=partition, headers=list(headers) or None)
-
-    async def send_and_wait(self, topic: str, key: Optional[bytes], value: Optional[bytes],
-                            partition: Optional[int] = None) -> int:
-        fut = await self.send(topic, key, value, partition)
-        return (await fut).offset
+        return self._producer
 
     def failure(self, exc: BaseException) -> Failure:
         if producer_broken(exc):
             return Failure.broken
         return Failure.away if broker_away(exc) or isinstance(exc, ProducerRestarting) else Failure.refused
+
+
+async def _offsets_of(sent: list[tuple[Awaitable[Any], list[int]]], n: int) -> list[int]:
+    """The offset of each record, in the order handed over: its batch's base offset plus its place
+    in the batch (a batch's records are consecutive in the partition)."""
+    offsets = [0] * n
+    for batch, held in sent:
+        base = (await batch).offset
+        for k, i in enumerate(held):
+            offsets[i] = base + k
+    return offsets
 
 
 class ProducerRestarting(ConnectionError):

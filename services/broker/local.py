@@ -19,11 +19,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Sequence
 
 from services.broker.client import default_partition
 from services.broker.port import (
-    TP, Appended, Failure, GroupConsumerPort, RebalanceListener, Record, Unreadable,
+    TP, Appended, Failure, GroupConsumerPort, OutRecord, RebalanceListener, Record, Unreadable,
 )
 from services.core.clock import MachineClock, SystemClock
 
@@ -257,6 +257,12 @@ class LocalProducer:
                             partition: Optional[int] = None) -> int:
         appended: Appended = await (await self.send(topic, key, value, partition))
         return appended.offset
+
+    async def send_many(self, records: Sequence[OutRecord]) -> Awaitable[list[int]]:
+        offsets = [(await (await self.send(t, k, v, p, h))).offset for t, k, v, p, h in records]
+        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        done.set_result(offsets)
+        return done
 
     def failure(self, exc: BaseException) -> Failure:
         if isinstance(exc, ProducerBroken):

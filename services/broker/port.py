@@ -17,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Protocol, Sequence
 
 log = logging.getLogger("vpa.kafka.client")
 
@@ -112,6 +112,12 @@ class ProducerPort(Protocol):
         """One record, sent and acknowledged: its offset (a command from the dashlet or the CLI)."""
         ...
 
+    async def send_many(self, records: Sequence[OutRecord]) -> Awaitable[list[int]]:
+        """Hands ``records`` over (each partition's in their order) as a few batches rather than
+        record by record; the awaitable resolves to their offsets, in order, once the broker has
+        every one, and raises when it refused one."""
+        ...
+
     def failure(self, exc: BaseException) -> Failure:
         """What a failed send means: a broker away or busy (sending again may succeed), a broken
         producer (only a renewed producer id can send again) or a refusal."""
@@ -177,8 +183,8 @@ async def send_batch(producer: ProducerPort, records: list[OutRecord], give_up: 
     while True:
         generation = producer.generation
         try:
-            sent = [await producer.send(t, k, v, p, h) for t, k, v, p, h in records]
-            return await wait_all(sent, max(1.0, deadline - time.monotonic()), what)
+            sent = await producer.send_many(records)
+            return await _within(sent, max(1.0, deadline - time.monotonic()), what)
         except Exception as exc:  # noqa: BLE001 - sorted below: away (again), a broken producer, or refused
             failure = producer.failure(exc)
             if failure is Failure.refused or time.monotonic() + delay > deadline:
@@ -196,8 +202,12 @@ async def wait_all(sent: list[Awaitable[Any]], timeout: float, what: str) -> lis
     was refused or the broker did not answer within ``timeout`` seconds."""
     if not sent:
         return []
+    return await _within(_offsets(sent), timeout, what)
+
+
+async def _within(offsets: Awaitable[list[int]], timeout: float, what: str) -> list[int]:
     try:
-        return await asyncio.wait_for(_offsets(sent), timeout)
+        return await asyncio.wait_for(offsets, timeout)
     except asyncio.TimeoutError:
         raise RuntimeError(f"{what} did not reach the broker within {timeout:.0f} s") from None
 
