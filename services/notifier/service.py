@@ -93,9 +93,9 @@ class StoreWriter:
     restarting, a missing socket, a closed pool); only then does the notifier commit the offsets,
     so an offset is committed only after its version is in the store or the DLQ."""
 
-    def __init__(self, producer: Any, store_cfg: StoreConfig, batch_size: int, store: Any = None,
-                 connections: int = 1) -> None:
-        self.producer, self.store_cfg, self.batch_size = producer, store_cfg, batch_size
+    def __init__(self, producer: Any, store_cfg: StoreConfig, store: Any = None, connections: int = 1) -> None:
+        # A batch is what the caller hands over (the notifier's fetch of VPA_NOTIFIER_BATCH records).
+        self.producer, self.store_cfg = producer, store_cfg
         self.dead_letters = DeadLetters(SERVICE, on_suppressed=metrics.dlq_log_suppressed(SERVICE))
         self._store: Any = store  # opened on first use from store_cfg when not given
         self._opening = asyncio.Lock()  # parallel writes open one store, not one each
@@ -169,17 +169,15 @@ class StoreWriter:
             await self._to_dlq(versions.refused)
         # The bytes as they arrived (checked already) go to PostgreSQL, which parses them itself.
         items = [(bytes(rec.value or b""), rec) for rec in versions.good]
-        while items:
-            shards: list[list[tuple[bytes, Any]]] = [[] for _ in range(self.connections)]
-            for item in items:
-                shards[zlib.crc32(item[1].key or b"") % self.connections].append(item)
-            outcomes = await asyncio.gather(*(self._apply(shard) for shard in shards if shard))
-            refused = [one for outcome in outcomes for one in outcome]
-            if not refused:
-                break
+        shards: list[list[tuple[bytes, Any]]] = [[] for _ in range(self.connections)]
+        for item in items:
+            shards[zlib.crc32(item[1].key or b"") % self.connections].append(item)
+        # ``_apply`` writes every version PostgreSQL takes (halving around a refused one), so the
+        # refused ones only go to the DLQ: nothing is written twice.
+        outcomes = await asyncio.gather(*(self._apply(shard) for shard in shards if shard))
+        refused = [one for outcome in outcomes for one in outcome]
+        if refused:
             await self._to_dlq([(invalid, event) for invalid, (_, event) in refused])
-            gone = {id(item) for _, item in refused}
-            items = [item for item in items if id(item) not in gone]
         metrics.EVENTS.labels(SERVICE, "task").inc(len(versions.good))
         observe_latency(versions.good, time.time())
 
@@ -267,8 +265,7 @@ class Notifier:
                  settings: Settings) -> None:
         self.cfg = cfg
         self.producer = Producer(cfg)
-        self.writer = StoreWriter(self.producer, store_cfg, notifier_cfg.notifier_batch,
-                                  connections=notifier_cfg.notifier_write_connections)
+        self.writer = StoreWriter(self.producer, store_cfg, connections=notifier_cfg.notifier_write_connections)
         # dashlet.tasks into the store; vpa.events and at.roster into the read model beside it
         self.consumer = GroupConsumer(cfg, app_id(cfg, SERVICE), (Topic.tasks, *UPSTREAM_TOPICS), self,
                                       max_records=notifier_cfg.notifier_batch)

@@ -87,7 +87,7 @@ async def notifier_path(url: str, raws: list[bytes], batch: int, connections: in
     consumer hands them over (no version is refused, so nothing reaches the DLQ)."""
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     store = await PostgresTaskStore.connect(url, schema=schema)
-    writer = StoreWriter(producer=None, store_cfg=StoreConfig(), batch_size=batch, store=store,
+    writer = StoreWriter(producer=None, store_cfg=StoreConfig(), store=store,
                          connections=connections)
     records = [Record(Topic.tasks, 0, offset, json.loads(raw)["task_id"].encode(), raw, 0)
                for offset, raw in enumerate(raws)]

@@ -47,7 +47,7 @@ async def write_all(database_url: str, schema: str, records: list[Record], conne
     store = await PostgresTaskStore.connect(database_url, schema=schema)
     producer = Producer(KafkaConfig.from_env("test-store-writer"))  # refused versions go to vpa.dlq
     await producer.start()
-    writer = StoreWriter(producer, StoreConfig(), 50, store=store, connections=connections)
+    writer = StoreWriter(producer, StoreConfig(), store=store, connections=connections)
     try:
         writing = None
         for i in range(0, len(records), 50):
