@@ -14,9 +14,9 @@ state is written in the new form the first time it changes.
 A state keeps no key that reads as its default (issue 22, state per VPA): every rule reads its
 keys with ``.get``, so a null, a ``False`` or an empty dict or list reads the same whether it is
 stored or not. ``mark`` leaves such keys out, at the top of the state and in its ``profile``, as
-``core.tasks`` leaves a task's null fields out. That is a sixth of a typical VPA's slot (the
-defaults of three services' profiles, ``offboarded``, ``episode``, empty ``timers``), and a service
-of an earlier version reads the shorter state as it reads the longer one.
+``core.tasks`` leaves a task's null fields out. That is about 170 B of a simulated VPA's 2 KB
+slot after a year (the defaults of three services' profiles, ``offboarded``, ``episode``, empty
+``timers``), and a service of an earlier version reads the shorter state as it reads the longer one.
 """
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ and a state is written in the current form the first time it changes."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -140,3 +141,51 @@ def test_a_state_with_its_defaults_written_out_gives_the_same_tasks_and_is_writt
         assert old.drain_tasks() == fresh.drain_tasks()
     for service in ("detector", "reminders", "journey"):
         assert old.state_of(service, "V-1") == fresh.state_of(service, "V-1"), service
+
+
+# Every key a service state may hold with the value it reads as when missing (the TypedDicts of
+# core/state.py and each package's state.py).
+DEFAULTS = {"offboarded": False, "tasks": {}, "closed": {}, "timers": {}, "episode": None, "absences": {},
+            "inactivity": {}, "complaints": {}, "complaint_facts": {}, "rising_star": False, "links": {},
+            "registered_event": None}
+PROFILE_DEFAULTS = {"buddy": None, "part_time": False, "uses_mobile_app": False, "class": None}
+
+
+def test_every_rule_reads_a_left_out_key_as_its_default_over_a_simulated_company():
+    """A differential run: one runner as it is, one whose every state gets each default written
+    out again before every line (as stored before issue 22). The tasks after every line are the
+    same, and so are the states once both compact them."""
+    from datetime import date
+
+    from services.simulator import SimConfig, simulate
+
+    lines = [e for e in simulate(SimConfig(vpas=150, days=90, seed=5, start=date(2026, 2, 2))) if isinstance(e, dict)]
+    compact, written_out = EmbeddedRunner(processors(), Settings(), StreamClock()), \
+        EmbeddedRunner(processors(), Settings(), StreamClock())
+    expanded = 0
+    for n, e in enumerate(lines):
+        for key, slot in written_out.engine.slots.items():
+            if key.startswith("__"):
+                continue
+            for state in slot.get("states", {}).values():
+                for name, default in DEFAULTS.items():
+                    if name not in state:
+                        state[name] = copy.deepcopy(default)
+                        expanded += 1
+                profile = state.get("profile")
+                if profile is not None:
+                    for name, default in PROFILE_DEFAULTS.items():
+                        profile.setdefault(name, default)
+        line = json.dumps(e)
+        compact.submit_raw(line, f"sim:{n}")
+        written_out.submit_raw(line, f"sim:{n}")
+        assert written_out.drain_tasks() == compact.drain_tasks(), f"line {n}: {e['type']}"
+    assert expanded > 30_000 and len(lines) > 3_000, (expanded, len(lines))
+    codecs = {"detector": DETECTOR, "reminders": REMINDERS, "journey": JOURNEY}
+    final = [(k, slot) for k, slot in compact.engine.slots.items() if not k.startswith("__")]
+    assert len(final) >= 150
+    for key, slot in final:
+        for service, state in slot.get("states", {}).items():
+            other = copy.deepcopy(written_out.state_of(service, key))
+            codecs[service].mark(other)
+            assert other == state, (service, key)
