@@ -20,6 +20,7 @@ slot after a year (the defaults of three services' profiles, ``offboarded``, ``e
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Mapping, Optional, TypeVar, TypedDict, cast
 
@@ -69,7 +70,7 @@ class StateCodec(Generic[S]):
     service: str
     upgrades: Mapping[int, Upgrade] = field(default_factory=dict)  # from version n to n+1
 
-    @property
+    @functools.cached_property
     def version(self) -> int:
         return 1 + len(self.upgrades)
 
@@ -94,18 +95,19 @@ class StateCodec(Generic[S]):
         if profile:
             for key in [k for k, v in profile.items() if v is None or v is False]:
                 del profile[key]
-        for key in [k for k, v in raw.items() if _reads_as_default(v)]:
+        # Null, False or an empty dict or list; by identity and type, inline (this runs after
+        # every call): 0 == False, but a 0 is a value.
+        for key in [k for k, v in raw.items() if not v and (v is None or v is False or type(v) in _CONTAINERS)]:
             del raw[key]
-        if raw.keys() - {"v"}:
-            if raw.get("v") != self.version:
-                raw["v"] = self.version
+        version = self.version
+        if len(raw) > 1 or (raw and "v" not in raw):
+            if raw.get("v") != version:
+                raw["v"] = version
         else:
             raw.clear()  # only defaults were left: the engine stores no state
 
 
-def _reads_as_default(value: Any) -> bool:
-    """Null, False or an empty dict or list (by type: 0 == False, but a 0 is a value)."""
-    return value is None or value is False or (type(value) in (dict, list) and not value)
+_CONTAINERS = (dict, list)
 
 
 def drop_task_history(raw: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ emits reaches another with its key: that is what makes both end in the same task
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from schemas.topics import Topic
 
@@ -40,9 +40,22 @@ TOPIC_RANK = {Topic.roster: 0, Topic.events: 1, Topic.commands: 2}
 _OWN, _CHILD = 0, 1
 
 
+# The last two instants asked for and their answers: a step asks for the same input's time and
+# the same clock several times (its key, the dedupe window, the pending work, the next midnight).
+# Held by reference, so ``is`` cannot meet another object at a reused address.
+_LAST: list[Any] = [None, 0, None, 0]
+
+
 def micros(t: datetime) -> int:
     """Exact microseconds since the epoch (a float timestamp loses them after year 2255)."""
-    return (t - EPOCH) // _MICRO
+    last = _LAST
+    if t is last[0]:
+        return last[1]  # type: ignore[no-any-return]
+    if t is last[2]:
+        return last[3]  # type: ignore[no-any-return]
+    us = (t - EPOCH) // _MICRO
+    last[2], last[3], last[0], last[1] = last[0], last[1], t, us
+    return us
 
 
 def from_micros(us: int) -> datetime:
