@@ -24,7 +24,7 @@ emits reaches another with its key: that is what makes both end in the same task
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from schemas.topics import Topic
 
@@ -42,19 +42,22 @@ _OWN, _CHILD = 0, 1
 
 # The last two instants asked for and their answers: a step asks for the same input's time and
 # the same clock several times (its key, the dedupe window, the pending work, the next midnight).
-# Held by reference, so ``is`` cannot meet another object at a reused address.
-_LAST: list[Any] = [None, 0, None, 0]
+# Held by reference, so ``is`` cannot meet another object at a reused address; one tuple, replaced
+# whole, so a thread (the demo builds its company in one) never reads half of an update
+# (``timeutil.local_date`` keeps its last answer the same way).
+_last: tuple[object, int, object, int] = (None, 0, None, 0)
 
 
 def micros(t: datetime) -> int:
     """Exact microseconds since the epoch (a float timestamp loses them after year 2255)."""
-    last = _LAST
+    global _last
+    last = _last
     if t is last[0]:
-        return last[1]  # type: ignore[no-any-return]
+        return last[1]
     if t is last[2]:
-        return last[3]  # type: ignore[no-any-return]
+        return last[3]
     us = (t - EPOCH) // _MICRO
-    last[2], last[3], last[0], last[1] = last[0], last[1], t, us
+    _last = (t, us, last[0], last[1])
     return us
 
 
