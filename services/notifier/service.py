@@ -14,7 +14,7 @@ from typing import Any, Coroutine, Optional
 
 from schemas.dead_letters import DlqReason
 from schemas.topics import Topic
-from services.broker.client import GroupConsumer, Producer, Record, wait_all
+from services.broker.client import GroupConsumer, OutRecord, Producer, Record, send_batch
 from services.broker.dead_letters import DeadLetters
 from services.broker.topics import app_id
 from services.config.kafka import KafkaConfig
@@ -132,9 +132,9 @@ class StoreWriter:
         compacted dashlet.tasks (tasks a service's retention had forgotten included), then the
         marker's own tombstone, so nothing of the VPA stays on the topic either."""
         task_ids = await self._retrying("read", lambda store: store.task_ids_of(vpa_id))
-        sent = [await self.producer.send(Topic.tasks, t.encode(), None) for t in task_ids]
-        sent.append(await self.producer.send(Topic.tasks, marker_key, None))
-        await wait_all(sent, 60, "the erasure's tombstones")
+        tombstones: list[OutRecord] = [(Topic.tasks, t.encode(), None, None, ()) for t in task_ids]
+        tombstones.append((Topic.tasks, marker_key, None, None, ()))
+        await send_batch(self.producer, tombstones, 60, "the erasure's tombstones")
         await self._retrying("erase", lambda store: store.erase_vpa(vpa_id))  # its profile and events too
         metrics.EVENTS.labels(SERVICE, "erased").inc(len(task_ids))
 
@@ -247,15 +247,14 @@ class StoreWriter:
                 await self._drop()
 
     async def _to_dlq(self, rejected: list[tuple[Invalid, Record]]) -> None:
-        sent = []
+        records: list[OutRecord] = []
         for invalid, rec in rejected:
             metrics.DLQ.labels(SERVICE, invalid.kind.value).inc()
             task_id = rec.key.decode("utf-8", "replace") if rec.key else None
-            topic, key, value, partition, headers = self.dead_letters.record(
+            records.append(self.dead_letters.record(
                 DlqReason(invalid.kind, invalid.detail), rec.topic, rec.partition, rec.offset, rec.key, rec.value,
-                log_ids={"task_id": task_id})
-            sent.append(await self.producer.send(topic, key, value, partition, headers))
-        await wait_all(sent, 60, "the batch's dead letters")
+                log_ids={"task_id": task_id}))
+        await send_batch(self.producer, records, 60, "the batch's dead letters")
 
 
 class Notifier:
