@@ -171,9 +171,9 @@ def main(results_dir: str, out: str) -> int:
         if m12["bytes_per_vpa"] >= 2048 or growth > 0.02:
             lines += [f"Gap and cause: what grows is live work. The live tasks went from {m6['live_tasks_per_vpa']:,.0f} "
                       f"to {m12['live_tasks_per_vpa']:,.0f} B per VPA between month 6 and the end: the simulated AT never "
-                      "resolves 2% of its cases (`CASE_NEVER`), so about 30 cases and journey stages a month stay open "
-                      "among 1,200 VPAs, and a live task stays whole in the state (a detector case about 1.2 KB, half "
-                      "of it evidence). Closed tasks leave at once, and their tombstones go after "
+                      "resolves 2% of its cases (`CASE_NEVER`), so open cases and journey stages accumulate month by "
+                      "month, and a live task stays whole in the state (a detector case was about 1.2 KB, half of it "
+                      "evidence, in the 1,000-VPA year of 2026-12-08). Closed tasks leave at once, and their tombstones go after "
                       "`VPA_TASK_RETENTION_DAYS` (90). The rule windows are bounded. Flat would need a live task "
                       "kept to what the rules read: its evidence, title, action and draft in the store only, which "
                       "needs versions on `dashlet.tasks` that leave out unchanged fields for the store to fold in (as "
